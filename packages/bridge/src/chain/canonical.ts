@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import { EVENT_COLUMNS } from '../store/schema.ts';
+
+/**
+ * The canonical serialization that an event's hash covers (documented for auditors who
+ * re-implement `verify`):
+ *
+ *   hash = hex(SHA-256("otel-audit/event/v1\n" || JSON(values)))
+ *
+ * where `values` is a JSON array holding, in the `events` column order of the DDL, every
+ * column except `hash` itself (so `chain_id`, `seq` and `prev_hash` are covered), each
+ * normalized so that a row as inserted and the same row as read back from ClickHouse
+ * (JSONEachRow with output_format_json_quote_64bit_integers=1) give the same bytes:
+ *  - 64-bit integers (UInt64, Nullable(UInt64)) as decimal strings, or null;
+ *  - named tuples as arrays of their fields in declared order;
+ *  - maps as arrays of [key, value] pairs sorted by key (code-unit order);
+ *  - everything else exactly as JSON has it (strings, booleans, UInt32, Float64).
+ */
+export const HASH_DOMAIN = 'otel-audit/event/v1\n';
+
+type Normalizer = (v: unknown) => unknown;
+
+const uint64: Normalizer = (v) => (v === null || v === undefined ? null : String(v));
+const identity: Normalizer = (v) => v;
+const map: Normalizer = (v) =>
+  Object.entries((v ?? {}) as Record<string, string>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+function tupleArray(fields: string[]): Normalizer {
+  return (v) =>
+    ((v ?? []) as unknown[]).map((t) =>
+      Array.isArray(t) ? t : fields.map((f) => (t as Record<string, unknown>)[f] ?? null),
+    );
+}
+
+function normalizerFor(type: string): Normalizer {
+  if (/^(Nullable\()?UInt64\)?$/.test(type)) return uint64;
+  if (type.startsWith('Map(')) return map;
+  const tuple = /^Array\(Tuple\((.*)\)\)$/.exec(type);
+  if (tuple) {
+    const fields = tuple[1].split(',').map((f) => f.trim().split(/\s+/)[0]);
+    return tupleArray(fields);
+  }
+  return identity;
+}
+
+const HASHED_COLUMNS = EVENT_COLUMNS.filter(([name]) => name !== 'hash').map(
+  ([name, type]) => [name, normalizerFor(type.replace(/ CODEC\(.*\)$/, ''))] as const,
+);
+
+/** The canonical bytes of a row (inserted shape or read-back shape). */
+export function canonicalEventJson(row: Record<string, unknown>): string {
+  const values = new Array(HASHED_COLUMNS.length);
+  for (let i = 0; i < HASHED_COLUMNS.length; i++) {
+    const [name, normalize] = HASHED_COLUMNS[i];
+    values[i] = normalize(row[name]);
+  }
+  return JSON.stringify(values);
+}
+
+export function eventHash(row: Record<string, unknown>): string {
+  return createHash('sha256').update(HASH_DOMAIN).update(canonicalEventJson(row)).digest('hex');
+}
+
+/** The prev_hash of the first event of a chain. */
+export const GENESIS_HASH = '0'.repeat(64);

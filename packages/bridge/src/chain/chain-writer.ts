@@ -1,0 +1,42 @@
+import type { AuditEvent } from '../model.ts';
+import { eventHash, GENESIS_HASH } from './canonical.ts';
+
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+/**
+ * Assigns chain positions. One writer per chain: a bridge instance owns its chain id (see
+ * README, "Several bridge instances"), so seq stays gap-free without coordination.
+ */
+export class ChainWriter {
+  readonly chainId: string;
+  private head: ChainHead;
+
+  constructor(chainId: string, head: ChainHead | null) {
+    this.chainId = chainId;
+    this.head = head ?? { seq: 0, hash: GENESIS_HASH };
+  }
+
+  get current(): ChainHead {
+    return { ...this.head };
+  }
+
+  /** Sets chain_id, seq, prev_hash and hash on each event, in order. */
+  seal(events: AuditEvent[]): void {
+    let { seq, hash } = this.head;
+    for (const e of events) {
+      e.chain_id = this.chainId;
+      e.seq = ++seq;
+      e.prev_hash = hash;
+      e.hash = hash = eventHash(e as unknown as Record<string, unknown>);
+    }
+    this.head = { seq, hash };
+  }
+
+  /** Moves the head forward to a position already sealed elsewhere (WAL replay). */
+  advanceTo(head: ChainHead): void {
+    if (head.seq > this.head.seq) this.head = { ...head };
+  }
+}

@@ -1,0 +1,92 @@
+import { resolve } from 'node:path';
+import { DEFAULT_API_CONFIG, type ApiConfig } from './api/server.ts';
+import { DEFAULT_CORRELATOR_CONFIG } from './correlate/correlator.ts';
+import type { LogLevel } from './internal/logger.ts';
+import { DEFAULT_PIPELINE_CONFIG, type PipelineConfig } from './pipeline/pipeline.ts';
+import { DEFAULT_OTLP_HTTP_CONFIG, type OtlpHttpConfig } from './receive/http/otlp-http.ts';
+
+export interface BridgeConfig {
+  dataDir: string;
+  clickhouseUrl?: string;
+  database: string;
+  otlpHttp: OtlpHttpConfig;
+  api: ApiConfig;
+  pipeline: PipelineConfig;
+  logLevel: LogLevel;
+  pseudonymKey?: string;
+}
+
+export class ConfigError extends Error {}
+
+/** HOST:PORT, :PORT or PORT. */
+export function parseHostPort(value: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`invalid ${what} "${value}": expected HOST:PORT, for example 127.0.0.1:4318`);
+  return { host: m[1] || '127.0.0.1', port };
+}
+
+export function parseDuration(value: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  if (!m) throw new ConfigError(`invalid ${what} "${value}": expected a duration such as 500ms, 10s or 2m`);
+  const n = Number(m[1]);
+  return Math.round(m[2] === 'm' ? n * 60_000 : m[2] === 'ms' ? n : n * 1000);
+}
+
+export function parseSize(value: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(b|kib|kb|mib|mb|gib|gb)?$/i.exec(value.trim());
+  if (!m) throw new ConfigError(`invalid ${what} "${value}": expected a size such as 64MiB or 1GiB`);
+  const unit = (m[2] ?? 'b').toLowerCase();
+  const mult = unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 ** 2 : unit.startsWith('g') ? 1024 ** 3 : 1;
+  return Math.round(Number(m[1]) * mult);
+}
+
+export interface ServeOptions {
+  otlpHttp?: string;
+  api?: string;
+  dataDir?: string;
+  clickhouseUrl?: string;
+  decisionWait?: string;
+  contentWait?: string;
+  maxBody?: string;
+  chainId?: string;
+  defaultRisk?: string;
+  logLevel?: string;
+}
+
+/** Flags win over environment variables, which win over defaults. */
+export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.env): BridgeConfig {
+  const dataDir = resolve(o.dataDir ?? env.OTEL_AUDIT_DATA_DIR ?? '.otel-audit');
+  const otlp = parseHostPort(o.otlpHttp ?? env.OTEL_AUDIT_OTLP_HTTP ?? '127.0.0.1:4318', '--otlp-http');
+  const api = parseHostPort(o.api ?? env.OTEL_AUDIT_API ?? '127.0.0.1:4319', '--api');
+  const risk = o.defaultRisk ?? env.OTEL_AUDIT_DEFAULT_RISK ?? DEFAULT_PIPELINE_CONFIG.defaultRisk;
+  if (!['low', 'medium', 'high'].includes(risk)) throw new ConfigError(`invalid --default-risk "${risk}": expected low, medium or high`);
+  const logLevel = (o.logLevel ?? env.OTEL_AUDIT_LOG_LEVEL ?? 'info') as LogLevel;
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`invalid --log-level "${logLevel}": expected debug, info, warn or error`);
+  const chainId = o.chainId ?? env.OTEL_AUDIT_CHAIN_ID ?? DEFAULT_PIPELINE_CONFIG.chainId;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(chainId)) throw new ConfigError(`invalid --chain-id "${chainId}": use 1-64 letters, digits, '.', '_' or '-'`);
+  return {
+    dataDir,
+    clickhouseUrl: o.clickhouseUrl ?? env.OTEL_AUDIT_CLICKHOUSE_URL ?? undefined,
+    database: env.OTEL_AUDIT_DATABASE ?? 'otel_audit',
+    otlpHttp: {
+      ...DEFAULT_OTLP_HTTP_CONFIG,
+      ...otlp,
+      maxBodyBytes: parseSize(o.maxBody ?? env.OTEL_AUDIT_MAX_BODY ?? '64MiB', '--max-body'),
+    },
+    api: { ...DEFAULT_API_CONFIG, ...api },
+    pipeline: {
+      ...DEFAULT_PIPELINE_CONFIG,
+      dataDir,
+      chainId,
+      defaultRisk: risk,
+      correlator: {
+        ...DEFAULT_CORRELATOR_CONFIG,
+        decisionWaitMs: parseDuration(o.decisionWait ?? env.OTEL_AUDIT_DECISION_WAIT ?? '10s', '--decision-wait'),
+        contentWaitMs: parseDuration(o.contentWait ?? env.OTEL_AUDIT_CONTENT_WAIT ?? '2s', '--content-wait'),
+      },
+    },
+    logLevel,
+    pseudonymKey: env.OTEL_AUDIT_PSEUDONYM_KEY,
+  };
+}

@@ -1,0 +1,256 @@
+import type { AuditContext } from '../normalize/types.ts';
+import type { ContentPiece, PendingEvent, SpanNode } from './types.ts';
+import { applyContext, assembleContent } from './finalize.ts';
+
+export interface CorrelatorConfig {
+  /**
+   * How long an event whose ancestry is incomplete waits for its ancestors (like the
+   * Collector's tail-sampling `decision_wait`). Children are exported before their parents,
+   * often in another request.
+   */
+  decisionWaitMs: number;
+  /** How long a model call without content waits for its content log records. */
+  contentWaitMs: number;
+  /** How long a trace's nodes are kept after its last activity, for late descendants. */
+  traceTtlMs: number;
+  /** Upper bound on the traces held in memory; the oldest idle ones go first. */
+  maxTraces: number;
+}
+
+export const DEFAULT_CORRELATOR_CONFIG: CorrelatorConfig = {
+  decisionWaitMs: 10_000,
+  contentWaitMs: 2_000,
+  traceTtlMs: 120_000,
+  maxTraces: 200_000,
+};
+
+interface TraceState {
+  nodes: Map<string, SpanNode>;
+  pending: Map<string, PendingEvent>;
+  /** Content log records that arrived before their span. */
+  earlyContent: Map<string, ContentPiece[]>;
+  /** Spans whose events were already decided: content arriving for them is late. */
+  decided: Set<string>;
+  lastSeen: number;
+}
+
+export interface CorrelatorStats {
+  pendingEvents: number;
+  traces: number;
+  decidedByAncestry: number;
+  decidedByTimeout: number;
+  contentLate: number;
+  contentOrphaned: number;
+  duplicatesIgnored: number;
+}
+
+/**
+ * Holds a trace's undecided events until their context can be decided: the nearest ancestor's
+ * correlation id, identity and policy context, and the content of model calls that arrives
+ * as separate log records. Decisions are made as soon as the ancestry reaches the root, or
+ * when the decision window expires (then with what is known, falling back to the trace id).
+ */
+export class Correlator {
+  readonly config: CorrelatorConfig;
+  private traces = new Map<string, TraceState>();
+  /** FIFO by arrival: [deadline, traceId, spanId]. Deadlines are monotonic per queue. */
+  private decisionQueue: Array<[number, string, string]> = [];
+  private contentQueue: Array<[number, string, string]> = [];
+  private ready: PendingEvent[] = [];
+  private pendingCount = 0;
+  readonly stats: CorrelatorStats = {
+    pendingEvents: 0,
+    traces: 0,
+    decidedByAncestry: 0,
+    decidedByTimeout: 0,
+    contentLate: 0,
+    contentOrphaned: 0,
+    duplicatesIgnored: 0,
+  };
+
+  constructor(config: Partial<CorrelatorConfig> = {}) {
+    this.config = { ...DEFAULT_CORRELATOR_CONFIG, ...config };
+  }
+
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  private trace(traceId: string, now: number): TraceState {
+    let t = this.traces.get(traceId);
+    if (!t) {
+      t = { nodes: new Map(), pending: new Map(), earlyContent: new Map(), decided: new Set(), lastSeen: now };
+      this.traces.set(traceId, t);
+    } else if (now - t.lastSeen > 1000) {
+      // Re-insert so that Map order stays oldest-activity-first for collectGarbage.
+      this.traces.delete(traceId);
+      this.traces.set(traceId, t);
+    }
+    t.lastSeen = now;
+    return t;
+  }
+
+  /** Adds a span (every span, so ancestry is known) and, if it is an audit event, the event. */
+  addSpan(node: SpanNode, pending: PendingEvent | null, now: number): void {
+    const t = this.trace(node.traceId, now);
+    if (!t.nodes.has(node.spanId)) t.nodes.set(node.spanId, node);
+    if (pending) {
+      if (t.pending.has(node.spanId) || t.decided.has(node.spanId)) {
+        this.stats.duplicatesIgnored++;
+      } else {
+        const early = t.earlyContent.get(node.spanId);
+        if (early) {
+          pending.pieces.push(...early);
+          t.earlyContent.delete(node.spanId);
+        }
+        if (pending.awaitsContent && hasOutput(pending.pieces)) pending.awaitsContent = false;
+        t.pending.set(node.spanId, pending);
+        this.pendingCount++;
+        this.decisionQueue.push([pending.arrivedAt + this.config.decisionWaitMs, node.traceId, node.spanId]);
+        if (pending.awaitsContent) {
+          this.contentQueue.push([pending.arrivedAt + this.config.contentWaitMs, node.traceId, node.spanId]);
+        }
+      }
+    }
+    // A new node can complete the ancestry of any pending event in the trace.
+    if (t.pending.size > 0) this.evaluateTrace(t, now, false);
+  }
+
+  /** Joins content that arrived as log records to its span's event, whichever came first. */
+  addContent(traceId: string, spanId: string, pieces: ContentPiece[], now: number): void {
+    const t = this.trace(traceId, now);
+    const p = t.pending.get(spanId);
+    if (p) {
+      p.pieces.push(...pieces);
+      if (p.awaitsContent && hasOutput(p.pieces)) {
+        p.awaitsContent = false;
+        this.tryDecide(t, p, now, false);
+      }
+    } else if (t.decided.has(spanId)) {
+      this.stats.contentLate++;
+    } else {
+      const list = t.earlyContent.get(spanId);
+      if (list) list.push(...pieces);
+      else t.earlyContent.set(spanId, [...pieces]);
+    }
+  }
+
+  /** Moves expired waits to decided, and returns every event decided since the last call. */
+  takeReady(now: number): PendingEvent[] {
+    this.expire(this.contentQueue, now, (t, p) => {
+      p.awaitsContent = false;
+      this.tryDecide(t, p, now, false);
+    });
+    this.expire(this.decisionQueue, now, (t, p) => {
+      p.awaitsContent = false;
+      this.tryDecide(t, p, now, true);
+    });
+    this.collectGarbage(now);
+    const out = this.ready;
+    this.ready = [];
+    return out;
+  }
+
+  /** Decides everything still pending (shutdown). */
+  drain(now: number): PendingEvent[] {
+    for (const t of this.traces.values()) {
+      for (const p of [...t.pending.values()]) {
+        p.awaitsContent = false;
+        this.tryDecide(t, p, now, true);
+      }
+    }
+    this.decisionQueue = [];
+    this.contentQueue = [];
+    const out = this.ready;
+    this.ready = [];
+    return out;
+  }
+
+  /** What must survive a restart: pending events, nodes of live traces, early content. */
+  snapshot(): { nodes: SpanNode[]; pending: PendingEvent[]; content: Array<[string, string, ContentPiece[]]> } {
+    const nodes: SpanNode[] = [];
+    const pending: PendingEvent[] = [];
+    const content: Array<[string, string, ContentPiece[]]> = [];
+    for (const [traceId, t] of this.traces) {
+      nodes.push(...t.nodes.values());
+      pending.push(...t.pending.values());
+      for (const [spanId, pieces] of t.earlyContent) content.push([traceId, spanId, pieces]);
+    }
+    return { nodes, pending, content };
+  }
+
+  private expire(
+    queue: Array<[number, string, string]>,
+    now: number,
+    onExpired: (t: TraceState, p: PendingEvent) => void,
+  ): void {
+    let i = 0;
+    while (i < queue.length && queue[i][0] <= now) {
+      const [, traceId, spanId] = queue[i++];
+      const t = this.traces.get(traceId);
+      const p = t?.pending.get(spanId);
+      if (t && p) onExpired(t, p);
+    }
+    if (i > 0) queue.splice(0, i);
+  }
+
+  private evaluateTrace(t: TraceState, now: number, force: boolean): void {
+    for (const p of [...t.pending.values()]) this.tryDecide(t, p, now, force);
+  }
+
+  private tryDecide(t: TraceState, p: PendingEvent, now: number, force: boolean): void {
+    if (p.awaitsContent && !force) return;
+    const chain: AuditContext[] = [];
+    let complete = true;
+    let parent = p.node.parentSpanId;
+    const seen = new Set<string>([p.node.spanId]);
+    while (parent) {
+      const n = t.nodes.get(parent);
+      if (!n || seen.has(parent)) {
+        complete = n !== undefined; // a cycle is as complete as it will get
+        break;
+      }
+      seen.add(parent);
+      chain.push(n.context);
+      parent = n.parentSpanId;
+    }
+    if (!complete && !force) return;
+    applyContext(p, chain);
+    assembleContent(p);
+    t.pending.delete(p.node.spanId);
+    t.decided.add(p.node.spanId);
+    this.pendingCount--;
+    if (complete) this.stats.decidedByAncestry++;
+    else this.stats.decidedByTimeout++;
+    this.ready.push(p);
+  }
+
+  private collectGarbage(now: number): void {
+    if (this.traces.size === 0) return;
+    const ttl = this.config.traceTtlMs;
+    const overflow = this.traces.size - this.config.maxTraces;
+    let evicted = 0;
+    // Map iteration is insertion order, which approximates age; stop at the first live trace.
+    for (const [traceId, t] of this.traces) {
+      const idle = now - t.lastSeen > ttl;
+      if (!(idle || evicted < overflow)) break;
+      if (t.pending.size > 0) {
+        if (!idle) continue;
+        for (const p of [...t.pending.values()]) {
+          p.awaitsContent = false;
+          this.tryDecide(t, p, now, true);
+        }
+      }
+      this.stats.contentOrphaned += t.earlyContent.size;
+      this.traces.delete(traceId);
+      evicted++;
+    }
+    this.stats.pendingEvents = this.pendingCount;
+    this.stats.traces = this.traces.size;
+  }
+}
+
+function hasOutput(pieces: ContentPiece[]): boolean {
+  for (const p of pieces) if (p.section === 'output') return true;
+  return false;
+}

@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto';
+import type { AuditContext } from '../normalize/types.ts';
+import type { ContentPiece, ContentSection, PendingEvent } from './types.ts';
+
+const INPUT_SECTIONS: ContentSection[] = ['system', 'input', 'arguments', 'query'];
+const OUTPUT_SECTIONS: ContentSection[] = ['output', 'result'];
+
+/**
+ * Fills the context columns from the span's own context, then from its ancestors (nearest
+ * first), field by field. Correlation: own audit.correlation_id, else own conversation or
+ * session id, else the nearest ancestor's, else the trace id.
+ */
+export function applyContext(p: PendingEvent, ancestors: AuditContext[]): void {
+  const own = p.node.context;
+  const e = p.event;
+  const pick = <K extends keyof AuditContext>(key: K): AuditContext[K] => {
+    if (own[key] !== undefined) return own[key];
+    for (const a of ancestors) if (a[key] !== undefined) return a[key];
+    return undefined;
+  };
+  if (own.correlationId) {
+    e.correlation_id = own.correlationId;
+    e.correlation_source = own.correlationSource ?? 'attribute';
+  } else {
+    const a = ancestors.find((c) => c.correlationId);
+    if (a) {
+      e.correlation_id = a.correlationId!;
+      e.correlation_source = 'ancestor';
+    } else {
+      e.correlation_id = e.trace_id;
+      e.correlation_source = 'trace';
+    }
+  }
+  e.actor_id = pick('actorId') ?? '';
+  e.actor_type = pick('actorType') ?? '';
+  e.actor_role = pick('actorRole') ?? '';
+  e.on_behalf_of = pick('onBehalfOf') ?? '';
+  e.initiation = pick('initiation') ?? '';
+  e.purpose = pick('purpose') ?? '';
+  e.risk = pick('risk') ?? e.risk;
+  if (!e.tenant) e.tenant = pick('tenant') ?? 'default';
+}
+
+/** Orders the content pieces, computes the digests and the stored content JSON. */
+export function assembleContent(p: PendingEvent): void {
+  const e = p.event;
+  if (p.pieces.length === 0) return;
+  const pieces = [...p.pieces].sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+  e.input_digest = digestOf(pieces, INPUT_SECTIONS) || e.input_digest;
+  e.output_digest = digestOf(pieces, OUTPUT_SECTIONS) || e.output_digest;
+  const content: Record<string, unknown> = {};
+  for (const piece of pieces) {
+    e.redactions += piece.redactions;
+    if (piece.section === 'system' || piece.section === 'input' || piece.section === 'output') {
+      ((content[piece.section] ??= []) as unknown[]).push(piece.value);
+    } else {
+      content[piece.section] = piece.value;
+    }
+  }
+  e.content = JSON.stringify(content);
+}
+
+/**
+ * SHA-256 over the concatenated raw digests of the pieces, in order: composable, so content
+ * that arrives in several log records gets the same digest as the same content in one span.
+ */
+function digestOf(pieces: ContentPiece[], sections: ContentSection[]): string {
+  const h = createHash('sha256');
+  let any = false;
+  for (const section of sections) {
+    for (const p of pieces) {
+      if (p.section === section) {
+        h.update(p.digest);
+        any = true;
+      }
+    }
+  }
+  return any ? h.digest('hex') : '';
+}

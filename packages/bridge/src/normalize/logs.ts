@@ -1,0 +1,162 @@
+/**
+ * Content that arrives as OTLP log records (`@opentelemetry/instrumentation-openai` and other
+ * GenAI instrumentations that follow the event conventions), to be joined to its span.
+ *
+ * Ordering assumption: the records of one model call are merged in ascending log time
+ * (`timeUnixNano`), ties kept in arrival order. instrumentation-openai stamps all request
+ * messages of a call with the same timestamp and emits them in prompt order in one batch, and
+ * the choices after the response, so a stable sort by time rebuilds the conversation exactly.
+ * `mergeLogContent` does that sort; `mergeContent` alone appends in the order it is called.
+ */
+import type { AttrValue, ContentMessage, ContentPart, EventContent, TelemetryLog } from '../model.ts';
+import {
+  contentToParts,
+  openAiToolCalls,
+  toMessages,
+  toolResponsePart,
+  toSystemInstructions,
+} from './internal/messages.ts';
+import { isRecord, str } from './internal/values.ts';
+
+export interface LogContent {
+  traceId: string;
+  spanId: string;
+  content: Partial<EventContent>;
+}
+
+type Handler = (log: TelemetryLog) => Partial<EventContent>;
+
+function bodyObject(body: AttrValue): Record<string, unknown> {
+  if (isRecord(body)) return body;
+  // Some SDKs send the bare text as the body.
+  if (typeof body === 'string') return { content: body };
+  return {};
+}
+
+function message(role: string, parts: ContentPart[], finishReason?: string): ContentMessage[] {
+  if (parts.length === 0) return [];
+  const m: ContentMessage = { role, parts };
+  if (finishReason) m.finish_reason = finishReason;
+  return [m];
+}
+
+function partsWithToolCalls(b: Record<string, unknown>): ContentPart[] {
+  const parts = contentToParts(b.content);
+  if (b.tool_calls !== undefined) parts.push(...openAiToolCalls(b.tool_calls));
+  return parts;
+}
+
+function only<K extends keyof EventContent>(key: K, value: EventContent[K] & unknown[]): Partial<EventContent> {
+  return value.length > 0 ? ({ [key]: value } as Partial<EventContent>) : {};
+}
+
+const HANDLERS: Readonly<Record<string, Handler>> = {
+  'gen_ai.system.message': (log) => {
+    const b = bodyObject(log.body);
+    return only('system', message(str(b.role) ?? 'system', contentToParts(b.content)));
+  },
+  'gen_ai.user.message': (log) => {
+    const b = bodyObject(log.body);
+    return only('input', message(str(b.role) ?? 'user', contentToParts(b.content)));
+  },
+  'gen_ai.assistant.message': (log) => {
+    const b = bodyObject(log.body);
+    return only('input', message(str(b.role) ?? 'assistant', partsWithToolCalls(b)));
+  },
+  'gen_ai.tool.message': (log) => {
+    const b = bodyObject(log.body);
+    if (b.content === undefined && b.id === undefined) return {};
+    return only('input', message(str(b.role) ?? 'tool', [toolResponsePart(b.id, b.content)]));
+  },
+  'gen_ai.choice': (log) => {
+    const b = bodyObject(log.body);
+    const msg = isRecord(b.message) ? b.message : {};
+    const parts = partsWithToolCalls(msg);
+    const fr = str(b.finish_reason);
+    // A choice without content (capture off) still says how the call ended.
+    if (parts.length === 0 && !fr) return {};
+    return { output: [{ role: str(msg.role) ?? 'assistant', parts, ...(fr ? { finish_reason: fr } : {}) }] };
+  },
+  'gen_ai.client.inference.operation.details': (log) => {
+    const out: Partial<EventContent> = {};
+    const b = isRecord(log.body) ? log.body : {};
+    const pick = (key: string): unknown => log.attributes[key] ?? b[key];
+    const input = pick('gen_ai.input.messages');
+    if (input !== undefined) {
+      const msgs = toMessages(input, 'user');
+      if (msgs && msgs.length > 0) out.input = msgs;
+    }
+    const output = pick('gen_ai.output.messages');
+    if (output !== undefined) {
+      const msgs = toMessages(output, 'assistant');
+      if (msgs && msgs.length > 0) out.output = msgs;
+    }
+    const system = pick('gen_ai.system_instructions');
+    if (system !== undefined) {
+      const msgs = toSystemInstructions(system);
+      if (msgs && msgs.some((m) => m.parts.length > 0)) out.system = msgs;
+    }
+    return out;
+  },
+};
+
+/**
+ * Content of a GenAI log record, keyed by the span it belongs to; null for any other record
+ * and for records not tied to a span (nothing to join them to): the caller counts the drop.
+ */
+export function normalizeLog(log: TelemetryLog): LogContent | null {
+  const name = log.eventName || str(log.attributes?.['event.name']);
+  if (!name || !Object.hasOwn(HANDLERS, name)) return null;
+  if (!log.traceId || !log.spanId) return null;
+  try {
+    return { traceId: log.traceId, spanId: log.spanId, content: HANDLERS[name]!(log) };
+  } catch {
+    return null;
+  }
+}
+
+function mergeList(a: ContentMessage[] | undefined, b: ContentMessage[] | undefined): ContentMessage[] | undefined {
+  if (!b || b.length === 0) return a;
+  if (!a || a.length === 0) return [...b];
+  // No de-duplication: two equal messages in a row ("yes", "yes") are real conversation.
+  return [...a, ...b];
+}
+
+/**
+ * `b` joined into `a` (neither is mutated): message lists are appended, single values
+ * (arguments, result, query) kept from `a` when it has them.
+ */
+export function mergeContent(a: EventContent, b: Partial<EventContent>): EventContent {
+  const out: EventContent = { ...a };
+  const system = mergeList(a.system, b.system);
+  const input = mergeList(a.input, b.input);
+  const output = mergeList(a.output, b.output);
+  if (system) out.system = system;
+  if (input) out.input = input;
+  if (output) out.output = output;
+  if (out.arguments === undefined && b.arguments !== undefined) out.arguments = b.arguments;
+  if (out.result === undefined && b.result !== undefined) out.result = b.result;
+  if (out.query === undefined && b.query !== undefined) out.query = b.query;
+  return out;
+}
+
+function timeOf(t: string): bigint {
+  try {
+    return BigInt(t || '0');
+  } catch {
+    return 0n;
+  }
+}
+
+/** Joins the log contents of one span in log-time order (stable: ties keep arrival order). */
+export function mergeLogContent(
+  base: EventContent,
+  records: ReadonlyArray<{ timeUnixNano: string; content: Partial<EventContent> }>,
+): EventContent {
+  const sorted = records
+    .map((r, i) => ({ r, i, t: timeOf(r.timeUnixNano) }))
+    .sort((x, y) => (x.t < y.t ? -1 : x.t > y.t ? 1 : x.i - y.i));
+  let out = base;
+  for (const { r } of sorted) out = mergeContent(out, r.content);
+  return out;
+}

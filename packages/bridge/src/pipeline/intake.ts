@@ -1,0 +1,231 @@
+import { createHash } from 'node:crypto';
+import type { AttrValue, Attributes, AuditEvent, EventContent, TelemetryLog, TelemetrySpan } from '../model.ts';
+import { normalizeLog, normalizeSpan, spanContext } from '../normalize/normalize.ts';
+import type { AuditContext, EventDraft } from '../normalize/types.ts';
+import type { ContentPiece, ContentSection, PendingEvent, SpanNode } from '../correlate/types.ts';
+import { durationNanos, nanosToDateTime64 } from '../internal/time.ts';
+import type { PrivacyFilter } from './privacy.ts';
+
+/** Attribute the decoder sets when it truncated or dropped attributes of a span. */
+export const TRUNCATED_ATTRIBUTE = 'otel_audit.truncated';
+
+export interface IntakeOptions {
+  /** Tenant from the ingest credential; wins over `audit.tenant`. */
+  tenant?: string;
+  /** Risk for events that state none and inherit none. */
+  defaultRisk: string;
+  /** Epoch ms of arrival. */
+  now: number;
+  ingestTime: string;
+}
+
+export interface SpanIntake {
+  nodes: SpanNode[];
+  events: PendingEvent[];
+  /** Spans with no audit meaning (kept only as ancestry nodes). */
+  dropped: number;
+}
+
+export interface LogIntake {
+  content: Array<[traceId: string, spanId: string, pieces: ContentPiece[]]>;
+  dropped: number;
+}
+
+/** The event id: the same span re-sent gives the same id (128 bits of SHA-256). */
+export function eventId(traceId: string, spanId: string): string {
+  return createHash('sha256').update(traceId).update(':').update(spanId).digest('hex').slice(0, 32);
+}
+
+export function intakeSpans(spans: TelemetrySpan[], privacy: PrivacyFilter, o: IntakeOptions): SpanIntake {
+  const nodes: SpanNode[] = [];
+  const events: PendingEvent[] = [];
+  const resourceCache = new WeakMap<Attributes, { attrs: Record<string, string>; findings: number }>();
+  let dropped = 0;
+  for (const span of spans) {
+    const context = filterContext(spanContext(span), privacy);
+    if (o.tenant) context.tenant = o.tenant;
+    const node: SpanNode = { traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId, context };
+    nodes.push(node);
+    const draft = normalizeSpan(span);
+    if (!draft) {
+      dropped++;
+      continue;
+    }
+    events.push(toPending(span, draft, node, privacy, o, resourceCache));
+  }
+  return { nodes, events, dropped };
+}
+
+export function intakeLogs(logs: TelemetryLog[], privacy: PrivacyFilter): LogIntake {
+  const content: LogIntake['content'] = [];
+  let dropped = 0;
+  for (const log of logs) {
+    const found = log.traceId && log.spanId ? normalizeLog(log) : null;
+    if (!found) {
+      dropped++;
+      continue;
+    }
+    const order = (log.timeUnixNano || log.observedTimeUnixNano || '0').padStart(20, '0');
+    content.push([found.traceId, found.spanId, toPieces(found.content, privacy, order)]);
+  }
+  return { content, dropped };
+}
+
+function filterContext(c: AuditContext, privacy: PrivacyFilter): AuditContext {
+  if (c.actorId) c.actorId = privacy.identity(c.actorId);
+  if (c.onBehalfOf) c.onBehalfOf = privacy.identity(c.onBehalfOf);
+  if (c.correlationId) c.correlationId = privacy.identity(c.correlationId);
+  return c;
+}
+
+function toPending(
+  span: TelemetrySpan,
+  draft: EventDraft,
+  node: SpanNode,
+  privacy: PrivacyFilter,
+  o: IntakeOptions,
+  resourceCache: WeakMap<Attributes, { attrs: Record<string, string>; findings: number }>,
+): PendingEvent {
+  const f = draft.fields;
+  const order = span.startTimeUnixNano.padStart(20, '0');
+  const pieces = toPieces(draft.content, privacy, order);
+  const { attributes, truncated, findings: attrFindings } = remainingAttributes(span, draft.consumedKeys, privacy, resourceCache);
+  if (f.provider_raw) attributes['otel_audit.provider_raw'] = f.provider_raw;
+  const event: AuditEvent = {
+    event_id: eventId(span.traceId, span.spanId),
+    tenant: node.context.tenant ?? '',
+    event_time: nanosToDateTime64(span.startTimeUnixNano),
+    ingest_time: o.ingestTime,
+    duration_ns: durationNanos(span.startTimeUnixNano, span.endTimeUnixNano),
+    event_type: draft.eventType,
+    name: span.name,
+    operation: f.operation ?? '',
+    trace_id: span.traceId,
+    span_id: span.spanId,
+    parent_span_id: span.parentSpanId,
+    correlation_id: '',
+    correlation_source: '',
+    links: span.links.map((l) => ({ trace_id: l.traceId, span_id: l.spanId })),
+    actor_id: '',
+    actor_type: '',
+    actor_role: '',
+    on_behalf_of: '',
+    initiation: '',
+    service_name: stringAttr(span.resource['service.name']),
+    environment: stringAttr(span.resource['deployment.environment.name'] ?? span.resource['deployment.environment']),
+    purpose: '',
+    risk: o.defaultRisk,
+    provider: f.provider ?? '',
+    request_model: f.request_model ?? '',
+    response_model: f.response_model ?? '',
+    input_tokens: f.input_tokens ?? null,
+    output_tokens: f.output_tokens ?? null,
+    prompt_version: f.prompt_version ?? '',
+    tool_name: f.tool_name ?? '',
+    tool_call_id: f.tool_call_id ?? '',
+    action: f.action ?? '',
+    target_system: f.target_system ?? '',
+    target_id: f.target_id ?? '',
+    permission: f.permission ?? '',
+    approval_required: f.approval_required ?? false,
+    sources: (f.sources ?? []).map((s) => ({ ...s })),
+    decision: f.decision ?? '',
+    reviewer_id: f.reviewer_id ?? '',
+    reviewer_role: f.reviewer_role ?? '',
+    rationale: f.rationale ?? '',
+    edited: f.edited ?? false,
+    effect: f.effect ?? '',
+    outcome: f.outcome ?? '',
+    status: f.status ?? (span.statusCode === 2 ? 'error' : 'ok'),
+    error_type: f.error_type ?? '',
+    input_digest: '',
+    output_digest: '',
+    content: '',
+    attributes,
+    conventions: draft.conventions,
+    redactions: 0,
+    truncated,
+    chain_id: '',
+    seq: 0,
+    prev_hash: '',
+    hash: '',
+  };
+  if (draft.contentState !== 'captured' && draft.contentState !== 'empty') {
+    event.attributes['otel_audit.content'] = draft.contentState;
+  }
+  // Content pieces add their own count when the content is assembled (correlate/finalize.ts).
+  event.redactions = attrFindings + privacy.filterColumns(event);
+  const awaitsContent = draft.eventType === 'model_call' && !pieces.some((p) => p.section === 'output');
+  return { event, node, pieces, awaitsContent, arrivedAt: o.now };
+}
+
+const SECTIONS: Array<[keyof EventContent, ContentSection, boolean]> = [
+  ['system', 'system', true],
+  ['input', 'input', true],
+  ['output', 'output', true],
+  ['arguments', 'arguments', false],
+  ['result', 'result', false],
+  ['query', 'query', false],
+];
+
+/** Splits content into pieces: each message on its own, so digests compose across records. */
+function toPieces(content: Partial<EventContent>, privacy: PrivacyFilter, order: string): ContentPiece[] {
+  const pieces: ContentPiece[] = [];
+  for (const [key, section, isList] of SECTIONS) {
+    const v = content[key];
+    if (v === undefined || v === null) continue;
+    const items = isList && Array.isArray(v) ? v : [v];
+    items.forEach((item, i) => {
+      const raw = JSON.stringify(item) ?? 'null';
+      const r = privacy.value(item);
+      pieces.push({
+        section,
+        value: r.value,
+        digest: createHash('sha256').update(raw).digest('hex'),
+        order: `${order}:${String(i).padStart(6, '0')}`,
+        redactions: r.findings,
+      });
+    });
+  }
+  return pieces;
+}
+
+function remainingAttributes(
+  span: TelemetrySpan,
+  consumed: Set<string>,
+  privacy: PrivacyFilter,
+  resourceCache: WeakMap<Attributes, { attrs: Record<string, string>; findings: number }>,
+): { attributes: Record<string, string>; truncated: string[]; findings: number } {
+  let truncated: string[] = [];
+  const raw: Record<string, string> = {};
+  for (const key in span.attributes) {
+    if (consumed.has(key)) continue;
+    const v = span.attributes[key];
+    if (key === TRUNCATED_ATTRIBUTE) {
+      truncated = String(v).split(',').filter(Boolean);
+      continue;
+    }
+    raw[key] = stringAttr(v);
+  }
+  const own = privacy.value(raw);
+  let res = resourceCache.get(span.resource);
+  if (!res) {
+    const r: Record<string, string> = {};
+    for (const key in span.resource) r[`resource.${key}`] = stringAttr(span.resource[key]);
+    const red = privacy.value(r);
+    res = { attrs: red.value as Record<string, string>, findings: red.findings };
+    resourceCache.set(span.resource, res);
+  }
+  return {
+    attributes: { ...res.attrs, ...(own.value as Record<string, string>) },
+    truncated,
+    findings: own.findings + res.findings,
+  };
+}
+
+export function stringAttr(v: AttrValue | undefined): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return JSON.stringify(v, (_k, x) => (x instanceof Uint8Array ? Buffer.from(x).toString('base64') : x));
+}

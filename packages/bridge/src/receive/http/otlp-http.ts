@@ -1,0 +1,181 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../../internal/logger.ts';
+import type { Metrics } from '../../internal/metrics.ts';
+import type { TelemetryLog, TelemetrySpan } from '../../model.ts';
+import {
+  decodeLogsJson,
+  decodeLogsProtobuf,
+  decodeTracesJson,
+  decodeTracesProtobuf,
+  OtlpDecodeError,
+  type DecodedBatch,
+  type DecodeOptions,
+} from '../otlp/decode.ts';
+import { encodeExportResponseJson, encodeExportResponseProtobuf, encodeStatusJson, encodeStatusProtobuf } from '../otlp/encode.ts';
+import { HttpError, readBody } from './body.ts';
+
+/** What the receiver hands decoded telemetry to (the pipeline, in the bridge). */
+export interface TelemetrySink {
+  ingestSpans(spans: TelemetrySpan[], tenant?: string): Promise<unknown>;
+  ingestLogs(logs: TelemetryLog[], tenant?: string): Promise<unknown>;
+  /** Non-null when the sink cannot take more now: the receiver answers 503 with Retry-After. */
+  overloaded?(): { reason: string; retryAfterSeconds: number } | null;
+}
+
+export interface OtlpHttpConfig {
+  host: string;
+  port: number;
+  /** Largest accepted body, measured after decompression. */
+  maxBodyBytes: number;
+  /** Requests being processed at once; more get 429 with Retry-After. */
+  maxInFlight: number;
+  decode?: DecodeOptions;
+}
+
+export const DEFAULT_OTLP_HTTP_CONFIG: OtlpHttpConfig = {
+  host: '127.0.0.1',
+  port: 4318,
+  maxBodyBytes: 64 * 1024 * 1024,
+  maxInFlight: 64,
+};
+
+type Signal = 'traces' | 'logs';
+type Encoding = 'protobuf' | 'json';
+
+const GRPC_CODE_FOR_STATUS: Record<number, number> = { 400: 3, 413: 8, 415: 3, 404: 5, 405: 12, 429: 8, 503: 14, 500: 13 };
+
+/** OTLP/HTTP receiver: POST /v1/traces and /v1/logs, protobuf or JSON, optionally gzipped. */
+export class OtlpHttpReceiver {
+  readonly config: OtlpHttpConfig;
+  private server: Server | null = null;
+  private inFlight = 0;
+  private readonly sink: TelemetrySink;
+  private readonly log: Logger;
+  private readonly m;
+
+  constructor(config: OtlpHttpConfig, sink: TelemetrySink, log: Logger, metrics: Metrics) {
+    this.config = config;
+    this.sink = sink;
+    this.log = log;
+    this.m = {
+      requests: metrics.counter('otel_audit_otlp_http_requests_total', 'OTLP/HTTP export requests'),
+      rejectedRequests: metrics.counter('otel_audit_otlp_http_rejected_requests_total', 'OTLP/HTTP requests answered with an error status'),
+      rejectedSpans: metrics.counter('otel_audit_spans_rejected_total', 'Spans rejected as invalid (partial success)'),
+      rejectedLogs: metrics.counter('otel_audit_log_records_rejected_total', 'Log records rejected as invalid (partial success)'),
+    };
+  }
+
+  async start(): Promise<AddressInfo> {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err) => {
+        this.log.error('unexpected error in the OTLP/HTTP receiver', { error: (err as Error).message });
+        if (!res.headersSent) res.writeHead(500).end();
+      });
+    });
+    server.keepAliveTimeout = 65_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.config.port, this.config.host, () => resolve());
+    });
+    return server.address() as AddressInfo;
+  }
+
+  /** Stops accepting; resolves when in-flight requests are answered. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '').split('?')[0];
+    const signal: Signal | null = path === '/v1/traces' ? 'traces' : path === '/v1/logs' ? 'logs' : null;
+    const ctype = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const encoding: Encoding = ctype === 'application/json' ? 'json' : 'protobuf';
+    try {
+      if (!signal) throw new HttpError(404, `no OTLP endpoint at ${path}: use /v1/traces or /v1/logs`);
+      if (req.method !== 'POST') throw new HttpError(405, `method ${req.method} not allowed on ${path}: use POST`);
+      if (ctype !== 'application/json' && ctype !== 'application/x-protobuf' && ctype !== 'application/protobuf') {
+        throw new HttpError(415, `unsupported Content-Type "${ctype}": use application/x-protobuf or application/json`);
+      }
+      this.m.requests.inc();
+      const overload = this.sink.overloaded?.();
+      if (overload) throw new HttpError(503, overload.reason, overload.retryAfterSeconds);
+      if (this.inFlight >= this.config.maxInFlight) {
+        throw new HttpError(429, `too many requests in flight (${this.config.maxInFlight}); retry later`, 1);
+      }
+      this.inFlight++;
+      try {
+        const body = await readBody(req, this.config.maxBodyBytes);
+        const result = await this.process(signal, encoding, body, tenantOf(req));
+        const out =
+          encoding === 'json'
+            ? Buffer.from(encodeExportResponseJson(signal, result))
+            : Buffer.from(encodeExportResponseProtobuf(signal, result));
+        res.writeHead(200, { 'content-type': encoding === 'json' ? 'application/json' : 'application/x-protobuf', 'content-length': out.length });
+        res.end(out);
+      } finally {
+        this.inFlight--;
+      }
+    } catch (err) {
+      const e =
+        err instanceof HttpError
+          ? err
+          : err instanceof OtlpDecodeError
+            ? new HttpError(400, err.message)
+            : new HttpError(503, `the bridge cannot store this request now: ${(err as Error).message}`, 5);
+      if (e.status >= 500) this.log.warn('OTLP/HTTP request failed', { status: e.status, error: e.message });
+      this.m.rejectedRequests.inc();
+      this.sendError(res, encoding, e);
+    }
+  }
+
+  private async process(
+    signal: Signal,
+    encoding: Encoding,
+    body: Buffer,
+    tenant: string | undefined,
+  ): Promise<{ rejected: number; errorMessage: string } | undefined> {
+    let decoded: DecodedBatch<TelemetrySpan> | DecodedBatch<TelemetryLog>;
+    if (signal === 'traces') {
+      decoded = encoding === 'json' ? decodeTracesJson(body, this.config.decode) : decodeTracesProtobuf(body, this.config.decode);
+      if (decoded.items.length > 0) await this.sink.ingestSpans(decoded.items as TelemetrySpan[], tenant);
+      this.m.rejectedSpans.inc(decoded.rejected.length);
+    } else {
+      decoded = encoding === 'json' ? decodeLogsJson(body, this.config.decode) : decodeLogsProtobuf(body, this.config.decode);
+      if (decoded.items.length > 0) await this.sink.ingestLogs(decoded.items as TelemetryLog[], tenant);
+      this.m.rejectedLogs.inc(decoded.rejected.length);
+    }
+    if (decoded.rejected.length === 0) return undefined;
+    const shown = decoded.rejected.slice(0, 5).map((r) => `#${r.index}: ${r.reason}`);
+    const more = decoded.rejected.length > 5 ? `; and ${decoded.rejected.length - 5} more` : '';
+    return { rejected: decoded.rejected.length, errorMessage: `${shown.join('; ')}${more}` };
+  }
+
+  private sendError(res: ServerResponse, encoding: Encoding, e: HttpError): void {
+    if (res.headersSent) return;
+    const code = GRPC_CODE_FOR_STATUS[e.status] ?? 2;
+    const body = encoding === 'json' ? Buffer.from(encodeStatusJson(code, e.message)) : Buffer.from(encodeStatusProtobuf(code, e.message));
+    const headers: Record<string, string | number> = {
+      'content-type': encoding === 'json' ? 'application/json' : 'application/x-protobuf',
+      'content-length': body.length,
+    };
+    if (e.retryAfterSeconds) headers['retry-after'] = String(e.retryAfterSeconds);
+    // The body may not have been read: close the connection rather than drain a huge upload.
+    if (e.status === 413) headers['connection'] = 'close';
+    res.writeHead(e.status, headers);
+    res.end(body);
+  }
+}
+
+/** A tenant set by a trusted front proxy (see README); the resource attribute is the fallback. */
+function tenantOf(req: IncomingMessage): string | undefined {
+  const t = req.headers['x-otel-audit-tenant'];
+  return typeof t === 'string' && t ? t : undefined;
+}

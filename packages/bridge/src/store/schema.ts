@@ -1,0 +1,191 @@
+/**
+ * The ClickHouse schema, as versioned migrations. One source for the single-node DDL (embedded
+ * chDB or a server) and the cluster variant (ReplicatedMergeTree + Distributed); the files in
+ * deploy/clickhouse/ are generated from here (`otel-audit migrate --print`).
+ */
+
+export interface SchemaOptions {
+  database: string;
+  /** When set, the cluster variant: local Replicated tables + Distributed tables ON CLUSTER. */
+  cluster?: string;
+  /** How many recent insert blocks the dedup window remembers (non-replicated tables). */
+  dedupWindow?: number;
+}
+
+export interface Migration {
+  version: number;
+  name: string;
+  statements(o: Required<Pick<SchemaOptions, 'database'>> & SchemaOptions): string[];
+}
+
+/** The `events` columns (DESIGN 3.2), in table order. The hash chain canonicalizes in this order. */
+export const EVENT_COLUMNS: ReadonlyArray<readonly [name: string, type: string]> = [
+  ['event_id', 'String'],
+  ['tenant', 'LowCardinality(String)'],
+  ['event_time', "DateTime64(9, 'UTC')"],
+  ['ingest_time', "DateTime64(9, 'UTC')"],
+  ['duration_ns', 'UInt64'],
+  ['event_type', 'LowCardinality(String)'],
+  ['name', 'String'],
+  ['operation', 'LowCardinality(String)'],
+  ['trace_id', 'String'],
+  ['span_id', 'String'],
+  ['parent_span_id', 'String'],
+  ['correlation_id', 'String'],
+  ['correlation_source', 'LowCardinality(String)'],
+  ['links', 'Array(Tuple(trace_id String, span_id String))'],
+  ['actor_id', 'String'],
+  ['actor_type', 'LowCardinality(String)'],
+  ['actor_role', 'LowCardinality(String)'],
+  ['on_behalf_of', 'String'],
+  ['initiation', 'LowCardinality(String)'],
+  ['service_name', 'LowCardinality(String)'],
+  ['environment', 'LowCardinality(String)'],
+  ['purpose', 'LowCardinality(String)'],
+  ['risk', 'LowCardinality(String)'],
+  ['provider', 'LowCardinality(String)'],
+  ['request_model', 'LowCardinality(String)'],
+  ['response_model', 'LowCardinality(String)'],
+  ['input_tokens', 'Nullable(UInt64)'],
+  ['output_tokens', 'Nullable(UInt64)'],
+  ['prompt_version', 'String'],
+  ['tool_name', 'LowCardinality(String)'],
+  ['tool_call_id', 'String'],
+  ['action', 'LowCardinality(String)'],
+  ['target_system', 'LowCardinality(String)'],
+  ['target_id', 'String'],
+  ['permission', 'LowCardinality(String)'],
+  ['approval_required', 'Bool'],
+  ['sources', 'Array(Tuple(id String, uri String, version String, sensitivity String, score Nullable(Float64)))'],
+  ['decision', 'LowCardinality(String)'],
+  ['reviewer_id', 'String'],
+  ['reviewer_role', 'LowCardinality(String)'],
+  ['rationale', 'String'],
+  ['edited', 'Bool'],
+  ['effect', 'LowCardinality(String)'],
+  ['outcome', 'LowCardinality(String)'],
+  ['status', 'LowCardinality(String)'],
+  ['error_type', 'LowCardinality(String)'],
+  ['input_digest', 'String'],
+  ['output_digest', 'String'],
+  ['content', 'String CODEC(ZSTD(3))'],
+  ['attributes', 'Map(LowCardinality(String), String) CODEC(ZSTD(1))'],
+  ['conventions', 'Array(LowCardinality(String))'],
+  ['redactions', 'UInt32'],
+  ['truncated', 'Array(String)'],
+  ['chain_id', 'LowCardinality(String)'],
+  ['seq', 'UInt64'],
+  ['prev_hash', 'String'],
+  ['hash', 'String'],
+];
+
+const COMMON_VIEW_COLUMNS =
+  'event_id, tenant, event_time, correlation_id, trace_id, span_id, parent_span_id, actor_id, actor_type, on_behalf_of, initiation, service_name, purpose, risk, status, error_type';
+
+function engine(o: SchemaOptions, table: string): string {
+  if (o.cluster) return `ReplicatedMergeTree('/clickhouse/tables/{shard}/${o.database}/${table}', '{replica}')`;
+  return 'MergeTree';
+}
+
+function onCluster(o: SchemaOptions): string {
+  return o.cluster ? ` ON CLUSTER '${o.cluster}'` : '';
+}
+
+/** Name of the physical table that holds the rows: `events` alone, `events_local` on a cluster. */
+export function storageName(o: SchemaOptions, table: string): string {
+  return o.cluster ? `${table}_local` : table;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'events table, checkpoints table',
+    statements: (o) => {
+      const db = o.database;
+      const events = storageName(o, 'events');
+      const checkpoints = storageName(o, 'checkpoints');
+      const out = [
+        `CREATE TABLE IF NOT EXISTS ${db}.${events}${onCluster(o)} (\n${EVENT_COLUMNS.map(([n, t]) => `  ${n} ${t}`).join(',\n')},\n` +
+          // Skip indexes for the lookups that are not on the sort key prefix.
+          `  INDEX idx_trace_id trace_id TYPE bloom_filter(0.001) GRANULARITY 1,\n` +
+          `  INDEX idx_event_id event_id TYPE bloom_filter(0.001) GRANULARITY 1,\n` +
+          `  INDEX idx_actor_id actor_id TYPE bloom_filter(0.01) GRANULARITY 2,\n` +
+          `  INDEX idx_reviewer_id reviewer_id TYPE bloom_filter(0.01) GRANULARITY 2,\n` +
+          `  INDEX idx_tool_name tool_name TYPE set(256) GRANULARITY 2,\n` +
+          `  INDEX idx_event_type event_type TYPE set(16) GRANULARITY 2,\n` +
+          `  INDEX idx_ingest_time ingest_time TYPE minmax GRANULARITY 1,\n` +
+          `  INDEX idx_seq seq TYPE minmax GRANULARITY 1\n` +
+          `) ENGINE = ${engine(o, 'events')}\n` +
+          // Partitions follow arrival (ingest_time), which is the order of the hash chain, so
+          // dropping old partitions removes a prefix of each chain and never a hole in the middle.
+          `PARTITION BY toYYYYMM(ingest_time)\n` +
+          `ORDER BY (tenant, correlation_id, event_time, event_id)\n` +
+          `SETTINGS index_granularity = 8192` +
+          (o.cluster ? '' : `, non_replicated_deduplication_window = ${o.dedupWindow ?? 1000}`),
+        `CREATE TABLE IF NOT EXISTS ${db}.${checkpoints}${onCluster(o)} (\n` +
+          `  chain_id LowCardinality(String),\n  tree_size UInt64,\n  root_hash String,\n  head_seq UInt64,\n  head_hash String,\n` +
+          `  created_at DateTime64(3, 'UTC'),\n  prev_tree_size UInt64,\n  prev_root_hash String,\n  key_id String,\n  signature String\n` +
+          `) ENGINE = ${engine(o, 'checkpoints')}\nORDER BY (chain_id, tree_size)`,
+      ];
+      if (o.cluster) {
+        out.push(
+          `CREATE TABLE IF NOT EXISTS ${db}.events${onCluster(o)} AS ${db}.events_local ENGINE = Distributed('${o.cluster}', ${db}, events_local, cityHash64(tenant, correlation_id))`,
+          `CREATE TABLE IF NOT EXISTS ${db}.checkpoints${onCluster(o)} AS ${db}.checkpoints_local ENGINE = Distributed('${o.cluster}', ${db}, checkpoints_local, cityHash64(chain_id))`,
+        );
+      }
+      return out;
+    },
+  },
+  {
+    version: 2,
+    name: 'analyst views',
+    statements: (o) => {
+      const db = o.database;
+      const view = (name: string, select: string) => `CREATE VIEW IF NOT EXISTS ${db}.${name}${onCluster(o)} AS ${select}`;
+      return [
+        view(
+          'model_calls',
+          `SELECT ${COMMON_VIEW_COLUMNS}, operation, provider, request_model, response_model, input_tokens, output_tokens, prompt_version, duration_ns, input_digest, output_digest FROM ${db}.events WHERE event_type = 'model_call'`,
+        ),
+        view(
+          'retrievals',
+          `SELECT ${COMMON_VIEW_COLUMNS}, name, sources, length(sources) AS source_count, input_digest FROM ${db}.events WHERE event_type = 'retrieval'`,
+        ),
+        view(
+          'tool_calls',
+          `SELECT ${COMMON_VIEW_COLUMNS}, tool_name, tool_call_id, action, target_system, target_id, permission, approval_required, duration_ns FROM ${db}.events WHERE event_type = 'tool_call'`,
+        ),
+        view(
+          'approvals',
+          `SELECT ${COMMON_VIEW_COLUMNS}, decision, reviewer_id, reviewer_role, rationale, edited, links, arrayJoin(if(empty(links), [tuple('', '')], links)) AS proposal FROM ${db}.events WHERE event_type = 'approval'`,
+        ),
+        view(
+          'system_effects',
+          `SELECT ${COMMON_VIEW_COLUMNS}, effect, action, target_system, target_id FROM ${db}.events WHERE event_type = 'system_effect'`,
+        ),
+        view(
+          'timeline',
+          `SELECT correlation_id, event_time, event_type, name, actor_id, actor_type, on_behalf_of, initiation, service_name, purpose, risk, ` +
+            `provider, request_model, tool_name, action, target_system, target_id, decision, reviewer_id, effect, outcome, status, ` +
+            `trace_id, span_id, parent_span_id, links, event_id, tenant, chain_id, seq FROM ${db}.events ORDER BY correlation_id, event_time, seq`,
+        ),
+      ];
+    },
+  },
+];
+
+export function migrationTableDdl(o: SchemaOptions): string {
+  const table = storageName(o, 'schema_migrations');
+  const out = `CREATE TABLE IF NOT EXISTS ${o.database}.${table}${onCluster(o)} (version UInt32, name String, applied_at DateTime('UTC') DEFAULT now()) ENGINE = ${engine(o, 'schema_migrations')} ORDER BY version`;
+  return out;
+}
+
+/** The whole DDL as one script (for deploy/clickhouse/ and `migrate --print`). */
+export function fullDdl(o: SchemaOptions): string {
+  const stmts = [
+    `CREATE DATABASE IF NOT EXISTS ${o.database}${onCluster(o)}`,
+    migrationTableDdl(o),
+    ...MIGRATIONS.flatMap((m) => m.statements({ ...o })),
+  ];
+  return stmts.map((s) => `${s};\n`).join('\n');
+}

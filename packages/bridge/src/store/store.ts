@@ -1,0 +1,174 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { MIGRATIONS, migrationTableDdl, storageName, type SchemaOptions } from './schema.ts';
+
+export interface StoreConfig {
+  /** ClickHouse server URL (http(s)://user:pass@host:8123). Unset: embedded chDB under dataDir. */
+  url?: string;
+  /** Where the embedded engine keeps its files (`<dataDir>/clickhouse`). */
+  dataDir: string;
+  database: string;
+  /** Cluster name for the cluster DDL variant (server mode only). */
+  cluster?: string;
+  requestTimeoutMs?: number;
+}
+
+export type StoreMode = 'embedded' | 'server';
+
+/**
+ * Settings every statement runs with. Through chdb/connection a per-call setting becomes a
+ * session-wide SET, so every call states the same ones and nothing leaks between calls.
+ */
+const BASE_SETTINGS: ClickHouseSettings = {
+  output_format_json_quote_64bit_integers: 1,
+  date_time_output_format: 'simple',
+};
+
+/**
+ * The ClickHouse store: one `@clickhouse/client` code path for the embedded engine (chDB
+ * through chdb/connection) and for a server over HTTP.
+ */
+export class Store {
+  readonly client: ClickHouseClient;
+  readonly mode: StoreMode;
+  readonly database: string;
+  readonly schema: SchemaOptions;
+
+  private constructor(client: ClickHouseClient, mode: StoreMode, schema: SchemaOptions) {
+    this.client = client;
+    this.mode = mode;
+    this.schema = schema;
+    this.database = schema.database;
+  }
+
+  static async open(config: StoreConfig): Promise<Store> {
+    const schema: SchemaOptions = { database: config.database, cluster: config.cluster };
+    if (config.url) {
+      let url: URL;
+      try {
+        url = new URL(config.url);
+      } catch {
+        throw new Error(`invalid ClickHouse URL "${redactUrl(config.url)}": expected http(s)://[user:password@]host:port`);
+      }
+      const client = createClient({
+        url: `${url.protocol}//${url.host}`,
+        username: decodeURIComponent(url.username) || 'default',
+        password: decodeURIComponent(url.password),
+        request_timeout: config.requestTimeoutMs ?? 30_000,
+        clickhouse_settings: BASE_SETTINGS,
+      });
+      const store = new Store(client, 'server', schema);
+      await store.ping();
+      return store;
+    }
+    const path = resolve(config.dataDir, 'clickhouse');
+    mkdirSync(path, { recursive: true });
+    // Loaded lazily: a server deployment never needs the native addon.
+    const { createChdbConnection } = await import('chdb/connection');
+    let connection;
+    try {
+      connection = createChdbConnection({ path });
+    } catch (err) {
+      throw new Error(
+        `cannot open the embedded ClickHouse store at ${path}: ${(err as Error).message}. ` +
+          `The embedded store belongs to one process: is another bridge running on this data directory?`,
+      );
+    }
+    const client = createClient({ connection, clickhouse_settings: BASE_SETTINGS } as Parameters<typeof createClient>[0]);
+    return new Store(client, 'embedded', schema);
+  }
+
+  async ping(): Promise<void> {
+    const r = await this.client.ping();
+    if (!r.success) {
+      throw new Error(`ClickHouse is not reachable: ${(r as { error?: Error }).error?.message ?? 'ping failed'}`);
+    }
+  }
+
+  /** Applies the migrations not yet recorded; idempotent. Returns the versions applied now. */
+  async migrate(): Promise<number[]> {
+    const o = this.schema;
+    await this.command(`CREATE DATABASE IF NOT EXISTS ${o.database}${o.cluster ? ` ON CLUSTER '${o.cluster}'` : ''}`);
+    await this.command(migrationTableDdl(o));
+    const table = `${o.database}.${storageName(o, 'schema_migrations')}`;
+    const done = new Set((await this.rows<{ version: number }>(`SELECT version FROM ${table}`)).map((r) => Number(r.version)));
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      for (const stmt of m.statements(o)) await this.command(stmt);
+      await this.client.insert({
+        table,
+        values: [{ version: m.version, name: m.name }],
+        format: 'JSONEachRow',
+        clickhouse_settings: { ...BASE_SETTINGS, insert_deduplication_token: `migration-${m.version}` },
+      });
+      applied.push(m.version);
+    }
+    return applied;
+  }
+
+  async schemaVersion(): Promise<number> {
+    const table = `${this.database}.${storageName(this.schema, 'schema_migrations')}`;
+    const r = await this.rows<{ v: string | number }>(`SELECT max(version) AS v FROM ${table}`);
+    return Number(r[0]?.v ?? 0);
+  }
+
+  async command(query: string): Promise<void> {
+    await this.client.command({ query, clickhouse_settings: BASE_SETTINGS });
+  }
+
+  /** Runs a query and returns all rows (use only for bounded results). */
+  async rows<T>(query: string, params?: Record<string, unknown>): Promise<T[]> {
+    const rs = await this.client.query({ query, format: 'JSONEachRow', query_params: params, clickhouse_settings: BASE_SETTINGS });
+    return rs.json<T>();
+  }
+
+  /**
+   * Inserts pre-serialized JSONEachRow text. The dedup token makes a replay of the same batch
+   * (after a crash, from the write-ahead log) a no-op inside ClickHouse's dedup window.
+   */
+  async insertJsonEachRow(table: string, body: string, dedupToken: string): Promise<void> {
+    // exec sends the body as is (insert() would re-encode it), and the token goes in the
+    // statement's own SETTINGS so that it never lingers in a chDB session.
+    const token = dedupToken.replace(/[\\']/g, (c) => `\\${c}`);
+    const r = await this.client.exec({
+      query: `INSERT INTO ${this.database}.${table} SETTINGS insert_deduplication_token = '${token}' FORMAT JSONEachRow`,
+      values: Readable.from([Buffer.from(body)]),
+      clickhouse_settings: BASE_SETTINGS,
+    });
+    r.stream.resume();
+  }
+
+  /**
+   * Streams a query's raw output in a ClickHouse format (CSVWithNames, JSONEachRow,
+   * PrettyCompactMonoBlock, ...). The server path streams end to end; chdb/connection
+   * materializes a result before handing it over, so the embedded path pages through
+   * `LIMIT`-free queries in one go (acceptable for the embedded single-node store).
+   */
+  async *stream(query: string, format: string, params?: Record<string, unknown>, settings?: ClickHouseSettings): AsyncGenerator<Buffer> {
+    const rs = await this.client.query({
+      query,
+      format: format as 'JSONEachRow',
+      query_params: params,
+      clickhouse_settings: { ...BASE_SETTINGS, ...settings },
+    });
+    for await (const chunk of rs.stream() as AsyncIterable<unknown>) {
+      // Row-based formats yield arrays of Row; others raw buffers.
+      if (Array.isArray(chunk)) {
+        for (const row of chunk as Array<{ text: string }>) yield Buffer.from(row.text + '\n');
+      } else {
+        yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]+):([^@/]*)@/, '//$1:***@');
+}

@@ -1,0 +1,54 @@
+export { configureAudit, getAuditConfig, INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION, type AuditInstrumentationConfig } from './config.ts';
+export {
+  auditContextToAttributes,
+  getAuditAttributes,
+  getAuditContext,
+  setAuditContext,
+  withAuditContext,
+  type AuditActor,
+  type AuditAttributes,
+  type AuditContext,
+} from './context.ts';
+export { AuditSpanProcessor, auditSpanProcessors } from './processor.ts';
+export { auditAwareSampler, hasAuditAttributes, isAuditAwareSampler, type AuditAwareSamplerOptions } from './sampler.ts';
+export {
+  normalizeSources,
+  recordOutcome,
+  recordSystemEffect,
+  traceModelCall,
+  traceRetrieval,
+  traceToolCall,
+  type CommonOptions,
+  type ModelCallOptions,
+  type ModelCallRecorder,
+  type ModelResponseInfo,
+  type ModelUsage,
+  type OutcomeOptions,
+  type RetrievalOptions,
+  type RetrievalRecorder,
+  type SourceRef,
+  type SystemEffectOptions,
+  type ToolCallOptions,
+  type ToolCallRecorder,
+} from './helpers.ts';
+export {
+  parseProposalRef,
+  proposalRef,
+  PROPOSAL_REF_PREFIX,
+  ProposalRefError,
+  recordApproval,
+  type ApprovalOptions,
+  type ApprovalRecord,
+  type ApprovalReviewer,
+  type ProposalReference,
+} from './approval.ts';
+export {
+  AuditSetupError,
+  isTracerProviderRegistered,
+  startAudit,
+  type AuditHandle,
+  type AuditSetupErrorCode,
+  type OtlpHttpProtocol,
+  type StartAuditOptions,
+} from './start.ts';
+export { getInternalErrorCount } from './internal/safe.ts';

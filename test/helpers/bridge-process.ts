@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = join(REPO_ROOT, 'packages/bridge/bin/otel-audit.js');
+
+export interface BridgeProcess {
+  otlpUrl: string;
+  apiUrl: string;
+  dataDir: string;
+  child: ChildProcess;
+  /** Everything the bridge wrote to stderr (its log). */
+  log(): string;
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait. */
+  kill(): Promise<void>;
+}
+
+export function tempDir(prefix = 'otel-audit-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Runs the real CLI (`otel-audit serve`) on ephemeral ports and waits until it listens. */
+export async function startBridge(opts: { dataDir?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<BridgeProcess> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--api', '127.0.0.1:0', ...(opts.args ?? [])],
+    { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const started = await new Promise<{ otlp_http: string; api: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bridge did not start within 60 s; log:\n${stderr}`)), 60_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      for (const line of stderr.split('\n')) {
+        if (!line.includes('"otel-audit bridge started"')) continue;
+        clearTimeout(timer);
+        resolve(JSON.parse(line));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`bridge exited with ${code} before it started; log:\n${stderr}`));
+    });
+  });
+  return {
+    otlpUrl: started.otlp_http,
+    apiUrl: started.api,
+    dataDir,
+    child,
+    log: () => stderr,
+    async stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Runs the CLI to completion. */
+export async function runCli(args: string[], env: Record<string, string> = {}, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdin.end(input ?? '');
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, stdout, stderr };
+}
+
+/** Asks the bridge to decide every pending event and store it now. */
+export async function flush(apiUrl: string): Promise<void> {
+  const res = await fetch(`${apiUrl}/api/v1/flush`, { method: 'POST' });
+  if (!res.ok) throw new Error(`flush failed: ${res.status} ${await res.text()}`);
+}
+
+export async function sql<T = Record<string, unknown>>(apiUrl: string, query: string): Promise<T[]> {
+  const res = await fetch(`${apiUrl}/api/v1/sql?format=jsonl`, { method: 'POST', body: query });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`sql failed: ${res.status} ${text}`);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as T);
+}
+
+/** Polls until `check` returns a truthy value or the timeout passes. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
