@@ -24,9 +24,10 @@ export interface BridgeStatus {
   info(): Record<string, unknown>;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, match: RegExpExecArray) => Promise<void>;
+export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, match: RegExpExecArray) => Promise<void>;
 
-class ApiError extends Error {
+/** An error with the HTTP status to answer; its message goes to the client as {"error": ...}. */
+export class ApiError extends Error {
   readonly status: number;
   constructor(status: number, message: string) {
     super(message);
@@ -69,6 +70,12 @@ export class ApiServer {
         sendJson(res, 200, { flushed: true });
       }],
     ];
+  }
+
+  /** Adds a route; stages with their own endpoints (verify, proofs, UI) register here. */
+  route(method: string, pattern: RegExp, handler: Handler): this {
+    this.routes.push([method, pattern, handler]);
+    return this;
   }
 
   async start(): Promise<AddressInfo> {
@@ -209,7 +216,7 @@ export class ApiServer {
   }
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const out = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
   res.end(out);

@@ -1,0 +1,93 @@
+import { createReadStream } from 'node:fs';
+import { renderTable } from '../output.ts';
+import {
+  API_URL_OPTION,
+  apiUrl,
+  callApi,
+  cliFormat,
+  EXIT,
+  FILTER_OPTIONS,
+  filterQuery,
+  FORMAT_OPTION,
+  listEvents,
+  pipeToStdout,
+  readAll,
+  readJsonLines,
+  UsageError,
+  type Command,
+} from '../shared.ts';
+
+export const timeline: Command = {
+  summary: 'every event of one correlation id (case, ticket, task), in order, across traces',
+  usage: 'otel-audit timeline <correlation-id> [--format table|csv|jsonl] [--api-url URL]',
+  options: { ...API_URL_OPTION, ...FORMAT_OPTION },
+  async run(values, pos) {
+    if (pos.length !== 1) throw new UsageError('timeline takes exactly one correlation id');
+    return listEvents(values, `/api/v1/timeline/${encodeURIComponent(pos[0])}`, `no events for correlation id "${pos[0]}"`);
+  },
+};
+
+export const trace: Command = {
+  summary: 'every audit event of one trace',
+  usage: 'otel-audit trace <trace-id> [--format table|csv|jsonl] [--api-url URL]',
+  options: { ...API_URL_OPTION, ...FORMAT_OPTION },
+  async run(values, pos) {
+    if (pos.length !== 1) throw new UsageError('trace takes exactly one trace id');
+    if (!/^[0-9a-fA-F]{32}$/.test(pos[0])) throw new UsageError(`invalid trace id "${pos[0]}": expected 32 hex characters`);
+    return listEvents(values, `/api/v1/traces/${pos[0].toLowerCase()}`, `no audit events in trace ${pos[0]}`);
+  },
+};
+
+export const search: Command = {
+  summary: 'find events by actor, reviewer, event type, tool and time range',
+  usage:
+    'otel-audit search [--actor ID]... [--reviewer ID]... [--type TYPE[,TYPE]] [--tool NAME] [--from TIME] [--to TIME] [--correlation-id ID] [--limit N] [--format table|csv|jsonl]',
+  options: { ...API_URL_OPTION, ...FORMAT_OPTION, ...FILTER_OPTIONS },
+  details: `TIME is ISO 8601 (2026-11-22T08:00:00Z), "2026-11-22 08:00:00" (UTC), or a duration ago: 15m, 2h, 7d.
+TYPE is one of request, model_call, retrieval, tool_call, approval, system_effect, outcome.
+--actor matches the acting identity and the human it acted for. --limit defaults to 1000.`,
+  async run(values, pos) {
+    if (pos.length) throw new UsageError(`search takes no positional arguments (got "${pos[0]}"): use --actor, --type, ...`);
+    return listEvents(values, '/api/v1/events', 'no matching events');
+  },
+};
+
+export const exportEvents: Command = {
+  summary: 'stream events as CSV or JSON lines (same filters as search, no limit by default)',
+  usage: 'otel-audit export --format csv|jsonl [filters as for search] > events.csv',
+  options: { ...API_URL_OPTION, ...FORMAT_OPTION, ...FILTER_OPTIONS },
+  async run(values, pos) {
+    if (pos.length) throw new UsageError(`export takes no positional arguments (got "${pos[0]}")`);
+    const format = (values.format as string | undefined) ?? 'csv';
+    if (format !== 'csv' && format !== 'jsonl') throw new UsageError(`invalid --format "${format}": export writes csv or jsonl`);
+    const v = { ...values, limit: values.limit ?? '10000000' };
+    const res = await callApi(apiUrl(values), `/api/v1/events?${filterQuery(v, format)}`);
+    await pipeToStdout(res);
+    return EXIT.OK;
+  },
+};
+
+export const sql: Command = {
+  summary: 'run a read-only SQL query against the audit database',
+  usage: 'otel-audit sql "<query>" [--format table|csv|jsonl] [--api-url URL]   (or --file FILE, or - for stdin)',
+  options: { ...API_URL_OPTION, ...FORMAT_OPTION, file: { type: 'string' } },
+  details: `Tables: otel_audit.events, otel_audit.checkpoints. Views: model_calls, retrievals, tool_calls,
+approvals, system_effects, timeline. Writes, DDL, SETTINGS and table functions that reach
+outside the database (file, url, s3, remote, ...) are refused.`,
+  async run(values, pos) {
+    let query: string;
+    if (values.file) query = await readAll(createReadStream(String(values.file)));
+    else if (pos.length === 1 && pos[0] === '-') query = await readAll(process.stdin);
+    else if (pos.length === 1) query = pos[0];
+    else throw new UsageError('sql takes one query (quote it), --file FILE, or - to read it from stdin');
+    const format = cliFormat(values);
+    const res = await callApi(apiUrl(values), `/api/v1/sql?format=${format === 'table' ? 'jsonl' : format}`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: query,
+    });
+    if (format !== 'table') await pipeToStdout(res);
+    else process.stdout.write(renderTable(await readJsonLines(res)));
+    return EXIT.OK;
+  },
+};

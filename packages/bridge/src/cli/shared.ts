@@ -1,0 +1,145 @@
+import type { ParseArgsConfig } from 'node:util';
+import { eventSummary, renderTable } from './output.ts';
+
+/** Exit codes: 0 success, 1 the work failed (unreachable bridge, query error), 2 bad usage. */
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
+
+/** Bad input: exit code 2 with the usage line. */
+export class UsageError extends Error {}
+/** The work failed: exit code 1. */
+export class CommandError extends Error {}
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface Command {
+  summary: string;
+  usage: string;
+  options: Options;
+  details?: string;
+  run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+}
+
+export const API_URL_OPTION: Options = {
+  'api-url': { type: 'string' },
+};
+export const FORMAT_OPTION: Options = { format: { type: 'string' } };
+
+export const FILTER_OPTIONS: Options = {
+  actor: { type: 'string', multiple: true },
+  reviewer: { type: 'string', multiple: true },
+  type: { type: 'string' },
+  tool: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  'correlation-id': { type: 'string' },
+  limit: { type: 'string' },
+};
+
+export const TIMELINE_COLUMNS = ['time', 'type', 'what', 'actor', 'status', 'trace_id', 'span_id'];
+
+export function apiUrl(values: Record<string, unknown>): string {
+  const raw = (values['api-url'] as string | undefined) ?? process.env.OTEL_AUDIT_API_URL ?? 'http://127.0.0.1:4319';
+  try {
+    return new URL(raw).toString().replace(/\/$/, '');
+  } catch {
+    throw new UsageError(`invalid --api-url "${raw}": expected a URL such as http://127.0.0.1:4319`);
+  }
+}
+
+export type CliFormat = 'table' | 'csv' | 'jsonl';
+export function cliFormat(values: Record<string, unknown>): CliFormat {
+  const f = (values.format as string | undefined) ?? (process.stdout.isTTY ? 'table' : 'jsonl');
+  if (f !== 'table' && f !== 'csv' && f !== 'jsonl') throw new UsageError(`invalid --format "${f}": expected table, csv or jsonl`);
+  return f;
+}
+
+export async function callApi(base: string, path: string, init?: RequestInit): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(base + path, init);
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    throw new CommandError(
+      `cannot reach the bridge at ${base} (${cause}). Start it with "npm start" (or "otel-audit serve"), or point --api-url / OTEL_AUDIT_API_URL at a running one.`,
+    );
+  }
+  if (!res.ok) {
+    const text = await res.text();
+    let msg = text;
+    try {
+      msg = (JSON.parse(text) as { error?: string }).error ?? text;
+    } catch {
+      /* plain text */
+    }
+    if (res.status >= 400 && res.status < 500) throw new UsageError(msg);
+    throw new CommandError(`the bridge answered ${res.status}: ${msg}`);
+  }
+  return res;
+}
+
+/** Copies a streamed response to stdout, honouring backpressure. */
+export async function pipeToStdout(res: Response): Promise<void> {
+  const reader = res.body!.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (!process.stdout.write(value)) await new Promise((r) => process.stdout.once('drain', r));
+  }
+}
+
+export async function readJsonLines(res: Response): Promise<Array<Record<string, unknown>>> {
+  const text = await res.text();
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export function filterQuery(values: Record<string, unknown>, format: string): string {
+  const q = new URLSearchParams();
+  for (const a of (values.actor as string[] | undefined) ?? []) q.append('actor', a);
+  for (const r of (values.reviewer as string[] | undefined) ?? []) q.append('reviewer', r);
+  for (const k of ['type', 'tool', 'from', 'to', 'limit'] as const) if (values[k]) q.set(k, String(values[k]));
+  if (values['correlation-id']) q.set('correlation_id', String(values['correlation-id']));
+  q.set('format', format);
+  return q.toString();
+}
+
+export async function listEvents(values: Record<string, unknown>, path: string, emptyHint: string): Promise<number> {
+  const format = cliFormat(values);
+  const base = apiUrl(values);
+  const res = await callApi(base, `${path}?${filterQuery(values, format === 'table' ? 'jsonl' : format)}`);
+  if (format !== 'table') {
+    await pipeToStdout(res);
+    return EXIT.OK;
+  }
+  const rows = await readJsonLines(res);
+  if (rows.length === 0) {
+    process.stdout.write(`${emptyHint}\n`);
+    return EXIT.OK;
+  }
+  const view = rows.map((e) => ({
+    time: String(e.event_time).replace(/(\.\d{3})\d*$/, '$1'),
+    type: e.event_type,
+    what: [e.name, eventSummary(e)].filter(Boolean).join(' · '),
+    actor: [e.actor_id, e.on_behalf_of ? `for ${e.on_behalf_of}` : ''].filter(Boolean).join(' '),
+    status: e.status,
+    correlation_id: e.correlation_id,
+    trace_id: e.trace_id,
+    span_id: e.span_id,
+  }));
+  const cols = path.startsWith('/api/v1/timeline') ? TIMELINE_COLUMNS : ['correlation_id', ...TIMELINE_COLUMNS];
+  process.stdout.write(renderTable(view, cols));
+  return EXIT.OK;
+}
+
+export async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const c of stream as AsyncIterable<Buffer>) chunks.push(Buffer.from(c));
+  } catch (err) {
+    throw new UsageError(`cannot read the query: ${(err as Error).message}`);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
