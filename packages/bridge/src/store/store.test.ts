@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChainWriter } from '../chain/chain-writer.ts';
 import { eventHash } from '../chain/canonical.ts';
-import type { AuditEvent } from '../model.ts';
 import { fullDdl, MIGRATIONS } from './schema.ts';
 import { Store } from './store.ts';
+import { sampleEvent } from './testdata/sample-event.ts';
 
 let store: Store;
 
@@ -16,68 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await store?.close();
 });
-
-export function sampleEvent(i: number): AuditEvent {
-  return {
-    event_id: `e${i}`.padEnd(32, '0'),
-    tenant: 'acme',
-    event_time: '2026-11-22 08:00:00.123456789',
-    ingest_time: '2026-11-22 08:00:01.000000001',
-    duration_ns: 1_500_000_000_123,
-    event_type: 'retrieval',
-    name: 'retrieval kb',
-    operation: 'retrieval',
-    trace_id: 'ab'.repeat(16),
-    span_id: 'cd'.repeat(8),
-    parent_span_id: '',
-    correlation_id: 'CASE-1',
-    correlation_source: 'attribute',
-    links: [{ trace_id: 'ef'.repeat(16), span_id: '12'.repeat(8) }],
-    actor_id: 'alice',
-    actor_type: 'human',
-    actor_role: 'agent',
-    on_behalf_of: '',
-    initiation: 'ai_assisted',
-    service_name: 'svc',
-    environment: 'test',
-    purpose: 'answer',
-    risk: 'medium',
-    provider: '',
-    request_model: '',
-    response_model: '',
-    input_tokens: i % 2 ? null : 12345678901,
-    output_tokens: null,
-    prompt_version: '',
-    tool_name: '',
-    tool_call_id: '',
-    action: '',
-    target_system: '',
-    target_id: '',
-    permission: '',
-    approval_required: false,
-    sources: [{ id: 'KB-1', uri: 'kb://1', version: '3', sensitivity: 'internal', score: 0.8125 }, { id: 'KB-2', uri: '', version: '', sensitivity: '', score: null }],
-    decision: '',
-    reviewer_id: '',
-    reviewer_role: '',
-    rationale: 'unicode ✓ "quoted" \\ back',
-    edited: false,
-    effect: '',
-    outcome: '',
-    status: 'ok',
-    error_type: '',
-    input_digest: 'f'.repeat(64),
-    output_digest: '',
-    content: '{"query":"refund policy"}',
-    attributes: { 'z.key': '1', 'a.key': 'two', 'resource.service.name': 'svc' },
-    conventions: ['otel_genai', 'audit'],
-    redactions: 0,
-    truncated: [],
-    chain_id: '',
-    seq: 0,
-    prev_hash: '',
-    hash: '',
-  };
-}
 
 describe('Store on chDB', () => {
   it('migrates idempotently and records the schema version', async () => {

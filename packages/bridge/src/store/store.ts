@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { unlink, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { structureOf } from './rowbinary.ts';
 import { MIGRATIONS, migrationTableDdl, storageName, type SchemaOptions } from './schema.ts';
 
 export interface StoreConfig {
@@ -35,6 +37,10 @@ export class Store {
   readonly mode: StoreMode;
   readonly database: string;
   readonly schema: SchemaOptions;
+
+  /** Where the embedded store stages RowBinary batches for `INSERT ... SELECT FROM file()`. */
+  private stagingDir = '';
+  private staged = 0;
 
   private constructor(client: ClickHouseClient, mode: StoreMode, schema: SchemaOptions) {
     this.client = client;
@@ -77,7 +83,10 @@ export class Store {
       );
     }
     const client = createClient({ connection, clickhouse_settings: BASE_SETTINGS } as Parameters<typeof createClient>[0]);
-    return new Store(client, 'embedded', schema);
+    const store = new Store(client, 'embedded', schema);
+    store.stagingDir = resolve(config.dataDir, 'staging');
+    mkdirSync(store.stagingDir, { recursive: true, mode: 0o700 });
+    return store;
   }
 
   async ping(): Promise<void> {
@@ -139,6 +148,40 @@ export class Store {
       clickhouse_settings: BASE_SETTINGS,
     });
     r.stream.resume();
+  }
+
+  /**
+   * Inserts rows already encoded as RowBinary in the order of `columns`. Embedded: chdb's
+   * insert takes text only, so the bytes go through a staging file and `file()`; a server
+   * gets them as the request body.
+   */
+  async insertRowBinary(
+    table: string,
+    columns: ReadonlyArray<readonly [string, string]>,
+    rows: Buffer,
+    dedupToken: string,
+  ): Promise<void> {
+    const token = dedupToken.replace(/[\\']/g, (c) => `\\${c}`);
+    const target = `${this.database}.${table}`;
+    if (this.mode === 'server') {
+      const r = await this.client.exec({
+        query: `INSERT INTO ${target} SETTINGS insert_deduplication_token = '${token}' FORMAT RowBinary`,
+        values: Readable.from([rows]),
+        clickhouse_settings: BASE_SETTINGS,
+      });
+      r.stream.resume();
+      return;
+    }
+    const file = join(this.stagingDir, `batch-${process.pid}-${++this.staged}.bin`);
+    await writeFile(file, rows);
+    try {
+      const structure = structureOf(columns).replace(/[\\']/g, (c) => `\\${c}`);
+      await this.command(
+        `INSERT INTO ${target} SETTINGS insert_deduplication_token = '${token}' SELECT * FROM file('${file}', RowBinary, '${structure}')`,
+      );
+    } finally {
+      await unlink(file).catch(() => {});
+    }
   }
 
   /**
