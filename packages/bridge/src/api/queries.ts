@@ -16,7 +16,8 @@ export interface SearchFilters {
   tool?: string;
   from?: string;
   to?: string;
-  limit?: number;
+  /** A whole number, or its text as received (validated here). */
+  limit?: number | string;
 }
 
 export interface BuiltQuery {
@@ -80,8 +81,8 @@ export function searchQuery(db: string, f: SearchFilters, order = 'event_time, s
     where.push(`event_time ${op} toDateTime64({${key}:String}, 9, 'UTC')`);
     params[key] = dateToClickHouse(d);
   }
-  const limit = f.limit ?? 1000;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000_000) {
+  const limit = Number(f.limit ?? 1000);
+  if (!/^\d+$/.test(String(f.limit ?? 1000)) || limit < 1 || limit > 10_000_000) {
     throw new QueryInputError(`invalid limit "${f.limit}": expected a whole number from 1 to 10000000`);
   }
   const sql =

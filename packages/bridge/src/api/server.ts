@@ -152,7 +152,7 @@ export class ApiServer {
       from: q.get('from') ?? undefined,
       to: q.get('to') ?? undefined,
       correlationId: base.correlationId ?? q.get('correlation_id') ?? undefined,
-      limit: q.get('limit') ? Number(q.get('limit')) : base.correlationId || base.traceId ? 100_000 : 1000,
+      limit: q.get('limit') ?? (base.correlationId || base.traceId ? 100_000 : 1000),
     };
     const format = parseFormat(q.get('format'));
     const { sql, params } = searchQuery(this.store.database, filters);

@@ -10,6 +10,9 @@ describe('checkReadOnlySql', () => {
     'DESCRIBE otel_audit.events',
     "SELECT 'file(/etc/passwd)' AS just_a_string",
     '-- a comment\nSELECT 1',
+    'SELECT * FROM system.settings WHERE changed',
+    'SELECT number FROM numbers(10)',
+    'SELECT * FROM (SELECT 1) AS t JOIN (SELECT 1) AS u ON 1',
   ])('accepts %s', (q) => {
     expect(() => checkReadOnlySql(q)).not.toThrow();
   });
@@ -26,6 +29,10 @@ describe('checkReadOnlySql', () => {
     ['SELECT 1 INTO OUTFILE \'/tmp/x\'', /INTO OUTFILE/i],
     ['SELECT 1 SETTINGS readonly=0', /SETTINGS/],
     ['', /empty/],
+    ["SELECT content FROM filesystem('/etc')", /filesystem\(\) is not allowed/],
+    ["SELECT * FROM deltaLakeLocal('/tmp/x')", /deltaLakeLocal\(\) is not allowed/],
+    ["SELECT * FROM someFutureTableFunction('x')", /someFutureTableFunction\(\) is not allowed/],
+    ["SELECT * FROM otel_audit.events e JOIN url('http://x', CSV) u ON 1", /url\(\) is not allowed/],
     ['/* hidden */ TRUNCATE otel_audit.events', /TRUNCATE is not allowed/],
   ])('rejects %s', (q, why) => {
     expect(() => checkReadOnlySql(q)).toThrow(SqlRejectedError);

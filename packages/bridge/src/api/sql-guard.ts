@@ -8,9 +8,19 @@ const READING_STATEMENTS = /^(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b/i
 
 /** Table functions and functions that reach outside the database. */
 const EXTERNAL_ACCESS =
-  /\b(file|fileCluster|url|urlCluster|s3|s3Cluster|gcs|azureBlobStorage|azureBlobStorageCluster|hdfs|hdfsCluster|remote|remoteSecure|cluster|clusterAllReplicas|mysql|postgresql|mongodb|redis|sqlite|jdbc|odbc|executable|executablePool|input|deltaLake|deltaLakeCluster|iceberg|icebergS3|icebergAzure|icebergHDFS|icebergLocal|hudi|hudiCluster|dictionary|arrowFlight|ytsaurus)\s*\(/i;
+  /\b(file|fileCluster|url|urlCluster|s3|s3Cluster|gcs|azureBlobStorage|azureBlobStorageCluster|hdfs|hdfsCluster|remote|remoteSecure|cluster|clusterAllReplicas|mysql|postgresql|mongodb|redis|sqlite|jdbc|odbc|executable|executablePool|input|deltaLake|deltaLakeCluster|iceberg|icebergS3|icebergAzure|icebergHDFS|icebergLocal|hudi|hudiCluster|dictionary|arrowFlight|ytsaurus|filesystem|deltaLakeLocal|paimonLocal|paimonS3|deltaLakeS3|oss|cosn|icebergCluster)\s*\(/i;
 
-const WRITING = /\b(INTO\s+OUTFILE|SETTINGS)\b/i;
+const WRITING = /\b(INTO\s+OUTFILE|SETTINGS(?=\s+\w+\s*=))/i;
+
+/**
+ * Table functions a query may use: they generate data or read the audit database only. Any
+ * other one (file, filesystem, url, s3, remote, deltaLakeLocal, ... and those added by future
+ * ClickHouse versions) is refused.
+ */
+const ALLOWED_TABLE_FUNCTIONS = new Set(
+  ['numbers', 'numbers_mt', 'zeros', 'zeros_mt', 'values', 'generate_series', 'generateseries', 'null', 'view', 'merge', 'loop', 'generaterandom', 'format'],
+);
+const TABLE_FUNCTION = /\b(?:FROM|JOIN|TABLE)\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(/gi;
 
 export class SqlRejectedError extends Error {}
 
@@ -34,6 +44,11 @@ export function checkReadOnlySql(sql: string): string {
   if (!READING_STATEMENTS.test(s)) {
     const kw = /^\s*(\w+)/.exec(s)?.[1]?.toUpperCase() ?? '?';
     throw new SqlRejectedError(`${kw} is not allowed: the sql command is read-only (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS)`);
+  }
+  for (const m of s.matchAll(TABLE_FUNCTION)) {
+    if (!ALLOWED_TABLE_FUNCTIONS.has(m[1].toLowerCase())) {
+      throw new SqlRejectedError(`${m[1]}() is not allowed: queries may read only the audit database`);
+    }
   }
   const ext = EXTERNAL_ACCESS.exec(s);
   if (ext) throw new SqlRejectedError(`${ext[1]}() is not allowed: queries may read only the audit database`);

@@ -9,7 +9,8 @@ export function renderTable(rows: Array<Record<string, unknown>>, columns?: stri
     return flat.length > 60 ? flat.slice(0, 59) + '…' : flat;
   };
   const cells = rows.map((r) => cols.map((c) => cell(r[c])));
-  const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
+  const widths = cols.map((c) => c.length);
+  for (const row of cells) for (let i = 0; i < row.length; i++) if (row[i].length > widths[i]) widths[i] = row[i].length;
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
   return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n') + '\n';
 }

@@ -4,6 +4,13 @@ import { eventSummary, renderTable } from './output.ts';
 /** Exit codes: 0 success, 1 the work failed (unreachable bridge, query error), 2 bad usage. */
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
 
+// `otel-audit export | head`: the reader went away. Stop quietly, as Unix tools do, instead
+// of dying on an unhandled EPIPE with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(EXIT.OK);
+  throw err;
+});
+
 /** Bad input: exit code 2 with the usage line. */
 export class UsageError extends Error {}
 /** The work failed: exit code 1. */
@@ -99,6 +106,9 @@ export function filterQuery(values: Record<string, unknown>, format: string): st
   const q = new URLSearchParams();
   for (const a of (values.actor as string[] | undefined) ?? []) q.append('actor', a);
   for (const r of (values.reviewer as string[] | undefined) ?? []) q.append('reviewer', r);
+  if (values.limit !== undefined && !/^\d+$/.test(String(values.limit))) {
+    throw new UsageError(`invalid --limit "${values.limit}": expected a whole number from 1 to 10000000`);
+  }
   for (const k of ['type', 'tool', 'from', 'to', 'limit'] as const) if (values[k]) q.set(k, String(values[k]));
   if (values['correlation-id']) q.set('correlation_id', String(values['correlation-id']));
   q.set('format', format);

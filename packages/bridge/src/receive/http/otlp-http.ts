@@ -167,6 +167,7 @@ export class OtlpHttpReceiver {
       'content-length': body.length,
     };
     if (e.retryAfterSeconds) headers['retry-after'] = String(e.retryAfterSeconds);
+    if (e.status === 405) headers['allow'] = 'POST';
     // The body may not have been read: close the connection rather than drain a huge upload.
     if (e.status === 413) headers['connection'] = 'close';
     res.writeHead(e.status, headers);

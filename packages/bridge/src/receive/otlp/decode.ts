@@ -817,6 +817,7 @@ function span(r: PbReader, end: number, resource: Attributes, scope: Scope): Tel
   if (endHi >= 0x80000000) throw new ItemRejection('end_time_unix_nano is out of range (must be < 2^63)');
   const startTimeUnixNano = u64ToDecimal(startLo, startHi);
   const endTimeUnixNano = u64ToDecimal(endLo, endHi);
+  if (endHi === 0 && endLo === 0) throw new ItemRejection('end_time_unix_nano is missing');
   if (endHi < startHi || (endHi === startHi && endLo < startLo)) {
     throw new ItemRejection(`end_time_unix_nano (${endTimeUnixNano}) is before start_time_unix_nano (${startTimeUnixNano})`);
   }
@@ -1276,6 +1277,7 @@ function jsonSpan(v: unknown, ctx: JsonCtx, resource: Attributes, scope: Scope):
   const startTimeUnixNano = jsonTime(get(v, 'startTimeUnixNano', 'start_time_unix_nano'), 'startTimeUnixNano', ctx);
   const endTimeUnixNano = jsonTime(get(v, 'endTimeUnixNano', 'end_time_unix_nano'), 'endTimeUnixNano', ctx);
   if (startTimeUnixNano === '0') throw new ItemRejection('startTimeUnixNano is missing');
+  if (endTimeUnixNano === '0') throw new ItemRejection('endTimeUnixNano is missing');
   if (decimalLess(endTimeUnixNano, startTimeUnixNano)) {
     throw new ItemRejection(`endTimeUnixNano (${endTimeUnixNano}) is before startTimeUnixNano (${startTimeUnixNano})`);
   }
