@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { EVENT_COLUMNS } from '../store/schema.ts';
 
 /**
@@ -58,7 +58,8 @@ export function canonicalEventJson(row: Record<string, unknown>): string {
 }
 
 export function eventHash(row: Record<string, unknown>): string {
-  return createHash('sha256').update(HASH_DOMAIN).update(canonicalEventJson(row)).digest('hex');
+  // One-shot hash: no Hash object per event on the hot path.
+  return hash('sha256', HASH_DOMAIN + canonicalEventJson(row), 'hex');
 }
 
 /** The prev_hash of the first event of a chain. */

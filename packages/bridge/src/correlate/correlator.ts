@@ -20,7 +20,7 @@ export interface CorrelatorConfig {
 export const DEFAULT_CORRELATOR_CONFIG: CorrelatorConfig = {
   decisionWaitMs: 10_000,
   contentWaitMs: 2_000,
-  traceTtlMs: 120_000,
+  traceTtlMs: 30_000,
   maxTraces: 200_000,
 };
 
@@ -172,6 +172,9 @@ export class Correlator {
     const pending: PendingEvent[] = [];
     const content: Array<[string, string, ContentPiece[]]> = [];
     for (const [traceId, t] of this.traces) {
+      // Only traces still waiting matter after a restart; the ancestry of decided traces is
+      // kept in memory for late descendants but not worth a snapshot's size.
+      if (t.pending.size === 0 && t.earlyContent.size === 0) continue;
       nodes.push(...t.nodes.values());
       pending.push(...t.pending.values());
       for (const [spanId, pieces] of t.earlyContent) content.push([traceId, spanId, pieces]);

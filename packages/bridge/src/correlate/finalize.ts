@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { AuditContext } from '../normalize/types.ts';
 import type { ContentPiece, ContentSection, PendingEvent } from './types.ts';
 
@@ -45,6 +45,8 @@ export function applyContext(p: PendingEvent, ancestors: AuditContext[]): void {
 export function assembleContent(p: PendingEvent): void {
   const e = p.event;
   if (p.pieces.length === 0) return;
+  // Content that arrived as log records replaces the "not captured" the span alone implied.
+  if (e.attributes['otel_audit.content'] === 'not_captured') delete e.attributes['otel_audit.content'];
   const pieces = [...p.pieces].sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
   e.input_digest = digestOf(pieces, INPUT_SECTIONS) || e.input_digest;
   e.output_digest = digestOf(pieces, OUTPUT_SECTIONS) || e.output_digest;
@@ -65,15 +67,9 @@ export function assembleContent(p: PendingEvent): void {
  * that arrives in several log records gets the same digest as the same content in one span.
  */
 function digestOf(pieces: ContentPiece[], sections: ContentSection[]): string {
-  const h = createHash('sha256');
-  let any = false;
+  let concatenated = '';
   for (const section of sections) {
-    for (const p of pieces) {
-      if (p.section === section) {
-        h.update(p.digest);
-        any = true;
-      }
-    }
+    for (const p of pieces) if (p.section === section) concatenated += p.digest;
   }
-  return any ? h.digest('hex') : '';
+  return concatenated ? hash('sha256', concatenated, 'hex') : '';
 }

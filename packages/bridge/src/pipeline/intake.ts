@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { AttrValue, Attributes, AuditEvent, EventContent, TelemetryLog, TelemetrySpan } from '../model.ts';
 import { normalizeLog, normalizeSpan, spanContext } from '../normalize/normalize.ts';
 import type { AuditContext, EventDraft } from '../normalize/types.ts';
@@ -33,7 +33,7 @@ export interface LogIntake {
 
 /** The event id: the same span re-sent gives the same id (128 bits of SHA-256). */
 export function eventId(traceId: string, spanId: string): string {
-  return createHash('sha256').update(traceId).update(':').update(spanId).digest('hex').slice(0, 32);
+  return hash('sha256', `${traceId}:${spanId}`, 'hex').slice(0, 32);
 }
 
 export function intakeSpans(spans: TelemetrySpan[], privacy: PrivacyFilter, o: IntakeOptions): SpanIntake {
@@ -181,7 +181,7 @@ function toPieces(content: Partial<EventContent>, privacy: PrivacyFilter, order:
       pieces.push({
         section,
         value: r.value,
-        digest: createHash('sha256').update(raw).digest('hex'),
+        digest: hash('sha256', raw, 'hex'),
         order: `${order}:${String(i).padStart(6, '0')}`,
         redactions: r.findings,
       });
@@ -211,7 +211,9 @@ function remainingAttributes(
   let res = resourceCache.get(span.resource);
   if (!res) {
     const r: Record<string, string> = {};
-    for (const key in span.resource) r[`resource.${key}`] = stringAttr(span.resource[key]);
+    for (const key in span.resource) {
+      if (!OMITTED_RESOURCE_KEYS.has(key)) r[`resource.${key}`] = stringAttr(span.resource[key]);
+    }
     const red = privacy.value(r);
     res = { attrs: red.value as Record<string, string>, findings: red.findings };
     resourceCache.set(span.resource, res);
@@ -222,6 +224,12 @@ function remainingAttributes(
     findings: own.findings + res.findings,
   };
 }
+
+/**
+ * Resource attributes not copied into events: a process's command line can carry anything
+ * (flags with credentials), and the redactor cannot know every flag's meaning.
+ */
+const OMITTED_RESOURCE_KEYS = new Set(['process.command_args', 'process.command_line', 'process.command']);
 
 export function stringAttr(v: AttrValue | undefined): string {
   if (v === undefined || v === null) return '';

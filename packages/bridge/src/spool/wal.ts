@@ -1,5 +1,5 @@
-import { mkdirSync, openSync, closeSync, fsyncSync, readdirSync, readFileSync, unlinkSync, statSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { mkdirSync, openSync, closeSync, fsyncSync, readdirSync, readFileSync } from 'node:fs';
+import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -164,8 +164,8 @@ export class WriteAheadLog {
     for (const seq of old) {
       const file = this.path(seq);
       try {
-        this.totalBytes -= statSync(file).size;
-        unlinkSync(file);
+        this.totalBytes -= (await stat(file)).size;
+        await unlink(file);
       } catch {
         /* already gone */
       }
