@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -54,4 +55,11 @@ it('the real openai v6 client, instrumented by @opentelemetry/instrumentation-op
   expect(everything).not.toContain('hunter2-Secret!');
   expect(everything).not.toContain('sk-proj-e2eTestKey');
   expect(bridge.log()).not.toContain('hunter2');
+  // The write-ahead log keeps requests as they arrived, so it is sealed: no plaintext on disk.
+  const walDir = join(bridge.dataDir, 'wal');
+  for (const f of readdirSync(walDir)) {
+    const bytes = readFileSync(join(walDir, f));
+    expect(bytes.includes('hunter2-Secret!')).toBe(false);
+    expect(bytes.includes('Where is my refund')).toBe(false);
+  }
 });

@@ -1,7 +1,10 @@
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ApiServer } from './api/server.ts';
+import { Checkpointer } from './chain/checkpointer.ts';
+import { registerChainRoutes } from './chain/routes.ts';
 import type { BridgeConfig } from './config.ts';
+import { loadOrCreateKey } from './internal/keys.ts';
 import { createLogger, type Logger } from './internal/logger.ts';
 import { Metrics } from './internal/metrics.ts';
 import { AuditPipeline } from './pipeline/pipeline.ts';
@@ -16,14 +19,24 @@ export class Bridge {
   readonly pipeline: AuditPipeline;
   readonly metrics: Metrics;
   readonly log: Logger;
+  readonly checkpointer: Checkpointer;
   private readonly receiver: OtlpHttpReceiver;
   private readonly api: ApiServer;
   otlpHttpAddress: AddressInfo | null = null;
   apiAddress: AddressInfo | null = null;
   private stopping: Promise<void> | null = null;
 
-  private constructor(config: BridgeConfig, store: Store, pipeline: AuditPipeline, privacy: PrivacyFilter, metrics: Metrics, log: Logger) {
+  private constructor(
+    config: BridgeConfig,
+    store: Store,
+    pipeline: AuditPipeline,
+    privacy: PrivacyFilter,
+    metrics: Metrics,
+    log: Logger,
+    checkpointer: Checkpointer,
+  ) {
     this.config = config;
+    this.checkpointer = checkpointer;
     this.store = store;
     this.pipeline = pipeline;
     this.metrics = metrics;
@@ -38,8 +51,10 @@ export class Bridge {
         chain: pipeline.chainHead,
         chain_id: config.pipeline.chainId,
         pending_events: pipeline.correlator.pending,
+        checkpoint: checkpointer.status(),
       }),
     }, log);
+    registerChainRoutes(this.api, { store, checkpointer, log });
   }
 
   static async start(config: BridgeConfig, log: Logger = createLogger(config.logLevel)): Promise<Bridge> {
@@ -50,8 +65,14 @@ export class Bridge {
       if (applied.length) log.info('applied schema migrations', { versions: applied });
       const privacy = new PrivacyFilter(loadPseudonymKey(join(config.dataDir, 'keys', 'pseudonym.key'), config.pseudonymKey));
       const metrics = new Metrics();
-      pipeline = await AuditPipeline.start(store, privacy, config.pipeline, log, metrics);
-      const bridge = new Bridge(config, store, pipeline, privacy, metrics, log);
+      const walKey = loadOrCreateKey({ file: join(config.dataDir, 'keys', 'wal.key'), bytes: 32, exact: true, envName: 'OTEL_AUDIT_WAL_KEY', envValue: config.walKey });
+      pipeline = await AuditPipeline.start(store, privacy, { ...config.pipeline, walKey, decode: config.otlpHttp.decode }, log, metrics);
+      // Tamper evidence: signed checkpoints over what ClickHouse confirmed (chain/README.md).
+      const p = pipeline;
+      const checkpointer = await Checkpointer.start(store, { ...config.checkpoint, chainId: config.pipeline.chainId, dataDir: config.dataDir }, log, (hook) => {
+        p.stored = hook;
+      });
+      const bridge = new Bridge(config, store, pipeline, privacy, metrics, log, checkpointer);
       bridge.otlpHttpAddress = await bridge.receiver.start();
       bridge.apiAddress = await bridge.api.start();
       log.info('otel-audit bridge started', {
@@ -73,6 +94,7 @@ export class Bridge {
     this.stopping ??= (async () => {
       await this.receiver.stop();
       await this.pipeline.close();
+      await this.checkpointer.close();
       await this.api.stop();
       await this.store.close();
       this.log.info('otel-audit bridge stopped');

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { DEFAULT_API_CONFIG, type ApiConfig } from './api/server.ts';
+import { DEFAULT_CHECKPOINT_EVERY_EVENTS, DEFAULT_CHECKPOINT_INTERVAL_MS, type CheckpointConfig } from './chain/checkpointer.ts';
 import { DEFAULT_CORRELATOR_CONFIG } from './correlate/correlator.ts';
 import type { LogLevel } from './internal/logger.ts';
 import { DEFAULT_PIPELINE_CONFIG, type PipelineConfig } from './pipeline/pipeline.ts';
@@ -12,8 +13,12 @@ export interface BridgeConfig {
   otlpHttp: OtlpHttpConfig;
   api: ApiConfig;
   pipeline: PipelineConfig;
+  /** Signed checkpoints and their external anchor (chain/checkpointer.ts). */
+  checkpoint: CheckpointConfig;
   logLevel: LogLevel;
   pseudonymKey?: string;
+  /** Base64 AES-256 key sealing the write-ahead log (OTEL_AUDIT_WAL_KEY); else keys/wal.key. */
+  walKey?: string;
 }
 
 export class ConfigError extends Error {}
@@ -52,6 +57,10 @@ export interface ServeOptions {
   chainId?: string;
   defaultRisk?: string;
   logLevel?: string;
+  checkpointEveryEvents?: string;
+  checkpointInterval?: string;
+  anchorDir?: string;
+  signingKey?: string;
 }
 
 /** Flags win over environment variables, which win over defaults. */
@@ -65,6 +74,11 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`invalid --log-level "${logLevel}": expected debug, info, warn or error`);
   const chainId = o.chainId ?? env.OTEL_AUDIT_CHAIN_ID ?? DEFAULT_PIPELINE_CONFIG.chainId;
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(chainId)) throw new ConfigError(`invalid --chain-id "${chainId}": use 1-64 letters, digits, '.', '_' or '-'`);
+  const everyEvents = Number(o.checkpointEveryEvents ?? env.OTEL_AUDIT_CHECKPOINT_EVERY_EVENTS ?? DEFAULT_CHECKPOINT_EVERY_EVENTS);
+  if (!Number.isSafeInteger(everyEvents) || everyEvents < 1) {
+    throw new ConfigError(`invalid --checkpoint-every-events "${o.checkpointEveryEvents ?? env.OTEL_AUDIT_CHECKPOINT_EVERY_EVENTS}": expected a positive integer`);
+  }
+  const checkpointInterval = o.checkpointInterval ?? env.OTEL_AUDIT_CHECKPOINT_INTERVAL;
   return {
     dataDir,
     clickhouseUrl: o.clickhouseUrl ?? env.OTEL_AUDIT_CLICKHOUSE_URL ?? undefined,
@@ -86,7 +100,15 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
         contentWaitMs: parseDuration(o.contentWait ?? env.OTEL_AUDIT_CONTENT_WAIT ?? '2s', '--content-wait'),
       },
     },
+    checkpoint: {
+      everyEvents,
+      intervalMs: checkpointInterval === undefined ? DEFAULT_CHECKPOINT_INTERVAL_MS : parseDuration(checkpointInterval, '--checkpoint-interval'),
+      anchorDir: resolve(o.anchorDir ?? env.OTEL_AUDIT_ANCHOR_DIR ?? resolve(dataDir, 'anchors')),
+      signingKeyFile: o.signingKey ?? env.OTEL_AUDIT_SIGNING_KEY_FILE,
+      signingKeyPem: env.OTEL_AUDIT_SIGNING_KEY,
+    },
     logLevel,
     pseudonymKey: env.OTEL_AUDIT_PSEUDONYM_KEY,
+    walKey: env.OTEL_AUDIT_WAL_KEY,
   };
 }

@@ -1,6 +1,10 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config.ts';
 import { migrate } from './commands/migrate.ts';
+import { prove } from './commands/prove.ts';
+import { publicKey } from './commands/public-key.ts';
+import { verifyProof } from './commands/verify-proof.ts';
+import { verify } from './commands/verify.ts';
 import { exportEvents, search, sql, timeline, trace } from './commands/query.ts';
 import { serve } from './commands/serve.ts';
 import { EXIT, UsageError, type Command } from './shared.ts';
@@ -16,6 +20,10 @@ const COMMANDS: Record<string, Command> = {
   export: exportEvents,
   sql,
   migrate,
+  verify,
+  prove,
+  'verify-proof': verifyProof,
+  'public-key': publicKey,
 };
 
 function mainHelp(): string {

@@ -11,7 +11,7 @@ function node(spanId: string, parent: string, context: AuditContext = {}, traceI
 }
 
 function pending(n: SpanNode, arrivedAt: number, opts: Partial<PendingEvent> = {}): PendingEvent {
-  const event = { event_id: n.spanId, trace_id: n.traceId, span_id: n.spanId, tenant: '', risk: 'medium', input_digest: '', output_digest: '', content: '' } as AuditEvent;
+  const event = { event_id: n.spanId, trace_id: n.traceId, span_id: n.spanId, tenant: '', risk: 'medium', input_digest: '', output_digest: '', content: '', attributes: {}, redactions: 0 } as AuditEvent;
   return { event, node: n, pieces: [], awaitsContent: false, arrivedAt, ...opts };
 }
 

@@ -6,10 +6,15 @@ import type { ContentPiece, PendingEvent, SpanNode } from '../correlate/types.ts
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
-import type { TelemetryLog, TelemetrySpan } from '../model.ts';
+import { decodeRequest, type DecodedRequest, type RawRequest } from '../receive/otlp/request.ts';
+import type { DecodeOptions } from '../receive/otlp/decode.ts';
 import { WriteAheadLog } from '../spool/wal.ts';
+import { RowWriter, rowEncoder } from '../store/rowbinary.ts';
+import { EVENT_COLUMNS } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
+import type { AuditEvent } from '../model.ts';
 import { intakeLogs, intakeSpans } from './intake.ts';
+import { decodeRecord, encodeRecord } from './wal-records.ts';
 import type { PrivacyFilter } from './privacy.ts';
 import { RecentIds } from './recent-ids.ts';
 
@@ -27,6 +32,10 @@ export interface PipelineConfig {
   fsync: boolean;
   /** How many recent event ids are remembered to drop re-sent spans (see README, Idempotency). */
   dedupIds: number;
+  /** Key that seals write-ahead log records (AES-256-GCM); see loadWalKey. */
+  walKey?: Buffer;
+  /** The decoder limits, so that a replay decodes requests exactly as they were first decoded. */
+  decode?: DecodeOptions;
 }
 
 export const DEFAULT_PIPELINE_CONFIG: Omit<PipelineConfig, 'dataDir'> = {
@@ -40,29 +49,38 @@ export const DEFAULT_PIPELINE_CONFIG: Omit<PipelineConfig, 'dataDir'> = {
   dedupIds: 500_000,
 };
 
-interface SealedBatch {
+/** A chained batch: its rows as RowBinary, exactly as the log keeps them and ClickHouse gets them. */
+interface SealedHeader {
+  t: 'sealed';
   token: string;
   chainId: string;
   firstSeq: number;
   lastSeq: number;
   headHash: string;
-  body: string;
   eventIds: string[];
+  hashes: string[];
+}
+interface SealedBatch extends SealedHeader {
+  rows: Buffer;
   durable: Promise<void>;
 }
 
-interface IntakeRecord {
-  t: 'intake';
-  nodes: SpanNode[];
-  events: PendingEvent[];
-  content: Array<[string, string, ContentPiece[]]>;
+/** A request as received, replayed through the same decode and intake after a crash. */
+interface RequestHeader {
+  t: 'request';
+  signal: RawRequest['signal'];
+  encoding: RawRequest['encoding'];
+  tenant?: string;
+  /** Epoch ms of arrival and the ingest_time it gave its events. */
+  at: number;
+  ingestTime: string;
 }
+
 interface SnapshotRecord {
   t: 'snapshot';
   nodes: SpanNode[];
   pending: PendingEvent[];
   content: Array<[string, string, ContentPiece[]]>;
-  unstored: Array<Omit<SealedBatch, 'durable' | 'eventIds'>>;
 }
 
 export interface IngestResult {
@@ -91,6 +109,13 @@ export class AuditPipeline {
   private compacting = false;
   private lastInsertError = '';
   private readonly m;
+  /**
+   * Told of each batch, in seq order, once ClickHouse has confirmed it (the checkpointer,
+   * chain/checkpointer.ts, set by bridge.ts). Must be cheap and must not throw.
+   */
+  stored: ((firstSeq: number, lastSeq: number, hashes: string[]) => void) | null = null;
+  private readonly encodeRow = rowEncoder(EVENT_COLUMNS);
+  private readonly rowWriter = new RowWriter();
 
   private constructor(
     config: PipelineConfig,
@@ -133,6 +158,7 @@ export class AuditPipeline {
       dir: join(config.dataDir, 'wal'),
       segmentBytes: config.walSegmentBytes,
       fsync: config.fsync,
+      key: config.walKey,
     });
     const head = await storedHead(store, config.chainId);
     const recent = new RecentIds(config.dedupIds);
@@ -144,37 +170,45 @@ export class AuditPipeline {
     return p;
   }
 
-  /** Resolves once the spans' events are durable (in the write-ahead log). */
-  async ingestSpans(spans: TelemetrySpan[], tenant?: string): Promise<IngestResult> {
-    const now = Date.now();
-    const intake = intakeSpans(spans, this.privacy, {
-      tenant,
-      defaultRisk: this.config.defaultRisk,
-      now,
+  /**
+   * Takes a decoded request; resolves once it is durable. The log keeps the request as it
+   * arrived (sealed with the log key), not the events made of it: a replay decodes it again.
+   */
+  async ingest(raw: RawRequest, decoded: DecodedRequest): Promise<void> {
+    const header: RequestHeader = {
+      t: 'request',
+      signal: raw.signal,
+      encoding: raw.encoding,
+      tenant: raw.tenant,
+      at: Date.now(),
       ingestTime: nanosToDateTime64(nowNanos()),
-    });
-    this.m.spansReceived.inc(spans.length);
-    this.m.spansDropped.inc(intake.dropped);
-    const record: IntakeRecord = { t: 'intake', nodes: intake.nodes, events: intake.events, content: [] };
-    const durable = this.wal.append(JSON.stringify(record));
+    };
+    const durable = this.wal.append(encodeRecord(header, raw.body));
     // State changes now (not after the fsync) so that a concurrent compaction snapshot covers it.
-    for (const node of intake.nodes) this.correlator.addSpan(node, null, now);
-    for (const ev of intake.events) this.correlator.addSpan(ev.node, ev, now);
+    this.apply(header, decoded);
     await durable;
-    return { accepted: intake.events.length, dropped: intake.dropped };
   }
 
-  async ingestLogs(logs: TelemetryLog[]): Promise<IngestResult> {
-    const now = Date.now();
-    const intake = intakeLogs(logs, this.privacy);
-    this.m.logsReceived.inc(logs.length);
-    this.m.logsDropped.inc(intake.dropped);
-    if (intake.content.length === 0) return { accepted: 0, dropped: intake.dropped };
-    const record: IntakeRecord = { t: 'intake', nodes: [], events: [], content: intake.content };
-    const durable = this.wal.append(JSON.stringify(record));
-    for (const [traceId, spanId, pieces] of intake.content) this.correlator.addContent(traceId, spanId, pieces, now);
-    await durable;
-    return { accepted: intake.content.length, dropped: intake.dropped };
+  /** Decoded telemetry → intake → correlator (also the replay path). */
+  private apply(h: RequestHeader, decoded: DecodedRequest): void {
+    if (decoded.signal === 'traces') {
+      const spans = decoded.spans;
+      const intake = intakeSpans(spans, this.privacy, {
+        tenant: h.tenant,
+        defaultRisk: this.config.defaultRisk,
+        now: h.at,
+        ingestTime: h.ingestTime,
+      });
+      this.m.spansReceived.inc(spans.length);
+      this.m.spansDropped.inc(intake.dropped);
+      for (const node of intake.nodes) this.correlator.addSpan(node, null, h.at);
+      for (const ev of intake.events) this.correlator.addSpan(ev.node, ev, h.at);
+    } else {
+      const intake = intakeLogs(decoded.logs, this.privacy);
+      this.m.logsReceived.inc(decoded.logs.length);
+      this.m.logsDropped.inc(intake.dropped);
+      for (const [traceId, spanId, pieces] of intake.content) this.correlator.addContent(traceId, spanId, pieces, h.at);
+    }
   }
 
   /** Decides everything pending and waits until it is in ClickHouse (tests, shutdown). */
@@ -220,13 +254,12 @@ export class AuditPipeline {
     if (this.compacting) return;
     this.compacting = true;
     const snap = this.correlator.snapshot();
-    const record: SnapshotRecord = {
-      t: 'snapshot',
-      ...snap,
-      unstored: this.unstored.map(({ durable: _d, eventIds: _e, ...rest }) => rest),
-    };
+    const record: SnapshotRecord = { t: 'snapshot', ...snap };
+    // Sealed batches not yet confirmed are re-logged after the snapshot, so nothing unstored
+    // lives only in the segments the compaction deletes.
+    const unstored = this.unstored.map(({ rows, durable: _d, ...header }) => encodeRecord(header, rows));
     this.wal
-      .compact(JSON.stringify(record))
+      .compact(encodeRecord(record), unstored)
       .catch((err) => this.log.error('write-ahead log compaction failed', { error: (err as Error).message }))
       .finally(() => {
         this.compacting = false;
@@ -248,19 +281,22 @@ export class AuditPipeline {
     for (let i = 0; i < fresh.length; i += this.config.batchRows) {
       const events = fresh.slice(i, i + this.config.batchRows);
       this.chain.seal(events);
+      for (const e of events) this.encodeRow(this.rowWriter, e as unknown as Record<string, unknown>);
       const first = events[0];
       const last = events[events.length - 1];
-      const body = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
-      const batch: Omit<SealedBatch, 'durable' | 'eventIds'> = {
+      const header: SealedHeader = {
+        t: 'sealed',
         token: `${this.config.chainId}:${first.seq}-${last.seq}`,
         chainId: this.config.chainId,
         firstSeq: first.seq,
         lastSeq: last.seq,
         headHash: last.hash,
-        body,
+        eventIds: events.map((e) => e.event_id),
+        hashes: events.map((e) => e.hash),
       };
-      const durable = this.wal.append(sealedPayload(batch));
-      this.unstored.push({ ...batch, eventIds: events.map((e) => e.event_id), durable });
+      const rows = this.rowWriter.take();
+      const durable = this.wal.append(encodeRecord(header, rows));
+      this.unstored.push({ ...header, rows, durable });
     }
     this.kickInserts();
   }
@@ -281,7 +317,7 @@ export class AuditPipeline {
       let delay = 100;
       for (;;) {
         try {
-          await this.store.insertJsonEachRow('events', batch.body, batch.token);
+          await this.store.insertRowBinary('events', EVENT_COLUMNS, batch.rows, batch.token);
           break;
         } catch (err) {
           this.m.insertErrors.inc();
@@ -294,68 +330,69 @@ export class AuditPipeline {
       this.lastInsertError = '';
       this.unstored.shift();
       this.m.eventsStored.inc(batch.eventIds.length);
+      this.stored?.(batch.firstSeq, batch.lastSeq, batch.hashes); // checkpoints cover confirmed events only
       this.wal.append(JSON.stringify({ t: 'stored', token: batch.token })).catch(() => {});
     }
   }
 
   /** Rebuilds the state the write-ahead log holds: re-inserts sealed batches, re-queues pending events. */
-  private async recover(records: string[]): Promise<void> {
-    const nodes = new Map<string, SpanNode>();
-    const pending = new Map<string, PendingEvent>();
-    const content: Array<[string, string, ContentPiece[]]> = [];
-    const sealed = new Map<string, Omit<SealedBatch, 'durable'>>();
+  private async recover(records: Buffer[]): Promise<void> {
+    if (records.length === 0) return;
+    const sealed = new Map<string, SealedBatch>();
     const sealedIds = new Set<string>();
-    const addSealed = (b: Omit<SealedBatch, 'durable' | 'eventIds'>) => {
-      const eventIds = b.body
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => (JSON.parse(l) as { event_id: string }).event_id);
-      for (const id of eventIds) sealedIds.add(id);
-      sealed.set(b.token, { ...b, eventIds });
-    };
-    for (const raw of records) {
-      if (raw.startsWith('{"t":"sealed"')) {
-        const nl = raw.indexOf('\n');
-        addSealed({ ...JSON.parse(raw.slice(0, nl)), body: raw.slice(nl + 1) });
-        continue;
-      }
-      const r = JSON.parse(raw) as IntakeRecord | SnapshotRecord | { t: 'stored'; token: string };
-      if (r.t === 'stored') sealed.delete(r.token);
-      else if (r.t === 'intake' || r.t === 'snapshot') {
-        for (const n of r.nodes) nodes.set(`${n.traceId}/${n.spanId}`, n);
-        for (const e of r.t === 'intake' ? r.events : r.pending) pending.set(e.event.event_id, e);
-        content.push(...r.content);
-        if (r.t === 'snapshot') for (const b of r.unstored) addSealed(b);
+    // Pass 1: which events were already sealed, so that their requests' replays skip them.
+    const decodedRecords = records.map((r) => decodeRecord(r));
+    for (const { header, body } of decodedRecords) {
+      if (header.t === 'sealed') {
+        const h = header as unknown as SealedHeader;
+        for (const id of h.eventIds) sealedIds.add(id);
+        sealed.set(h.token, { ...h, rows: body!, durable: Promise.resolve() });
+      } else if (header.t === 'stored') {
+        sealed.delete(header.token as string);
       }
     }
-    if (records.length === 0) return;
-    const now = Date.now();
     // Sealed but unconfirmed batches go first, with their original tokens: ClickHouse drops
     // the ones it already has.
     for (const b of sealed.values()) {
       this.chain.advanceTo({ seq: b.lastSeq, hash: b.headHash });
       for (const id of b.eventIds) this.recent.add(id);
-      this.unstored.push({ ...b, durable: Promise.resolve() });
+      this.unstored.push(b);
     }
-    let replayed = 0;
-    for (const n of nodes.values()) this.correlator.addSpan(n, null, now);
-    for (const e of pending.values()) {
-      if (sealedIds.has(e.event.event_id)) continue;
-      this.correlator.addSpan(e.node, e, now);
-      replayed++;
+    // Pass 2: replay requests and snapshots through the correlator, in order.
+    const before = this.correlator.pending;
+    for (const { header, body } of decodedRecords) {
+      if (header.t === 'request') {
+        const h = header as unknown as RequestHeader;
+        let decoded: DecodedRequest;
+        try {
+          decoded = decodeRequest({ signal: h.signal, encoding: h.encoding, body: body!, tenant: h.tenant }, this.config.decode);
+        } catch (err) {
+          this.log.error('a logged request no longer decodes; skipped', { error: (err as Error).message });
+          continue;
+        }
+        this.applyReplay(h, decoded, sealedIds);
+      } else if (header.t === 'snapshot') {
+        const snap = header as unknown as SnapshotRecord;
+        for (const n of snap.nodes) this.correlator.addSpan(n, null, Date.now());
+        for (const e of snap.pending) if (!sealedIds.has(e.event.event_id)) this.correlator.addSpan(e.node, e, e.arrivedAt);
+        for (const [traceId, spanId, pieces] of snap.content) this.correlator.addContent(traceId, spanId, pieces, Date.now());
+      }
     }
-    for (const [traceId, spanId, pieces] of content) this.correlator.addContent(traceId, spanId, pieces, now);
+    const replayed = this.correlator.pending - before;
     this.m.eventsReplayed.inc(replayed + [...sealed.values()].reduce((n, b) => n + b.eventIds.length, 0));
     this.log.info('recovered from the write-ahead log', { records: records.length, pending: replayed, unstored_batches: sealed.size });
     this.kickInserts();
     await this.waitStored();
     this.compact();
   }
-}
 
-function sealedPayload(b: Omit<SealedBatch, 'durable' | 'eventIds'>): string {
-  const { body, ...header } = b;
-  return JSON.stringify({ t: 'sealed', ...header }) + '\n' + body;
+  /** Like apply, minus the events a sealed batch already holds. */
+  private applyReplay(h: RequestHeader, decoded: DecodedRequest, sealedIds: Set<string>): void {
+    if (decoded.signal === 'logs') return this.apply(h, decoded);
+    const intake = intakeSpans(decoded.spans, this.privacy, { tenant: h.tenant, defaultRisk: this.config.defaultRisk, now: h.at, ingestTime: h.ingestTime });
+    for (const node of intake.nodes) this.correlator.addSpan(node, null, h.at);
+    for (const ev of intake.events) if (!sealedIds.has(ev.event.event_id)) this.correlator.addSpan(ev.node, ev, h.at);
+  }
 }
 
 async function storedHead(store: Store, chainId: string): Promise<ChainHead | null> {

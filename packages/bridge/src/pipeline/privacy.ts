@@ -1,6 +1,5 @@
-import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createHmac } from 'node:crypto';
+import { loadOrCreateKey } from '../internal/keys.ts';
 import type { AuditEvent } from '../model.ts';
 import { Redactor } from '../redact/redactor.ts';
 
@@ -72,18 +71,5 @@ export class PrivacyFilter {
 
 /** Loads the pseudonym key, creating it (0600) on first start. */
 export function loadPseudonymKey(file: string, envValue?: string): Buffer {
-  if (envValue) {
-    const key = Buffer.from(envValue, 'base64');
-    if (key.length < 16) throw new Error('OTEL_AUDIT_PSEUDONYM_KEY must be at least 16 bytes, base64-encoded');
-    return key;
-  }
-  if (existsSync(file)) {
-    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-    if (key.length < 16) throw new Error(`pseudonym key file ${file} is invalid: expected at least 16 bytes, base64-encoded`);
-    return key;
-  }
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const key = randomBytes(32);
-  writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600 });
-  return key;
+  return loadOrCreateKey({ file, bytes: 16, envName: 'OTEL_AUDIT_PSEUDONYM_KEY', envValue });
 }

@@ -1,6 +1,7 @@
 import { mkdirSync, openSync, closeSync, fsyncSync, readdirSync, readFileSync } from 'node:fs';
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 /**
@@ -9,6 +10,10 @@ import { crc32 } from 'node:zlib';
  * Frame: u32 LE payload length | u32 LE CRC-32 of payload | payload (UTF-8).
  * A torn frame at the end of the newest segment (a crash mid-write) is ignored on replay;
  * a bad checksum anywhere else is corruption and stops the bridge with the file and offset.
+ *
+ * With a key, every payload is sealed with AES-256-GCM (12-byte nonce | ciphertext | 16-byte
+ * tag): what the log holds before redaction and policy (raw requests, pending content) is never
+ * on disk in plain text, and a modified record fails authentication on replay.
  *
  * Appends are group-committed: every append waiting while an fsync runs shares the next one,
  * so a burst of requests costs one fsync, not one each.
@@ -19,6 +24,8 @@ export interface WalOptions {
   segmentBytes: number;
   /** Fsync before resolving appends. Only tests of the replay logic turn this off. */
   fsync: boolean;
+  /** 32-byte AES-256-GCM key; without one, payloads are stored as they are. */
+  key?: Buffer;
 }
 
 export class WalCorruptError extends Error {}
@@ -31,8 +38,23 @@ interface QueuedOp {
   payload: Buffer;
 }
 
-function frame(payload: string | Buffer): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+function seal(key: Buffer, plain: Buffer): Buffer {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  const head = cipher.update(plain);
+  const tail = cipher.final();
+  return Buffer.concat([nonce, head, tail, cipher.getAuthTag()]);
+}
+
+function open_(key: Buffer, sealed: Buffer): Buffer {
+  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+  decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+  return Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()]);
+}
+
+function frame(payload: string | Buffer, key: Buffer | undefined): Buffer {
+  const plain = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  const body = key ? seal(key, plain) : plain;
   const out = Buffer.allocUnsafe(HEADER + body.length);
   out.writeUInt32LE(body.length, 0);
   out.writeUInt32LE(crc32(body), 4);
@@ -60,11 +82,12 @@ export class WriteAheadLog {
   }
 
   /** Opens the log and returns the payloads of every intact record, oldest first. */
-  static async open(options: WalOptions): Promise<{ wal: WriteAheadLog; records: string[] }> {
+  static async open(options: WalOptions): Promise<{ wal: WriteAheadLog; records: Buffer[] }> {
+    if (options.key && options.key.length !== 32) throw new Error('write-ahead log key must be 32 bytes');
     mkdirSync(options.dir, { recursive: true });
     const wal = new WriteAheadLog(options);
     const segments = wal.listSegments();
-    const records: string[] = [];
+    const records: Buffer[] = [];
     segments.forEach((seq, i) => {
       const file = wal.path(seq);
       const buf = readFileSync(file);
@@ -81,7 +104,17 @@ export class WriteAheadLog {
           if (last) break; // torn tail of the newest segment
           throw new WalCorruptError(`write-ahead log ${file} is corrupt at offset ${off}: checksum mismatch`);
         }
-        records.push(payload.toString('utf8'));
+        if (options.key) {
+          try {
+            records.push(open_(options.key, payload));
+          } catch {
+            throw new WalCorruptError(
+              `write-ahead log ${file} record at offset ${off} fails authentication: modified, or written with another key`,
+            );
+          }
+        } else {
+          records.push(Buffer.from(payload));
+        }
         off += HEADER + len;
       }
     });
@@ -106,18 +139,19 @@ export class WriteAheadLog {
    */
   append(payload: string | Buffer): Promise<void> {
     if (this.closed) return Promise.reject(new Error('write-ahead log is closed'));
-    return this.enqueue({ kind: 'data', payload: frame(payload) });
+    return this.enqueue({ kind: 'data', payload: frame(payload, this.options.key) });
   }
 
   /**
    * Starts a new segment whose first record is `snapshot` (everything not yet stored at the
-   * moment of the call), then deletes the older segments: their content is either in
-   * ClickHouse or in the snapshot. Records queued before the call land in the old segment,
-   * records queued after it in the new one.
+   * moment of the call) and the `carried` records (still needed, re-logged), then deletes the
+   * older segments: their content is either in ClickHouse or in the new segment. Records
+   * queued before the call land in the old segment, records queued after it in the new one.
    */
-  compact(snapshot: string | Buffer): Promise<void> {
+  compact(snapshot: string | Buffer, carried: Array<string | Buffer> = []): Promise<void> {
     if (this.closed) return Promise.reject(new Error('write-ahead log is closed'));
-    return this.enqueue({ kind: 'rotate', payload: frame(snapshot) });
+    const payload = Buffer.concat([snapshot, ...carried].map((p) => frame(p, this.options.key)));
+    return this.enqueue({ kind: 'rotate', payload });
   }
 
   private enqueue(op: QueuedOp): Promise<void> {

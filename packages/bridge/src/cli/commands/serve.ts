@@ -18,6 +18,10 @@ export const serve: Command = {
     'chain-id': { type: 'string' },
     'default-risk': { type: 'string' },
     'log-level': { type: 'string' },
+    'checkpoint-every-events': { type: 'string' },
+    'checkpoint-interval': { type: 'string' },
+    'anchor-dir': { type: 'string' },
+    'signing-key': { type: 'string' },
   },
   details: `Options (each also an environment variable):
 --otlp-http HOST:PORT     OTLP/HTTP receiver (OTEL_AUDIT_OTLP_HTTP, default 127.0.0.1:4318)
@@ -30,7 +34,13 @@ export const serve: Command = {
 --max-body SIZE           largest request body after decompression (OTEL_AUDIT_MAX_BODY, default 64MiB)
 --chain-id ID             this instance's hash chain; one per instance (OTEL_AUDIT_CHAIN_ID, default main)
 --default-risk LEVEL      risk of events that state none (OTEL_AUDIT_DEFAULT_RISK, default medium)
---log-level LEVEL         debug, info, warn, error (OTEL_AUDIT_LOG_LEVEL, default info)`,
+--log-level LEVEL         debug, info, warn, error (OTEL_AUDIT_LOG_LEVEL, default info)
+--checkpoint-every-events N   sign a checkpoint every N stored events (OTEL_AUDIT_CHECKPOINT_EVERY_EVENTS, default 10000)
+--checkpoint-interval DURATION ... or this often when events arrived (OTEL_AUDIT_CHECKPOINT_INTERVAL, default 60s)
+--anchor-dir DIR          external copy of the checkpoints (OTEL_AUDIT_ANCHOR_DIR, default <data-dir>/anchors);
+                          put it where the database admin cannot write (see chain/README.md)
+--signing-key FILE        Ed25519 PKCS#8 PEM key (OTEL_AUDIT_SIGNING_KEY_FILE, or the PEM itself in
+                          OTEL_AUDIT_SIGNING_KEY; default <data-dir>/keys/signing-key.pem, created)`,
   async run(values) {
     if (values['otlp-grpc']) throw new UsageError('--otlp-grpc: the OTLP/gRPC receiver is not implemented yet; use OTLP/HTTP (--otlp-http)');
     const config = resolveConfig({
@@ -44,6 +54,10 @@ export const serve: Command = {
       chainId: values['chain-id'] as string | undefined,
       defaultRisk: values['default-risk'] as string | undefined,
       logLevel: values['log-level'] as string | undefined,
+      checkpointEveryEvents: values['checkpoint-every-events'] as string | undefined,
+      checkpointInterval: values['checkpoint-interval'] as string | undefined,
+      anchorDir: values['anchor-dir'] as string | undefined,
+      signingKey: values['signing-key'] as string | undefined,
     });
     const log = createLogger(config.logLevel);
     let bridge: Bridge;

@@ -2,26 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../internal/logger.ts';
 import type { Metrics } from '../../internal/metrics.ts';
-import type { TelemetryLog, TelemetrySpan } from '../../model.ts';
-import {
-  decodeLogsJson,
-  decodeLogsProtobuf,
-  decodeTracesJson,
-  decodeTracesProtobuf,
-  OtlpDecodeError,
-  type DecodedBatch,
-  type DecodeOptions,
-} from '../otlp/decode.ts';
+import { OtlpDecodeError, type DecodeOptions } from '../otlp/decode.ts';
+import { decodeRequest, partialSuccess, type Encoding, type Signal, type TelemetrySink } from '../otlp/request.ts';
 import { encodeExportResponseJson, encodeExportResponseProtobuf, encodeStatusJson, encodeStatusProtobuf } from '../otlp/encode.ts';
 import { HttpError, readBody } from './body.ts';
 
-/** What the receiver hands decoded telemetry to (the pipeline, in the bridge). */
-export interface TelemetrySink {
-  ingestSpans(spans: TelemetrySpan[], tenant?: string): Promise<unknown>;
-  ingestLogs(logs: TelemetryLog[], tenant?: string): Promise<unknown>;
-  /** Non-null when the sink cannot take more now: the receiver answers 503 with Retry-After. */
-  overloaded?(): { reason: string; retryAfterSeconds: number } | null;
-}
+export type { TelemetrySink } from '../otlp/request.ts';
 
 export interface OtlpHttpConfig {
   host: string;
@@ -39,9 +25,6 @@ export const DEFAULT_OTLP_HTTP_CONFIG: OtlpHttpConfig = {
   maxBodyBytes: 64 * 1024 * 1024,
   maxInFlight: 64,
 };
-
-type Signal = 'traces' | 'logs';
-type Encoding = 'protobuf' | 'json';
 
 const GRPC_CODE_FOR_STATUS: Record<number, number> = { 400: 3, 413: 8, 415: 3, 404: 5, 405: 12, 429: 8, 503: 14, 500: 13 };
 
@@ -142,20 +125,12 @@ export class OtlpHttpReceiver {
     body: Buffer,
     tenant: string | undefined,
   ): Promise<{ rejected: number; errorMessage: string } | undefined> {
-    let decoded: DecodedBatch<TelemetrySpan> | DecodedBatch<TelemetryLog>;
-    if (signal === 'traces') {
-      decoded = encoding === 'json' ? decodeTracesJson(body, this.config.decode) : decodeTracesProtobuf(body, this.config.decode);
-      if (decoded.items.length > 0) await this.sink.ingestSpans(decoded.items as TelemetrySpan[], tenant);
-      this.m.rejectedSpans.inc(decoded.rejected.length);
-    } else {
-      decoded = encoding === 'json' ? decodeLogsJson(body, this.config.decode) : decodeLogsProtobuf(body, this.config.decode);
-      if (decoded.items.length > 0) await this.sink.ingestLogs(decoded.items as TelemetryLog[], tenant);
-      this.m.rejectedLogs.inc(decoded.rejected.length);
-    }
-    if (decoded.rejected.length === 0) return undefined;
-    const shown = decoded.rejected.slice(0, 5).map((r) => `#${r.index}: ${r.reason}`);
-    const more = decoded.rejected.length > 5 ? `; and ${decoded.rejected.length - 5} more` : '';
-    return { rejected: decoded.rejected.length, errorMessage: `${shown.join('; ')}${more}` };
+    const raw = { signal, encoding, body, tenant };
+    const decoded = decodeRequest(raw, this.config.decode);
+    const accepted = decoded.signal === 'traces' ? decoded.spans.length : decoded.logs.length;
+    if (accepted > 0) await this.sink.ingest(raw, decoded);
+    (signal === 'traces' ? this.m.rejectedSpans : this.m.rejectedLogs).inc(decoded.rejected.length);
+    return partialSuccess(decoded.rejected);
   }
 
   private sendError(res: ServerResponse, encoding: Encoding, e: HttpError): void {

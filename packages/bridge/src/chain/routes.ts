@@ -1,0 +1,186 @@
+/**
+ * The chain's query API endpoints (registered on ApiServer by the bridge):
+ *
+ *   POST /api/v1/verify           body {chain?, from?, to?, anchor_dir?, public_key?}; answers JSON
+ *                                 lines: {"type":"progress",...}* then {"type":"report",...}
+ *                                 (or {"type":"error","error":...}). One verification at a time.
+ *   GET  /api/v1/proof/:eventId   ?chain=ID; an inclusion proof bundle (checkpointing first if the
+ *                                 event is newer than the newest checkpoint of this bridge's chain)
+ *   GET  /api/v1/public-key       {key_id, chain_id, public_key: PEM}
+ *   GET  /api/v1/checkpoints/latest  the checkpointer's status
+ *
+ * The embedded store belongs to the bridge process, so verification runs here; the caller
+ * chooses the anchor directory (on this host) and the public key it trusts.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { ApiError, sendJson, type ApiServer } from '../api/server.ts';
+import type { Logger } from '../internal/logger.ts';
+import type { Store } from '../store/store.ts';
+import { anchorRecordErrors, DirectoryAnchorSink, type AnchorRecord } from './anchor.ts';
+import { exportPublicKeyPem, loadPublicKey, verifyCheckpointSignature } from './checkpoint.ts';
+import type { Checkpointer } from './checkpointer.ts';
+import { buildInclusionBundle, ProofUnavailableError } from './prove.ts';
+import { verifyStoredChain } from './verify-store.ts';
+import { formatReport } from './verify.ts';
+
+const CHAIN_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+export interface ChainRouteDeps {
+  store: Store;
+  checkpointer: Checkpointer;
+  log: Logger;
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > 1024 * 1024) throw new ApiError(413, 'request body over 1 MiB');
+    chunks.push(c);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (!text) return {};
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+    return v as Record<string, unknown>;
+  } catch {
+    throw new ApiError(400, 'request body is not a JSON object: expected {"chain": "...", "from": N, "to": N, "anchor_dir": "...", "public_key": "PEM"}');
+  }
+}
+
+function seqParam(v: unknown, name: string): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new ApiError(400, `invalid ${name} ${JSON.stringify(v)}: expected a positive integer seq`);
+  return n;
+}
+
+function chainParam(v: unknown, fallback: string): string {
+  const chain = v === undefined || v === null || v === '' ? fallback : String(v);
+  if (!CHAIN_RE.test(chain)) throw new ApiError(400, `invalid chain id ${JSON.stringify(chain)}`);
+  return chain;
+}
+
+export function registerChainRoutes(api: ApiServer, deps: ChainRouteDeps): void {
+  const { store, checkpointer, log } = deps;
+  let verifying = false;
+
+  api.route('GET', /^\/api\/v1\/public-key$/, async (_req, res) => {
+    sendJson(res, 200, {
+      key_id: checkpointer.key.keyId,
+      chain_id: checkpointer.chainId,
+      public_key: exportPublicKeyPem(checkpointer.key.publicKey),
+    });
+  });
+
+  api.route('GET', /^\/api\/v1\/checkpoints\/latest$/, async (_req, res) => {
+    sendJson(res, 200, checkpointer.status());
+  });
+
+  api.route('POST', /^\/api\/v1\/verify$/, async (req: IncomingMessage, res: ServerResponse) => {
+    const body = await readJsonBody(req);
+    const chainId = chainParam(body.chain, checkpointer.chainId);
+    const from = seqParam(body.from, 'from');
+    const to = seqParam(body.to, 'to');
+    if (from !== undefined && to !== undefined && to < from) throw new ApiError(400, `--to ${to} is below --from ${from}`);
+    let sink = checkpointer.anchors;
+    if (body.anchor_dir !== undefined && body.anchor_dir !== null && body.anchor_dir !== '') {
+      const dir = String(body.anchor_dir);
+      if (!isAbsolute(dir)) throw new ApiError(400, `anchor_dir must be an absolute path on the bridge's host, got ${JSON.stringify(dir)}`);
+      if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ApiError(400, `anchor directory ${dir} does not exist on the bridge's host`);
+      sink = new DirectoryAnchorSink(dir);
+    }
+    let key: KeyObject = checkpointer.key.publicKey;
+    if (typeof body.public_key === 'string' && body.public_key.trim() !== '') {
+      if (!body.public_key.includes('-----BEGIN')) throw new ApiError(400, 'public_key must be PEM text (the CLI reads --public-key FILE for you)');
+      try {
+        key = loadPublicKey(body.public_key);
+      } catch (err) {
+        throw new ApiError(400, (err as Error).message);
+      }
+    }
+    if (verifying) throw new ApiError(503, 'a verification is already running on this bridge; try again when it is done');
+    verifying = true;
+    let closed = false;
+    res.once('close', () => {
+      closed = true;
+    });
+    try {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      const write = (obj: unknown) => {
+        if (!closed) res.write(JSON.stringify(obj) + '\n');
+      };
+      write({ type: 'start', chain_id: chainId, anchor_dir: sink.dir });
+      try {
+        const report = await verifyStoredChain(store, sink, key, {
+          chainId,
+          from,
+          to,
+          onProgress: (p) => write({ type: 'progress', ...p }),
+          aborted: () => closed,
+        });
+        write({ type: 'report', ...report });
+        log.info('verification done', {
+          chain_id: chainId,
+          ok: report.ok,
+          events: report.events_checked,
+          findings: report.findings_total,
+          duration_ms: report.duration_ms,
+        });
+        if (!report.ok) log.warn('verification found integrity problems', { summary: formatReport(report).split('\n')[0] });
+      } catch (err) {
+        write({ type: 'error', error: (err as Error).message });
+        if (!closed) log.error('verification failed', { error: (err as Error).message });
+      }
+      res.end();
+    } finally {
+      verifying = false;
+    }
+  });
+
+  api.route('GET', /^\/api\/v1\/proof\/([^/]+)$/, async (_req, res, url, m) => {
+    const eventId = decodeURIComponent(m[1]);
+    const chainFilter = url.searchParams.get('chain');
+    const rows = await store.rows<Record<string, unknown>>(
+      `SELECT * FROM ${store.database}.events WHERE event_id = {id:String}` +
+        (chainFilter ? ' AND chain_id = {chain:String}' : '') +
+        ' ORDER BY chain_id = {own:String} DESC, chain_id, seq LIMIT 1',
+      { id: eventId, chain: chainFilter ? chainParam(chainFilter, '') : '', own: checkpointer.chainId },
+    );
+    if (rows.length === 0) throw new ApiError(404, `no stored event with id ${JSON.stringify(eventId)}`);
+    const event = rows[0];
+    const chainId = String(event.chain_id);
+    const seq = Number(event.seq);
+    const sink = checkpointer.anchors;
+    let sizes = sink.sizes(chainId);
+    if ((sizes.at(-1) ?? 0) < seq && chainId === checkpointer.chainId) {
+      await checkpointer.checkpointNow();
+      sizes = sink.sizes(chainId);
+    }
+    const newest = sizes.at(-1) ?? 0;
+    if (newest < seq) {
+      const halted = chainId === checkpointer.chainId ? checkpointer.status().halted : null;
+      throw new ApiError(503, `event ${eventId} (chain ${chainId}, seq ${seq}) is not covered by a checkpoint yet${halted ? `: the checkpointer is halted (${halted})` : ''}`);
+    }
+    let record: AnchorRecord;
+    try {
+      record = sink.read(chainId, newest);
+    } catch (err) {
+      throw new ApiError(500, `cannot read the newest anchor of chain ${chainId}: ${(err as Error).message}`);
+    }
+    if (anchorRecordErrors(record).length || !verifyCheckpointSignature(record.checkpoint, checkpointer.key.publicKey)) {
+      throw new ApiError(500, `the newest anchored checkpoint of chain ${chainId} (${newest}) is not valid for this bridge's key: run "otel-audit verify"`);
+    }
+    try {
+      sendJson(res, 200, await buildInclusionBundle(store, event, record.checkpoint, checkpointer.key.publicKey));
+    } catch (err) {
+      if (err instanceof ProofUnavailableError) throw new ApiError(500, err.message);
+      throw err;
+    }
+  });
+}

@@ -1,0 +1,125 @@
+/**
+ * A chain's rows in seq order, streamed with bounded memory, for verify, proofs and the
+ * checkpointer's catch-up.
+ *
+ * Why not pages of `WHERE seq > last ORDER BY seq LIMIT 50000`: the events table is sorted by
+ * (tenant, correlation_id, event_time, event_id), so inside a merged part consecutive seqs are
+ * spread over every granule, and each page reads (nearly) the whole table: O(n²/page). Instead
+ * one query sorts by seq inside the engine (spilling to disk past `max_bytes_before_external_sort`)
+ * and the result is read as a stream:
+ *  - server: @clickhouse/client streams the HTTP response end to end;
+ *  - embedded: chdb/connection materializes results, so the query runs on a second chDB session
+ *    bound to the same data directory (allowed: same-path sessions share the engine), through
+ *    chDB's native streaming cursor. A separate session, because any other query on a session
+ *    cancels its active stream, and the bridge keeps inserting while verify runs.
+ */
+import { createRequire } from 'node:module';
+import type { Store } from '../store/store.ts';
+
+export interface ChainRowsQuery {
+  chainId: string;
+  /** First seq (inclusive); default 1. */
+  from?: number;
+  /** Last seq (inclusive); default: the head. */
+  to?: number;
+  /** Column list; default every column. */
+  columns?: string;
+  /** false: in the table's storage order (no sort; for verify's content pass). Default true. */
+  ordered?: boolean;
+}
+
+/** Engine-side limits of the sorting query: small blocks, sort spilled to disk past 256 MiB. */
+const STREAM_SETTINGS: Record<string, string | number> = {
+  output_format_json_quote_64bit_integers: 1,
+  date_time_output_format: 'simple',
+  max_block_size: 8192,
+  max_bytes_before_external_sort: 256 * 1024 * 1024,
+};
+
+interface ChdbStreamChunk {
+  text(): string;
+}
+interface ChdbSession {
+  queryStreamBind(sql: string, params: object, opts: { format: string }): AsyncIterable<ChdbStreamChunk>;
+  close(): void;
+}
+
+/** The data directory of an embedded store's chDB session, or null for a server store. */
+function chdbPath(store: Store): string | null {
+  if (store.mode !== 'embedded') return null;
+  const conn = (store.client as unknown as { connection?: { chdb?: { session?: { path?: string } } } }).connection;
+  const path = conn?.chdb?.session?.path;
+  if (!path) throw new Error('the embedded store does not expose its chDB session path');
+  return path;
+}
+
+export function chainRowsSql(store: Store, q: ChainRowsQuery): { sql: string; params: Record<string, unknown> } {
+  const params: Record<string, unknown> = { chain: q.chainId, from: q.from ?? 1 };
+  let where = 'chain_id = {chain:String} AND seq >= {from:UInt64}';
+  if (q.to !== undefined) {
+    where += ' AND seq <= {to:UInt64}';
+    params.to = q.to;
+  }
+  // Ties (a duplicated seq) in a stable order, so that reruns report the same thing.
+  const order = q.ordered === false ? '' : ' ORDER BY seq, hash, event_id';
+  const sql = `SELECT ${q.columns ?? '*'} FROM ${store.database}.events WHERE ${where}${order}`;
+  return { sql, params };
+}
+
+/** Rows of one chain, ascending by seq; duplicates of a seq are adjacent. */
+export async function* chainRows<T = Record<string, unknown>>(store: Store, q: ChainRowsQuery): AsyncGenerator<T> {
+  const { sql, params } = chainRowsSql(store, q);
+  const path = chdbPath(store);
+  if (path === null) {
+    let rest = '';
+    for await (const chunk of store.stream(sql, 'JSONEachRow', params, STREAM_SETTINGS as never)) {
+      const text = rest + chunk.toString('utf8');
+      const lines = text.split('\n');
+      rest = lines.pop() ?? '';
+      for (const l of lines) if (l) yield JSON.parse(l) as T;
+    }
+    if (rest) yield JSON.parse(rest) as T;
+    return;
+  }
+  const settings = Object.entries(STREAM_SETTINGS)
+    .map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${v}'`}`)
+    .join(', ');
+  // chdb is a dependency of this package; loaded lazily like store.ts does.
+  const { Session } = createRequire(import.meta.url)('chdb') as { Session: new (path: string) => ChdbSession };
+  const session = new Session(path);
+  try {
+    const stream = session.queryStreamBind(`${sql} SETTINGS ${settings}`, params, { format: 'JSONEachRow' });
+    const chunks = stream[Symbol.asyncIterator]();
+    let pending = chunks.next();
+    try {
+      for (;;) {
+        const { done, value: chunk } = await pending;
+        if (done) break;
+        // Fetch ahead: the engine produces the next chunk on its own thread while this one is parsed.
+        pending = chunks.next();
+        const text = chunk.text();
+        let start = 0;
+        while (start < text.length) {
+          let end = text.indexOf('\n', start);
+          if (end < 0) end = text.length;
+          if (end > start) yield JSON.parse(text.slice(start, end)) as T;
+          start = end + 1;
+        }
+      }
+    } finally {
+      pending.catch(() => {}); // a fetch still in flight when the consumer stopped early
+      await chunks.return?.(undefined);
+    }
+  } finally {
+    session.close();
+  }
+}
+
+/** The newest stored event of a chain, or null. */
+export async function storedChainHead(store: Store, chainId: string): Promise<{ seq: number; hash: string } | null> {
+  const rows = await store.rows<{ seq: string; hash: string }>(
+    `SELECT seq, hash FROM ${store.database}.events WHERE chain_id = {chain:String} ORDER BY seq DESC LIMIT 1`,
+    { chain: chainId },
+  );
+  return rows.length ? { seq: Number(rows[0].seq), hash: rows[0].hash } : null;
+}

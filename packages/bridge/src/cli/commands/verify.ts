@@ -1,0 +1,103 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { formatReport, type VerifyReport } from '../../chain/verify.ts';
+import { API_URL_OPTION, apiUrl, callApi, CommandError, EXIT, UsageError, type Command } from '../shared.ts';
+
+/** verify's exit code when it ran and found tampering (1 means it could not run). */
+export const EXIT_TAMPERED = 3;
+
+export function parseSeq(v: unknown, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const s = String(v);
+  if (!/^\d+$/.test(s) || Number(s) < 1 || !Number.isSafeInteger(Number(s))) throw new UsageError(`invalid ${flag} "${s}": expected a positive seq number`);
+  return Number(s);
+}
+
+export function readPem(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+export const verify: Command = {
+  summary: 'check the hash chain, the signed checkpoints and their external anchor (exit 3 on tampering)',
+  usage:
+    'otel-audit verify [--chain ID] [--from SEQ] [--to SEQ] [--anchor-dir DIR] [--public-key FILE] [--format text|json] [--api-url URL]',
+  options: {
+    ...API_URL_OPTION,
+    chain: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    'anchor-dir': { type: 'string' },
+    'public-key': { type: 'string' },
+    format: { type: 'string' },
+  },
+  details: `Runs inside the bridge (the store belongs to it) and streams the chain in seq order:
+recomputes every event's hash, checks seq continuity and prev links, reproduces the Merkle
+root and head of every anchored checkpoint, checks that successive anchored checkpoints are
+consistent, and compares the checkpoints table with the anchor.
+
+--chain ID          the chain to check (default: the bridge's own)
+--from SEQ --to SEQ a seq range; after dropping old partitions, start right after a
+                    checkpoint (--from <tree_size + 1>) to keep the link into it checked
+--anchor-dir DIR    the trusted copy of the checkpoints, a directory on the bridge's host
+                    (default: the bridge's --anchor-dir)
+--public-key FILE   the PEM public key checkpoints must be signed with (default: the bridge's
+                    own key; pass the one you hold to not trust the bridge)
+--format text|json  text (default) or the JSON report on stdout
+
+Exit codes: 0 intact, 3 integrity problems found (listed with seq, event id and kind),
+1 could not verify, 2 bad usage. Progress goes to stderr on a terminal.`,
+  async run(values, pos) {
+    if (pos.length) throw new UsageError(`verify takes no positional arguments (got "${pos[0]}")`);
+    const format = (values.format as string | undefined) ?? 'text';
+    if (format !== 'text' && format !== 'json') throw new UsageError(`invalid --format "${format}": expected text or json`);
+    const from = parseSeq(values.from, '--from');
+    const to = parseSeq(values.to, '--to');
+    if (from !== undefined && to !== undefined && to < from) throw new UsageError(`--to ${to} is below --from ${from}`);
+    const body: Record<string, unknown> = { chain: values.chain, from, to };
+    if (values['anchor-dir']) body.anchor_dir = resolve(String(values['anchor-dir']));
+    if (values['public-key']) body.public_key = readPem(String(values['public-key']), 'public key file');
+    const res = await callApi(apiUrl(values), '/api/v1/verify', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const tty = process.stderr.isTTY;
+    let report: VerifyReport | null = null;
+    let failure: string | null = null;
+    const decoder = new TextDecoder();
+    let buf = '';
+    const reader = res.body!.getReader();
+    const handle = (line: string) => {
+      if (!line.trim()) return;
+      const msg = JSON.parse(line) as { type: string; [k: string]: unknown };
+      if (msg.type === 'progress' && tty) {
+        const phase = msg.phase === 'content' ? '1/2 hashing events' : msg.phase === 'order' ? '2/2 checking order and checkpoints' : 'verifying';
+        process.stderr.write(`\r${phase}: ${msg.events_checked} events (seq ${msg.seq})\x1b[K`);
+      } else if (msg.type === 'report') {
+        const { type: _t, ...rest } = msg;
+        report = rest as unknown as VerifyReport;
+      } else if (msg.type === 'error') {
+        failure = String(msg.error);
+      }
+    };
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const l of lines) handle(l);
+    }
+    handle(buf);
+    if (tty) process.stderr.write('\r\x1b[K');
+    if (failure) throw new CommandError(`verification failed to run: ${failure}`);
+    if (!report) throw new CommandError('the bridge ended the verification without a report');
+    const r = report as VerifyReport;
+    process.stdout.write(format === 'json' ? JSON.stringify(r) + '\n' : formatReport(r));
+    return r.ok ? EXIT.OK : EXIT_TAMPERED;
+  },
+};

@@ -1,0 +1,145 @@
+import {
+  Server,
+  ServerCredentials,
+  status as GrpcStatus,
+  type ServerUnaryCall,
+  type sendUnaryData,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+  Metadata,
+} from '@grpc/grpc-js';
+import type { Logger } from '../../internal/logger.ts';
+import type { Metrics } from '../../internal/metrics.ts';
+import { OtlpDecodeError, type DecodeOptions } from '../otlp/decode.ts';
+import { encodeExportResponseProtobuf } from '../otlp/encode.ts';
+import { decodeRequest, partialSuccess, type Signal, type TelemetrySink } from '../otlp/request.ts';
+
+export interface OtlpGrpcConfig {
+  host: string;
+  port: number;
+  /** Largest accepted message. */
+  maxMessageBytes: number;
+  /** Calls being processed at once; more get RESOURCE_EXHAUSTED. */
+  maxInFlight: number;
+  decode?: DecodeOptions;
+}
+
+export const DEFAULT_OTLP_GRPC_CONFIG: OtlpGrpcConfig = {
+  host: '127.0.0.1',
+  port: 4317,
+  maxMessageBytes: 64 * 1024 * 1024,
+  maxInFlight: 64,
+};
+
+/** Raw bytes in and out: decoding happens in the handler, so a bad message is INVALID_ARGUMENT. */
+const passthrough = (b: Buffer) => b;
+function exportMethod(path: string) {
+  return {
+    path,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: passthrough,
+    requestDeserialize: passthrough,
+    responseSerialize: passthrough,
+    responseDeserialize: passthrough,
+  };
+}
+
+const TRACE_SERVICE = { Export: exportMethod('/opentelemetry.proto.collector.trace.v1.TraceService/Export') } as unknown as ServiceDefinition;
+const LOGS_SERVICE = { Export: exportMethod('/opentelemetry.proto.collector.logs.v1.LogsService/Export') } as unknown as ServiceDefinition;
+
+class CallError extends Error {
+  readonly code: GrpcStatus;
+  readonly retryAfterSeconds?: number;
+  constructor(code: GrpcStatus, message: string, retryAfterSeconds?: number) {
+    super(message);
+    this.code = code;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** OTLP/gRPC receiver: the trace and logs services, on the same pipeline as OTLP/HTTP. */
+export class OtlpGrpcReceiver {
+  readonly config: OtlpGrpcConfig;
+  private server: Server | null = null;
+  private inFlight = 0;
+  private readonly sink: TelemetrySink;
+  private readonly log: Logger;
+  private readonly m;
+
+  constructor(config: OtlpGrpcConfig, sink: TelemetrySink, log: Logger, metrics: Metrics) {
+    this.config = config;
+    this.sink = sink;
+    this.log = log;
+    this.m = {
+      calls: metrics.counter('otel_audit_otlp_grpc_calls_total', 'OTLP/gRPC export calls'),
+      rejectedCalls: metrics.counter('otel_audit_otlp_grpc_rejected_calls_total', 'OTLP/gRPC calls answered with an error status'),
+      rejectedSpans: metrics.counter('otel_audit_spans_rejected_total', 'Spans rejected as invalid (partial success)'),
+      rejectedLogs: metrics.counter('otel_audit_log_records_rejected_total', 'Log records rejected as invalid (partial success)'),
+    };
+  }
+
+  async start(): Promise<{ address: string; port: number }> {
+    const server = new Server({
+      'grpc.max_receive_message_length': this.config.maxMessageBytes,
+      'grpc.max_send_message_length': 4 * 1024 * 1024,
+    });
+    server.addService(TRACE_SERVICE, { Export: this.handler('traces') } as UntypedServiceImplementation);
+    server.addService(LOGS_SERVICE, { Export: this.handler('logs') } as UntypedServiceImplementation);
+    const host = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${host}:${this.config.port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    this.server = server;
+    return { address: this.config.host, port };
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  }
+
+  private handler(signal: Signal) {
+    return (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
+      this.m.calls.inc();
+      this.process(signal, call.request).then(
+        (partial) => callback(null, Buffer.from(encodeExportResponseProtobuf(signal, partial))),
+        (err) => {
+          const e =
+            err instanceof CallError
+              ? err
+              : err instanceof OtlpDecodeError
+                ? new CallError(GrpcStatus.INVALID_ARGUMENT, err.message)
+                : new CallError(GrpcStatus.UNAVAILABLE, `the bridge cannot store this request now: ${(err as Error).message}`, 5);
+          if (e.code === GrpcStatus.UNAVAILABLE) this.log.warn('OTLP/gRPC call failed', { error: e.message });
+          this.m.rejectedCalls.inc();
+          const metadata = new Metadata();
+          // OTLP/gRPC retry hint: RetryInfo is the spec's way; a plain header is what most clients read.
+          if (e.retryAfterSeconds) metadata.set('retry-after', String(e.retryAfterSeconds));
+          callback({ code: e.code, details: e.message, metadata });
+        },
+      );
+    };
+  }
+
+  private async process(signal: Signal, body: Buffer): Promise<{ rejected: number; errorMessage: string } | undefined> {
+    const overload = this.sink.overloaded?.();
+    if (overload) throw new CallError(GrpcStatus.UNAVAILABLE, overload.reason, overload.retryAfterSeconds);
+    if (this.inFlight >= this.config.maxInFlight) {
+      throw new CallError(GrpcStatus.RESOURCE_EXHAUSTED, `too many calls in flight (${this.config.maxInFlight}); retry later`, 1);
+    }
+    this.inFlight++;
+    try {
+      const raw = { signal, encoding: 'protobuf' as const, body };
+      const decoded = decodeRequest(raw, this.config.decode);
+      const accepted = decoded.signal === 'traces' ? decoded.spans.length : decoded.logs.length;
+      if (accepted > 0) await this.sink.ingest(raw, decoded);
+      (signal === 'traces' ? this.m.rejectedSpans : this.m.rejectedLogs).inc(decoded.rejected.length);
+      return partialSuccess(decoded.rejected);
+    } finally {
+      this.inFlight--;
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import type { TelemetryLog, TelemetrySpan } from '../../model.ts';
+import {
+  decodeLogsJson,
+  decodeLogsProtobuf,
+  decodeTracesJson,
+  decodeTracesProtobuf,
+  type DecodeOptions,
+  type RejectedItem,
+} from './decode.ts';
+
+export type Signal = 'traces' | 'logs';
+export type Encoding = 'protobuf' | 'json';
+
+/** An export request as it arrived (decompressed): what the write-ahead log keeps. */
+export interface RawRequest {
+  signal: Signal;
+  encoding: Encoding;
+  body: Buffer;
+  /** Tenant from the ingest credential, when a trusted front end set one. */
+  tenant?: string;
+}
+
+export type DecodedRequest =
+  | { signal: 'traces'; spans: TelemetrySpan[]; logs?: undefined; rejected: RejectedItem[] }
+  | { signal: 'logs'; logs: TelemetryLog[]; spans?: undefined; rejected: RejectedItem[] };
+
+/** Decodes a request; throws OtlpDecodeError when the whole request is unusable. */
+export function decodeRequest(raw: RawRequest, options?: DecodeOptions): DecodedRequest {
+  if (raw.signal === 'traces') {
+    const d = raw.encoding === 'json' ? decodeTracesJson(raw.body, options) : decodeTracesProtobuf(raw.body, options);
+    return { signal: 'traces', spans: d.items, rejected: d.rejected };
+  }
+  const d = raw.encoding === 'json' ? decodeLogsJson(raw.body, options) : decodeLogsProtobuf(raw.body, options);
+  return { signal: 'logs', logs: d.items, rejected: d.rejected };
+}
+
+/** The OTLP partial-success answer for rejected items, or undefined when none were. */
+export function partialSuccess(rejected: RejectedItem[]): { rejected: number; errorMessage: string } | undefined {
+  if (rejected.length === 0) return undefined;
+  const shown = rejected.slice(0, 5).map((r) => `#${r.index}: ${r.reason}`);
+  const more = rejected.length > 5 ? `; and ${rejected.length - 5} more` : '';
+  return { rejected: rejected.length, errorMessage: `${shown.join('; ')}${more}` };
+}
+
+/** What a receiver hands requests to (the pipeline, in the bridge). */
+export interface TelemetrySink {
+  /** Resolves once the request's events are durable; rejects when they cannot be stored now. */
+  ingest(raw: RawRequest, decoded: DecodedRequest): Promise<void>;
+  /** Non-null when the sink cannot take more now: receivers answer 503 / UNAVAILABLE with a retry hint. */
+  overloaded?(): { reason: string; retryAfterSeconds: number } | null;
+}
