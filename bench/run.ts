@@ -433,6 +433,12 @@ async function main(): Promise<number> {
     const sysA0 = systemBusySeconds();
     const selfA0 = selfCpuSeconds();
     const a = await gen.call<PhaseResult>({ type: 'closed', seconds: o.duration, concurrency: o.concurrency });
+    const memA = await metrics(bridge.api);
+    say(
+      `phase a: memory at the end: rss ${mib(memA.process_resident_memory_bytes ?? 0)}, ` +
+        `V8 heap ${mib(memA.nodejs_heap_size_used_bytes ?? 0)}, external ${mib(memA.nodejs_external_memory_bytes ?? 0)}, ` +
+        `pending events ${memA.otel_audit_events_pending ?? 0}, unstored ${memA.otel_audit_events_unstored ?? 0}`,
+    );
     const cpuA1 = procCpu(bridge.pid);
     const sysA1 = systemBusySeconds();
     const selfA1 = selfCpuSeconds();

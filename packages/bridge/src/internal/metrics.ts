@@ -3,6 +3,13 @@ export class Metrics {
   private counters = new Map<string, { help: string; value: number }>();
   private gauges = new Map<string, { help: string; read: () => number }>();
 
+  constructor() {
+    // Process gauges an SRE expects next to the bridge's own (names as prom-client has them).
+    this.gauge('process_resident_memory_bytes', 'Resident memory size in bytes', () => process.memoryUsage.rss());
+    this.gauge('nodejs_heap_size_used_bytes', 'V8 heap in use, in bytes', () => process.memoryUsage().heapUsed);
+    this.gauge('nodejs_external_memory_bytes', 'Memory held outside the V8 heap (buffers), in bytes', () => process.memoryUsage().external);
+  }
+
   counter(name: string, help: string): { inc(n?: number): void; get(): number } {
     const c = this.counters.get(name) ?? { help, value: 0 };
     this.counters.set(name, c);

@@ -41,6 +41,7 @@ export class Store {
   /** Where the embedded store stages RowBinary batches for `INSERT ... SELECT FROM file()`. */
   private stagingDir = '';
   private staged = 0;
+  private purgeTimer: NodeJS.Timeout | null = null;
 
   private constructor(client: ClickHouseClient, mode: StoreMode, schema: SchemaOptions) {
     this.client = client;
@@ -86,6 +87,12 @@ export class Store {
     const store = new Store(client, 'embedded', schema);
     store.stagingDir = resolve(config.dataDir, 'staging');
     mkdirSync(store.stagingDir, { recursive: true, mode: 0o700 });
+    // libchdb brings ClickHouse's jemalloc, which keeps freed pages until purged: under load
+    // RSS grew to 1.4 GiB with 350 MiB live (V8 heap + buffers); purging cut the peak ~15 %.
+    store.purgeTimer = setInterval(() => {
+      store.command('SYSTEM JEMALLOC PURGE').catch(() => {});
+    }, 5_000);
+    store.purgeTimer.unref();
     return store;
   }
 
@@ -208,6 +215,7 @@ export class Store {
   }
 
   async close(): Promise<void> {
+    if (this.purgeTimer) clearInterval(this.purgeTimer);
     await this.client.close();
   }
 }
