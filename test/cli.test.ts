@@ -192,7 +192,8 @@ describe('usage', () => {
   it('no command exits 2 with the usage; an unknown command exits 2', async () => {
     const none = await runCli([]);
     expect(none.code).toBe(2);
-    expect(none.stdout + none.stderr).toContain('Usage: otel-audit <command>');
+    expect(none.stderr).toContain('Usage: otel-audit <command>');
+    expect(none.stdout).toBe('');
     const unknown = await runCli(['frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "frobnicate"');

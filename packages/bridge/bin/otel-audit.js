@@ -8,5 +8,7 @@ if (major < 24) {
   );
   process.exit(2);
 }
+// Cache compiled code between runs: a CLI call starts in about a third of the time.
+(await import('node:module')).enableCompileCache?.();
 const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -48,9 +48,14 @@ function commandHelp(name: string, c: Command): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (!name) {
+    // No command is a usage error: the help goes where errors go.
+    process.stderr.write(mainHelp());
+    return EXIT.USAGE;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(mainHelp());
-    return name ? EXIT.OK : EXIT.USAGE;
+    return EXIT.OK;
   }
   if (name === '--version') {
     process.stdout.write('0.1.0\n');
