@@ -14,6 +14,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from './merkle.ts';
+import { isValidSubtree, verifySubtreeConsistency, verifySubtreeInclusion } from './merkle-subtree.ts';
 
 const VECTORS = fileURLToPath(new URL('../../../../../shared/testdata/merkle', import.meta.url));
 
@@ -30,6 +31,9 @@ function jsonFiles(dir: string): string[] {
 interface Vector {
   leafIdx?: number;
   treeSize?: number;
+  start?: number;
+  end?: number;
+  size?: number;
   size1?: number;
   size2?: number;
   root?: string;
@@ -54,6 +58,8 @@ const proofOf = (v: Vector): Buffer[] => (v.proof ?? []).map(b64);
 
 const inclusionVectors = load('inclusion');
 const consistencyVectors = load('consistency');
+const subtreeInclusionVectors = load('subtreeinclusion');
+const subtreeConsistencyVectors = load('subtreeconsistency');
 
 describe('transparency-dev/merkle vectors: inclusion', () => {
   it('found vectors of both kinds', () => {
@@ -81,13 +87,63 @@ describe('transparency-dev/merkle vectors: consistency', () => {
   });
 });
 
-// Subtree proofs (draft-ietf-plants-merkle-tree-certs) are a different construct the README does
-// not define, and nothing in otel-audit uses them.
-describe('transparency-dev/merkle vectors: subtree proofs', () => {
-  for (const folder of ['subtreeinclusion', 'subtreeconsistency']) {
-    const n = existsSync(join(VECTORS, folder)) ? jsonFiles(join(VECTORS, folder)).length : 0;
-    it.skip(`${folder} (${n} vectors): not applicable, otel-audit has no subtree proofs`, () => {});
-  }
+// Subtree proofs (draft-ietf-plants-merkle-tree-certs), verified by merkle-subtree.ts.
+describe('transparency-dev/merkle vectors: subtree inclusion', () => {
+  it('found vectors of both kinds', () => {
+    expect(subtreeInclusionVectors).toHaveLength(204);
+    expect(subtreeInclusionVectors.some(([, v]) => !v.wantErr)).toBe(true);
+    expect(subtreeInclusionVectors.some(([, v]) => v.wantErr)).toBe(true);
+  });
+
+  it.each(subtreeInclusionVectors)('%s', (_file, v) => {
+    const ok = verifySubtreeInclusion(
+      b64(v.leafHash),
+      v.leafIdx as number,
+      v.start as number,
+      v.end as number,
+      proofOf(v),
+      b64(v.root),
+    );
+    expect(ok).toBe(!v.wantErr);
+  });
+});
+
+describe('transparency-dev/merkle vectors: subtree consistency', () => {
+  it('found vectors of both kinds', () => {
+    expect(subtreeConsistencyVectors).toHaveLength(118);
+    expect(subtreeConsistencyVectors.some(([, v]) => !v.wantErr)).toBe(true);
+    expect(subtreeConsistencyVectors.some(([, v]) => v.wantErr)).toBe(true);
+  });
+
+  it.each(subtreeConsistencyVectors)('%s', (_file, v) => {
+    const ok = verifySubtreeConsistency(
+      v.start as number,
+      v.end as number,
+      v.size as number,
+      proofOf(v),
+      b64(v.root1),
+      b64(v.root2),
+    );
+    expect(ok).toBe(!v.wantErr);
+  });
+});
+
+describe('transparency-dev/merkle vectors: all of them', () => {
+  const all = [...inclusionVectors, ...consistencyVectors, ...subtreeInclusionVectors, ...subtreeConsistencyVectors];
+
+  it('are 518, every one run above', () => {
+    expect(all).toHaveLength(518);
+  });
+
+  it('no accepted vector depends on an index JSON.parse rounded', () => {
+    const keys = ['leafIdx', 'treeSize', 'start', 'end', 'size', 'size1', 'size2'] as const;
+    for (const [file, v] of all) {
+      if (v.wantErr) continue;
+      for (const k of keys) {
+        if (v[k] !== undefined) expect(Number.isSafeInteger(v[k]), `${file} ${k}`).toBe(true);
+      }
+    }
+  });
 });
 
 // The leaves of RFC 6962's reference tests; the vectors' happy paths are built over them.
@@ -277,5 +333,180 @@ describe('verifiers never throw', () => {
     expect(() => consistencyProof([h], 0)).toThrow(RangeError);
     expect(() => consistencyProof([h], 2)).toThrow(RangeError);
     expect(consistencyProof([h, h], 2)).toEqual([]);
+  });
+});
+
+/**
+ * SUBTREE_PROOF(start, end, D_n) from draft-ietf-plants-merkle-tree-certs ("Generating a Subtree
+ * Consistency Proof"), straight from the recursion, as an independent reference. Bottom-up order.
+ */
+function referenceSubtreeProof(d: Buffer[], start: number, end: number, known = true): Buffer[] {
+  const n = d.length;
+  if (start === 0 && end === n) return known ? [] : [referenceMth(d)];
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  if (end <= k) return [...referenceSubtreeProof(d.slice(0, k), start, end, known), referenceMth(d.slice(k))];
+  if (start >= k) {
+    return [...referenceSubtreeProof(d.slice(k), start - k, end - k, known), referenceMth(d.slice(0, k))];
+  }
+  // start < k < end only happens for start == 0 in a valid subtree.
+  return [...referenceSubtreeProof(d.slice(k), 0, end - k, false), referenceMth(d.slice(0, k))];
+}
+
+/** Every non-empty valid subtree [start, end) with end <= n. */
+function validSubtrees(n: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let start = 0; start < n; start++) {
+    for (let end = start + 1; end <= n; end++) if (isValidSubtree(start, end)) out.push([start, end]);
+  }
+  return out;
+}
+
+describe('subtree generators reproduce the vectors', () => {
+  it.each(subtreeInclusionVectors.filter(([f]) => /happy-path(-subtree)?\.json$/.test(f)))('%s', (_f, v) => {
+    const [start, end] = [v.start as number, v.end as number];
+    // The shifted ("- subtree") vectors reuse the same leaves at [bitCeil(size), ...).
+    const leaves = RFC_LEAVES.slice(0, end - start);
+    expect(rootFromLeafHashes(leaves)).toEqual(b64(v.root));
+    expect(inclusionProof(leaves, (v.leafIdx as number) - start)).toEqual(proofOf(v));
+  });
+
+  it.each(subtreeConsistencyVectors.filter(([f]) => f.endsWith('happy-path.json')))('%s', (_f, v) => {
+    const leaves = RFC_LEAVES.slice(0, v.size);
+    expect(rootFromLeafHashes(leaves.slice(v.start, v.end))).toEqual(b64(v.root1));
+    expect(rootFromLeafHashes(leaves)).toEqual(b64(v.root2));
+    expect(referenceSubtreeProof(leaves, v.start as number, v.end as number)).toEqual(proofOf(v));
+  });
+});
+
+describe('subtrees', () => {
+  it('validity follows BIT_CEIL alignment', () => {
+    for (const [s, e] of [[0, 0], [0, 1], [0, 7], [1, 2], [2, 4], [4, 7], [8, 16], [8, 13], [5, 5], [12, 14]]) {
+      expect(isValidSubtree(s as number, e as number), `[${s}, ${e})`).toBe(true);
+    }
+    for (const [s, e] of [[1, 3], [2, 5], [2, 6], [1, 15], [4, 9], [3, 5], [2, 1], [-1, 1], [0, 2 ** 60]]) {
+      expect(isValidSubtree(s as number, e as number), `[${s}, ${e})`).toBe(false);
+    }
+    expect(isValidSubtree(1.5 as never, 2)).toBe(false);
+  });
+
+  it('the start == 0 subtree proof is the RFC 9162 consistency proof', () => {
+    for (let n = 1; n <= 40; n++) {
+      const leaves = randomLeaves(n);
+      for (let m = 1; m <= n; m++) expect(referenceSubtreeProof(leaves, 0, m)).toEqual(consistencyProof(leaves, m));
+    }
+  });
+});
+
+describe('subtree property tests over random trees', () => {
+  it('subtree inclusion proofs verify for every leaf of every valid subtree (sizes 1..64)', () => {
+    const leaves = randomLeaves(64);
+    for (const [start, end] of validSubtrees(64)) {
+      const sub = leaves.slice(start, end);
+      const root = rootFromLeafHashes(sub);
+      for (let i = start; i < end; i++) {
+        const proof = inclusionProof(sub, i - start);
+        expect(verifySubtreeInclusion(leaves[i] as Buffer, i, start, end, proof, root)).toBe(true);
+        if (end - start <= 16) {
+          for (let p = 0; p < proof.length; p++) {
+            const bad = proof.map((x, j) => (j === p ? flipped(x, Math.floor(Math.random() * 32)) : x));
+            expect(verifySubtreeInclusion(leaves[i] as Buffer, i, start, end, bad, root)).toBe(false);
+          }
+          expect(verifySubtreeInclusion(flipped(leaves[i] as Buffer, 0), i, start, end, proof, root)).toBe(false);
+          expect(verifySubtreeInclusion(leaves[i] as Buffer, i, start, end, [...proof, root], root)).toBe(false);
+        }
+      }
+      // Outside the subtree, or the subtree's neighbours claiming its leaves.
+      expect(verifySubtreeInclusion(leaves[start] as Buffer, end, start, end, [], root)).toBe(false);
+      if (start > 0) expect(verifySubtreeInclusion(leaves[start] as Buffer, start - 1, start, end, [], root)).toBe(false);
+    }
+  });
+
+  it('subtree consistency proofs verify for every valid subtree of every tree (sizes 1..48)', () => {
+    for (let n = 1; n <= 48; n++) {
+      const leaves = randomLeaves(n);
+      const root = rootFromLeafHashes(leaves);
+      const subtrees = validSubtrees(n);
+      for (const [start, end] of subtrees) {
+        const node = rootFromLeafHashes(leaves.slice(start, end));
+        const proof = referenceSubtreeProof(leaves, start, end);
+        expect(verifySubtreeConsistency(start, end, n, proof, node, root), `[${start}, ${end}) in ${n}`).toBe(true);
+        if (start === 0) expect(verifyConsistency(end, n, proof, node, root)).toBe(true);
+
+        for (let p = 0; p < proof.length; p++) {
+          const bad = proof.map((x, j) => (j === p ? flipped(x, Math.floor(Math.random() * 32)) : x));
+          expect(verifySubtreeConsistency(start, end, n, bad, node, root), `flip ${p}, [${start}, ${end}) in ${n}`).toBe(
+            false,
+          );
+        }
+        expect(verifySubtreeConsistency(start, end, n, proof, flipped(node, 7), root)).toBe(false);
+        expect(verifySubtreeConsistency(start, end, n, proof, node, flipped(root, 7))).toBe(false);
+        expect(verifySubtreeConsistency(start, end, n, [...proof, root], node, root)).toBe(false);
+        if (proof.length > 0) {
+          expect(verifySubtreeConsistency(start, end, n, proof.slice(1), node, root)).toBe(false);
+          expect(verifySubtreeConsistency(start, end, n, proof.slice(0, -1), node, root)).toBe(false);
+        }
+        // The same proof and hashes do not pass for any other subtree of the same tree.
+        if (n <= 20) {
+          for (const [s2, e2] of subtrees) {
+            if (s2 !== start || e2 !== end) {
+              expect(verifySubtreeConsistency(s2, e2, n, proof, node, root), `[${start}, ${end}) as [${s2}, ${e2})`).toBe(
+                false,
+              );
+            }
+          }
+        }
+      }
+      // A forked tree: one leaf inside the subtree changed after the fact.
+      for (const [start, end] of subtrees.filter(([s, e]) => e < n || s > 0)) {
+        const node = rootFromLeafHashes(leaves.slice(start, end));
+        const forked = leaves.map((l, i) => (i === end - 1 ? leafHash(Buffer.from('forged')) : l));
+        const proof = referenceSubtreeProof(forked, start, end);
+        expect(verifySubtreeConsistency(start, end, n, proof, node, rootFromLeafHashes(forked))).toBe(false);
+      }
+    }
+  });
+
+  it('the empty subtree needs SHA-256("") and an empty proof, and binds no tree root', () => {
+    const h = leafHash(Buffer.from('x'));
+    expect(verifySubtreeConsistency(3, 3, 8, [], emptyRoot(), h)).toBe(true);
+    expect(verifySubtreeConsistency(0, 0, 0, [], emptyRoot(), h)).toBe(true);
+    expect(verifySubtreeConsistency(3, 3, 8, [], h, h)).toBe(false);
+    expect(verifySubtreeConsistency(3, 3, 8, [h], emptyRoot(), h)).toBe(false);
+    expect(verifySubtreeConsistency(9, 9, 8, [], emptyRoot(), h)).toBe(false);
+    expect(verifySubtreeInclusion(h, 3, 3, 3, [], emptyRoot())).toBe(false);
+  });
+});
+
+describe('subtree verifiers never throw', () => {
+  const h = leafHash(Buffer.from('x'));
+  const junk: unknown[] = [
+    undefined, null, 1.5, -1, NaN, Infinity, 2 ** 60, 2 ** 64 - 1, 18446744073709551615n, '3', {}, [], [null], ['ab'], Buffer.alloc(3),
+  ];
+
+  it('returns false for junk in any argument', () => {
+    // Valid baselines: leaf 1 of [0, 2); subtree [0, 1) of a 2-leaf tree.
+    const l0 = leafHash(Buffer.from('a'));
+    const l1 = leafHash(Buffer.from('b'));
+    const r = nodeHash(l0, l1);
+    expect(verifySubtreeInclusion(l1, 1, 0, 2, [l0], r)).toBe(true);
+    expect(verifySubtreeConsistency(0, 1, 2, [l1], l0, r)).toBe(true);
+    for (const j of junk) {
+      const a = j as never;
+      expect(verifySubtreeInclusion(a, 1, 0, 2, [l0], r)).toBe(false);
+      expect(verifySubtreeInclusion(l1, a, 0, 2, [l0], r)).toBe(false);
+      expect(verifySubtreeInclusion(l1, 1, a, 2, [l0], r)).toBe(false);
+      expect(verifySubtreeInclusion(l1, 1, 0, a, [l0], r)).toBe(false);
+      expect(verifySubtreeInclusion(l1, 1, 0, 2, a, r)).toBe(false);
+      expect(verifySubtreeInclusion(l1, 1, 0, 2, [l0], a)).toBe(false);
+      expect(verifySubtreeConsistency(a, 1, 2, [l1], l0, r)).toBe(false);
+      expect(verifySubtreeConsistency(0, a, 2, [l1], l0, r)).toBe(false);
+      expect(verifySubtreeConsistency(0, 1, a, [l1], l0, r)).toBe(false);
+      expect(verifySubtreeConsistency(0, 1, 2, a, l0, r)).toBe(false);
+      expect(verifySubtreeConsistency(0, 1, 2, [l1], a, r)).toBe(false);
+      expect(verifySubtreeConsistency(0, 1, 2, [l1], l0, a)).toBe(false);
+      expect(verifySubtreeConsistency(0, 1, 2, [l1, a], l0, r)).toBe(false);
+    }
+    expect(verifySubtreeConsistency(4, 9, 16, [h, h, h], h, h)).toBe(false);
   });
 });
