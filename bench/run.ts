@@ -126,7 +126,7 @@ async function startBridge(dataDir: string, profDir: string | null): Promise<Bri
   const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-semi-space-size=64`.trim() };
   const child = spawn(
     process.execPath,
-    [...nodeFlags, CLI, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--api', '127.0.0.1:0'],
+    [...nodeFlags, CLI, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--api', '127.0.0.1:0'],
     { env, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';

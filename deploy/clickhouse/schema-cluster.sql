@@ -104,3 +104,9 @@ CREATE VIEW IF NOT EXISTS otel_audit.approvals ON CLUSTER 'otel_audit_cluster' A
 CREATE VIEW IF NOT EXISTS otel_audit.system_effects ON CLUSTER 'otel_audit_cluster' AS SELECT event_id, tenant, event_time, correlation_id, trace_id, span_id, parent_span_id, actor_id, actor_type, on_behalf_of, initiation, service_name, purpose, risk, status, error_type, effect, action, target_system, target_id FROM otel_audit.events WHERE event_type = 'system_effect';
 
 CREATE VIEW IF NOT EXISTS otel_audit.timeline ON CLUSTER 'otel_audit_cluster' AS SELECT correlation_id, event_time, event_type, name, actor_id, actor_type, on_behalf_of, initiation, service_name, purpose, risk, provider, request_model, tool_name, action, target_system, target_id, decision, reviewer_id, effect, outcome, status, trace_id, span_id, parent_span_id, links, event_id, tenant, chain_id, seq FROM otel_audit.events ORDER BY correlation_id, event_time, seq;
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS content_sealed String CODEC(ZSTD(1));
+
+ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS content_sealed String CODEC(ZSTD(1));
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' MODIFY TTL toDateTime(ingest_time) + toIntervalDay(multiIf(risk = 'low', 90, risk = 'medium', 365, 2190)) DELETE WHERE endsWith(chain_id, concat('-', risk));

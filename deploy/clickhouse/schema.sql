@@ -99,3 +99,7 @@ CREATE VIEW IF NOT EXISTS otel_audit.approvals AS SELECT event_id, tenant, event
 CREATE VIEW IF NOT EXISTS otel_audit.system_effects AS SELECT event_id, tenant, event_time, correlation_id, trace_id, span_id, parent_span_id, actor_id, actor_type, on_behalf_of, initiation, service_name, purpose, risk, status, error_type, effect, action, target_system, target_id FROM otel_audit.events WHERE event_type = 'system_effect';
 
 CREATE VIEW IF NOT EXISTS otel_audit.timeline AS SELECT correlation_id, event_time, event_type, name, actor_id, actor_type, on_behalf_of, initiation, service_name, purpose, risk, provider, request_model, tool_name, action, target_system, target_id, decision, reviewer_id, effect, outcome, status, trace_id, span_id, parent_span_id, links, event_id, tenant, chain_id, seq FROM otel_audit.events ORDER BY correlation_id, event_time, seq;
+
+ALTER TABLE otel_audit.events ADD COLUMN IF NOT EXISTS content_sealed String CODEC(ZSTD(1));
+
+ALTER TABLE otel_audit.events MODIFY TTL toDateTime(ingest_time) + toIntervalDay(multiIf(risk = 'low', 90, risk = 'medium', 365, 2190)) DELETE WHERE endsWith(chain_id, concat('-', risk));

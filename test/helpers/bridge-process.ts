@@ -9,6 +9,8 @@ export const CLI = join(REPO_ROOT, 'packages/bridge/bin/otel-audit.js');
 
 export interface BridgeProcess {
   otlpUrl: string;
+  /** The OTLP/gRPC receiver, HOST:PORT ('off' when started with `--otlp-grpc off`). */
+  grpcAddress: string;
   apiUrl: string;
   dataDir: string;
   child: ChildProcess;
@@ -29,12 +31,12 @@ export async function startBridge(opts: { dataDir?: string; args?: string[]; env
   const dataDir = opts.dataDir ?? tempDir();
   const child = spawn(
     process.execPath,
-    [CLI, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--api', '127.0.0.1:0', ...(opts.args ?? [])],
+    [CLI, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--api', '127.0.0.1:0', ...(opts.args ?? [])],
     { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const started = await new Promise<{ otlp_http: string; api: string }>((resolve, reject) => {
+  const started = await new Promise<{ otlp_http: string; otlp_grpc: string; api: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`bridge did not start within 60 s; log:\n${stderr}`)), 60_000);
     child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString();
@@ -51,6 +53,7 @@ export async function startBridge(opts: { dataDir?: string; args?: string[]; env
   });
   return {
     otlpUrl: started.otlp_http,
+    grpcAddress: started.otlp_grpc,
     apiUrl: started.api,
     dataDir,
     child,

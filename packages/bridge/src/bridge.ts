@@ -8,8 +8,10 @@ import { loadOrCreateKey } from './internal/keys.ts';
 import { createLogger, type Logger } from './internal/logger.ts';
 import { Metrics } from './internal/metrics.ts';
 import { AuditPipeline } from './pipeline/pipeline.ts';
-import { loadPseudonymKey, PrivacyFilter } from './pipeline/privacy.ts';
+import type { PrivacyFilter } from './pipeline/privacy.ts';
+import { openPrivacy, registerPrivacyRoutes } from './policy/index.ts';
 import { OtlpHttpReceiver } from './receive/http/otlp-http.ts';
+import { OtlpGrpcReceiver } from './receive/grpc/otlp-grpc.ts';
 import { redactUrl, Store } from './store/store.ts';
 
 /** The running service: receivers → pipeline → store, plus the query API. */
@@ -21,8 +23,10 @@ export class Bridge {
   readonly log: Logger;
   readonly checkpointer: Checkpointer;
   private readonly receiver: OtlpHttpReceiver;
+  private readonly grpcReceiver: OtlpGrpcReceiver | null;
   private readonly api: ApiServer;
   otlpHttpAddress: AddressInfo | null = null;
+  otlpGrpcAddress: { address: string; port: number } | null = null;
   apiAddress: AddressInfo | null = null;
   private stopping: Promise<void> | null = null;
 
@@ -42,6 +46,7 @@ export class Bridge {
     this.metrics = metrics;
     this.log = log;
     this.receiver = new OtlpHttpReceiver(config.otlpHttp, pipeline, log, metrics);
+    this.grpcReceiver = config.otlpGrpc ? new OtlpGrpcReceiver(config.otlpGrpc, pipeline, log, metrics) : null;
     this.api = new ApiServer(config.api, store, privacy, metrics, {
       ready: () => pipeline.healthy,
       flush: () => pipeline.flush(),
@@ -55,6 +60,7 @@ export class Bridge {
       }),
     }, log);
     registerChainRoutes(this.api, { store, checkpointer, log });
+    registerPrivacyRoutes(this.api, { store, privacy, reviewerToken: config.privacy?.reviewerToken, log });
   }
 
   static async start(config: BridgeConfig, log: Logger = createLogger(config.logLevel)): Promise<Bridge> {
@@ -63,7 +69,9 @@ export class Bridge {
     try {
       const applied = await store.migrate();
       if (applied.length) log.info('applied schema migrations', { versions: applied });
-      const privacy = new PrivacyFilter(loadPseudonymKey(join(config.dataDir, 'keys', 'pseudonym.key'), config.pseudonymKey));
+      // Privacy (policy/): the policy file, per-tenant keys, subject keys for sealed content, retention TTL.
+      const privacy = await openPrivacy({ dataDir: config.dataDir, pseudonymKey: config.pseudonymKey, policy: config.privacy?.policy }, store, log);
+      config.pipeline.correlator = { ...config.pipeline.correlator, finalizer: privacy };
       const metrics = new Metrics();
       const walKey = loadOrCreateKey({ file: join(config.dataDir, 'keys', 'wal.key'), bytes: 32, exact: true, envName: 'OTEL_AUDIT_WAL_KEY', envValue: config.walKey });
       pipeline = await AuditPipeline.start(store, privacy, { ...config.pipeline, walKey, decode: config.otlpHttp.decode }, log, metrics);
@@ -73,10 +81,20 @@ export class Bridge {
         p.stored = hook;
       });
       const bridge = new Bridge(config, store, pipeline, privacy, metrics, log, checkpointer);
-      bridge.otlpHttpAddress = await bridge.receiver.start();
-      bridge.apiAddress = await bridge.api.start();
+      try {
+        bridge.otlpHttpAddress = await bridge.receiver.start();
+        bridge.otlpGrpcAddress = (await bridge.grpcReceiver?.start()) ?? null;
+        bridge.apiAddress = await bridge.api.start();
+      } catch (err) {
+        await bridge.receiver.stop();
+        await bridge.grpcReceiver?.stop();
+        await checkpointer.close().catch(() => {});
+        throw err;
+      }
+      const grpcAddr = bridge.otlpGrpcAddress;
       log.info('otel-audit bridge started', {
         otlp_http: `http://${bridge.otlpHttpAddress.address}:${bridge.otlpHttpAddress.port}`,
+        otlp_grpc: grpcAddr ? `${grpcAddr.address.includes(':') ? `[${grpcAddr.address}]` : grpcAddr.address}:${grpcAddr.port}` : 'off',
         api: `http://${bridge.apiAddress.address}:${bridge.apiAddress.port}`,
         store: store.mode === 'embedded' ? join(config.dataDir, 'clickhouse') : redactUrl(config.clickhouseUrl ?? ''),
         chain_id: config.pipeline.chainId,
@@ -92,7 +110,7 @@ export class Bridge {
   /** Stops accepting, writes out everything pending, and closes the store. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await this.receiver.stop();
+      await Promise.all([this.receiver.stop(), this.grpcReceiver?.stop()]);
       await this.pipeline.close();
       await this.checkpointer.close();
       await this.api.stop();

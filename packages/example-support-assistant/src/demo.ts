@@ -103,7 +103,7 @@ function defaultPorts(): [number, number] {
 /** `otel-audit serve` on a temporary data dir and ephemeral ports; resolves once it listens. */
 async function startBridge(): Promise<Bridge> {
   const dataDir = mkdtempSync(join(tmpdir(), 'otel-audit-demo-bridge-'));
-  const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--api', '127.0.0.1:0'], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--api', '127.0.0.1:0'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -6,6 +6,7 @@ import type { PrivacyFilter } from '../pipeline/privacy.ts';
 import type { Store } from '../store/store.ts';
 import { OUTPUT_FORMATS, parseFormat, QueryInputError, searchQuery, type OutputFormat, type SearchFilters } from './queries.ts';
 import { checkReadOnlySql, SqlRejectedError } from './sql-guard.ts';
+import { knownTenants } from '../policy/tenants.ts';
 
 export interface ApiConfig {
   host: string;
@@ -142,7 +143,10 @@ export class ApiServer {
   /** Timeline, trace and search: the same filters, streamed in the requested format. */
   private async list(res: ServerResponse, url: URL, base: SearchFilters): Promise<void> {
     const q = url.searchParams;
-    const identities = (v: string[]) => v.flatMap((x) => [x, this.privacy.pseudonym(x)]);
+    // Pseudonyms are per tenant: look for the clear value's pseudonym under every known tenant
+    // (or only under ?tenant=), and under the pre-tenant key (policy/README.md).
+    const tenants = q.get('tenant') ? [q.get('tenant')!] : await knownTenants(this.store);
+    const identities = (v: string[]) => v.flatMap((x) => this.privacy.searchForms(x, tenants));
     const filters: SearchFilters = {
       ...base,
       actor: q.getAll('actor').length ? identities(q.getAll('actor')) : undefined,

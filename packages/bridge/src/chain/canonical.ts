@@ -15,6 +15,12 @@ import { EVENT_COLUMNS } from '../store/schema.ts';
  *  - named tuples as arrays of their fields in declared order;
  *  - maps as arrays of [key, value] pairs sorted by key (code-unit order);
  *  - everything else exactly as JSON has it (strings, booleans, UInt32, Float64).
+ *
+ * Columns added after the first schema (those after `hash` in table order, for instance
+ * `content_sealed`) follow the first-schema columns as `[name, value]` pairs, in table order,
+ * and only when their value is not the column's default ('', 0, false, null, [], {}). A row stored before such a
+ * column existed reads back with the column's default ('') and so hashes exactly as it did
+ * when it was sealed; a value set or cleared later changes the hash.
  */
 export const HASH_DOMAIN = 'otel-audit/event/v1\n';
 
@@ -43,16 +49,29 @@ function normalizerFor(type: string): Normalizer {
   return identity;
 }
 
-const HASHED_COLUMNS = EVENT_COLUMNS.filter(([name]) => name !== 'hash').map(
-  ([name, type]) => [name, normalizerFor(type.replace(/ CODEC\(.*\)$/, ''))] as const,
-);
+const HASH_INDEX = EVENT_COLUMNS.findIndex(([name]) => name === 'hash');
+const withNormalizer = ([name, type]: readonly [string, string]) => [name, normalizerFor(type.replace(/ CODEC\(.*\)$/, ''))] as const;
+const HASHED_COLUMNS = EVENT_COLUMNS.slice(0, HASH_INDEX).map(withNormalizer);
+/** Added after the first schema: hashed as [name, value] only when not empty. */
+const ADDED_COLUMNS = EVENT_COLUMNS.slice(HASH_INDEX + 1).map(withNormalizer);
+
+/** The value a column added later reads back with on rows stored before it existed. */
+function isEmpty(v: unknown): boolean {
+  if (v === undefined || v === null || v === '' || v === false || v === 0 || v === '0') return true;
+  if (Array.isArray(v)) return v.length === 0;
+  return typeof v === 'object' && Object.keys(v).length === 0;
+}
 
 /** The canonical bytes of a row (inserted shape or read-back shape). */
 export function canonicalEventJson(row: Record<string, unknown>): string {
-  const values = new Array(HASHED_COLUMNS.length);
+  const values: unknown[] = new Array(HASHED_COLUMNS.length);
   for (let i = 0; i < HASHED_COLUMNS.length; i++) {
     const [name, normalize] = HASHED_COLUMNS[i];
     values[i] = normalize(row[name]);
+  }
+  for (const [name, normalize] of ADDED_COLUMNS) {
+    const v = normalize(row[name]);
+    if (!isEmpty(v)) values.push([name, v]);
   }
   return JSON.stringify(values);
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config.ts';
+import { erase } from './commands/erase.ts';
 import { migrate } from './commands/migrate.ts';
 import { prove } from './commands/prove.ts';
 import { publicKey } from './commands/public-key.ts';
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   prove,
   'verify-proof': verifyProof,
   'public-key': publicKey,
+  erase,
 };
 
 function mainHelp(): string {

@@ -1,6 +1,7 @@
 import type { AuditContext } from '../normalize/types.ts';
 import type { ContentPiece, PendingEvent, SpanNode } from './types.ts';
-import { applyContext, assembleContent } from './finalize.ts';
+import { finalizeEvent } from './finalize.ts';
+import type { EventFinalizer } from './types.ts';
 
 export interface CorrelatorConfig {
   /**
@@ -15,6 +16,8 @@ export interface CorrelatorConfig {
   traceTtlMs: number;
   /** Upper bound on the traces held in memory; the oldest idle ones go first. */
   maxTraces: number;
+  /** The privacy policy applied to each decided event (the bridge's PrivacyFilter; see finalize.ts). */
+  finalizer?: EventFinalizer;
 }
 
 export const DEFAULT_CORRELATOR_CONFIG: CorrelatorConfig = {
@@ -218,8 +221,7 @@ export class Correlator {
       parent = n.parentSpanId;
     }
     if (!complete && !force) return;
-    applyContext(p, chain);
-    assembleContent(p);
+    finalizeEvent(p, chain, this.config.finalizer);
     t.pending.delete(p.node.spanId);
     t.decided.add(p.node.spanId);
     this.pendingCount--;

@@ -1,9 +1,29 @@
-import { hash } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { AuditContext } from '../normalize/types.ts';
-import type { ContentPiece, ContentSection, PendingEvent } from './types.ts';
+import { PrivacyFilter } from '../pipeline/privacy.ts';
+import type { ContentPiece, ContentSection, EventFinalizer, PendingEvent, StoredEvent } from './types.ts';
 
 const INPUT_SECTIONS: ContentSection[] = ['system', 'input', 'arguments', 'query'];
 const OUTPUT_SECTIONS: ContentSection[] = ['output', 'result'];
+
+let fallback: EventFinalizer | null = null;
+/**
+ * Without a configured finalizer (unit tests of the correlator), the floor still applies, with
+ * the default policy and a key of this process alone: pseudonyms then join only within it.
+ */
+function defaultFinalizer(): EventFinalizer {
+  return (fallback ??= new PrivacyFilter(randomBytes(32)));
+}
+
+/**
+ * Decides an event: its context (from its ancestors), then the privacy policy of its tenant and
+ * risk (identity and text columns, attribute rules), then its content under the content policy.
+ */
+export function finalizeEvent(p: PendingEvent, ancestors: AuditContext[], finalizer: EventFinalizer = defaultFinalizer()): void {
+  applyContext(p, ancestors);
+  finalizer.finalizeColumns(p);
+  assembleContent(p, finalizer);
+}
 
 /**
  * Fills the context columns from the span's own context, then from its ancestors (nearest
@@ -41,25 +61,47 @@ export function applyContext(p: PendingEvent, ancestors: AuditContext[]): void {
   if (!e.tenant) e.tenant = pick('tenant') ?? 'default';
 }
 
-/** Orders the content pieces, computes the digests and the stored content JSON. */
-export function assembleContent(p: PendingEvent): void {
-  const e = p.event;
+/**
+ * Orders the content pieces, computes the digests and the stored content under the content
+ * policy: `digests` keeps none, `redacted` the redacted JSON, `sealed` also the raw JSON
+ * encrypted under the subject's key. The raw pieces are dropped here.
+ */
+export function assembleContent(p: PendingEvent, finalizer: EventFinalizer = defaultFinalizer()): void {
+  const e = p.event as StoredEvent;
   if (p.pieces.length === 0) return;
   // Content that arrived as log records replaces the "not captured" the span alone implied.
   if (e.attributes['otel_audit.content'] === 'not_captured') delete e.attributes['otel_audit.content'];
   const pieces = [...p.pieces].sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
   e.input_digest = digestOf(pieces, INPUT_SECTIONS) || e.input_digest;
   e.output_digest = digestOf(pieces, OUTPUT_SECTIONS) || e.output_digest;
+  const mode = finalizer.contentMode(e);
   const content: Record<string, unknown> = {};
+  const raw: Record<string, unknown> = {};
+  let rawComplete = true;
   for (const piece of pieces) {
     e.redactions += piece.redactions;
+    if (piece.raw === undefined) rawComplete = false;
     if (piece.section === 'system' || piece.section === 'input' || piece.section === 'output') {
       ((content[piece.section] ??= []) as unknown[]).push(piece.value);
+      ((raw[piece.section] ??= []) as unknown[]).push(piece.raw);
     } else {
       content[piece.section] = piece.value;
+      raw[piece.section] = piece.raw;
     }
+    delete piece.raw;
+  }
+  if (mode === 'digests') {
+    e.content = '';
+    e.attributes['otel_audit.content'] = 'withheld';
+    return;
   }
   e.content = JSON.stringify(content);
+  if (mode === 'sealed') {
+    // Pieces without their raw form (intake did not keep it) cannot be sealed: say so.
+    const sealed = rawComplete ? finalizer.sealContent(e, JSON.stringify(raw)) : '';
+    if (sealed) e.content_sealed = sealed;
+    else e.attributes['otel_audit.content_sealed'] = 'unavailable';
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { AuditEvent } from '../model.ts';
 import type { AuditContext } from '../normalize/types.ts';
+import type { ContentMode } from '../policy/policy.ts';
 
 /** Every span, audit-relevant or not, is a node: ancestry is how context is inherited. */
 export interface SpanNode {
@@ -24,6 +25,12 @@ export interface ContentPiece {
   order: string;
   /** How many values redaction masked in this piece (added to the event's count). */
   redactions: number;
+  /**
+   * The raw (unredacted) piece, kept only when the policy may seal content (high risk). It lives
+   * in memory and in the sealed write-ahead log only; finalize encrypts it into
+   * `content_sealed` and deletes it. Never store or log it.
+   */
+  raw?: unknown;
 }
 
 /** An audit event waiting for its context (ancestors) or its content (log records). */
@@ -36,4 +43,25 @@ export interface PendingEvent {
   awaitsContent: boolean;
   /** Epoch ms when the bridge first received it (survives WAL replay). */
   arrivedAt: number;
+  /**
+   * Raw values of the attributes a policy rule may apply to, by stored key: rules depend on the
+   * tenant and risk, decided only at finalize. Memory and sealed write-ahead log only.
+   */
+  rawAttributes?: Record<string, string>;
+}
+
+/** An event as stored: the columns added after the first schema (store/schema.ts) included. */
+export type StoredEvent = AuditEvent & {
+  /** base64 of the raw content encrypted under the subject's data key (policy/vault.ts); '' when none. */
+  content_sealed?: string;
+};
+
+/** The privacy decisions made once an event's context is decided (pipeline/privacy.ts). */
+export interface EventFinalizer {
+  /** Identity and free-text columns, attribute rules: tenant and risk are known now. */
+  finalizeColumns(p: PendingEvent): void;
+  /** What content the event keeps. */
+  contentMode(e: AuditEvent): ContentMode;
+  /** The raw content (JSON) encrypted for `content_sealed`; '' when it cannot be sealed. */
+  sealContent(e: AuditEvent, raw: string): string;
 }

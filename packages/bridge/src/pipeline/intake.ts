@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import type { AttrValue, Attributes, AuditEvent, EventContent, TelemetryLog, TelemetrySpan } from '../model.ts';
 import { normalizeLog, normalizeSpan, spanContext } from '../normalize/normalize.ts';
-import type { AuditContext, EventDraft } from '../normalize/types.ts';
+import type { EventDraft } from '../normalize/types.ts';
 import type { ContentPiece, ContentSection, PendingEvent, SpanNode } from '../correlate/types.ts';
 import { durationNanos, nanosToDateTime64 } from '../internal/time.ts';
 import type { PrivacyFilter } from './privacy.ts';
@@ -42,7 +42,9 @@ export function intakeSpans(spans: TelemetrySpan[], privacy: PrivacyFilter, o: I
   const resourceCache = new WeakMap<Attributes, { attrs: Record<string, string>; findings: number }>();
   let dropped = 0;
   for (const span of spans) {
-    const context = filterContext(spanContext(span), privacy);
+    // Identities stay raw in the context (memory and the sealed write-ahead log only): they are
+    // pseudonymized at finalize, under the key of the tenant decided there (pipeline/privacy.ts).
+    const context = spanContext(span);
     if (o.tenant) context.tenant = o.tenant;
     const node: SpanNode = { traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId, context };
     nodes.push(node);
@@ -71,13 +73,6 @@ export function intakeLogs(logs: TelemetryLog[], privacy: PrivacyFilter): LogInt
   return { content, dropped };
 }
 
-function filterContext(c: AuditContext, privacy: PrivacyFilter): AuditContext {
-  if (c.actorId) c.actorId = privacy.identity(c.actorId);
-  if (c.onBehalfOf) c.onBehalfOf = privacy.identity(c.onBehalfOf);
-  if (c.correlationId) c.correlationId = privacy.identity(c.correlationId);
-  return c;
-}
-
 function toPending(
   span: TelemetrySpan,
   draft: EventDraft,
@@ -89,7 +84,7 @@ function toPending(
   const f = draft.fields;
   const order = span.startTimeUnixNano.padStart(20, '0');
   const pieces = toPieces(draft.content, privacy, order);
-  const { attributes, truncated, findings: attrFindings } = remainingAttributes(span, draft.consumedKeys, privacy, resourceCache);
+  const { attributes, truncated, findings: attrFindings, rawAttributes } = remainingAttributes(span, draft.consumedKeys, privacy, resourceCache);
   if (f.provider_raw) attributes['otel_audit.provider_raw'] = f.provider_raw;
   const event: AuditEvent = {
     event_id: eventId(span.traceId, span.spanId),
@@ -153,10 +148,13 @@ function toPending(
   if (draft.contentState !== 'captured' && draft.contentState !== 'empty') {
     event.attributes['otel_audit.content'] = draft.contentState;
   }
-  // Content pieces add their own count when the content is assembled (correlate/finalize.ts).
-  event.redactions = attrFindings + privacy.filterColumns(event);
+  // Columns and content pieces add their own counts at finalize (correlate/finalize.ts), where
+  // the columns pass the floor and the policy of the decided tenant and risk.
+  event.redactions = attrFindings;
   const awaitsContent = draft.eventType === 'model_call' && !pieces.some((p) => p.section === 'output');
-  return { event, node, pieces, awaitsContent, arrivedAt: o.now };
+  const pending: PendingEvent = { event, node, pieces, awaitsContent, arrivedAt: o.now };
+  if (rawAttributes) pending.rawAttributes = rawAttributes;
+  return pending;
 }
 
 const SECTIONS: Array<[keyof EventContent, ContentSection, boolean]> = [
@@ -178,13 +176,16 @@ function toPieces(content: Partial<EventContent>, privacy: PrivacyFilter, order:
     items.forEach((item, i) => {
       const raw = JSON.stringify(item) ?? 'null';
       const r = privacy.value(item);
-      pieces.push({
+      const piece: ContentPiece = {
         section,
         value: r.value,
         digest: hash('sha256', raw, 'hex'),
         order: `${order}:${String(i).padStart(6, '0')}`,
         redactions: r.findings,
-      });
+      };
+      // Kept for sealing (high risk) until finalize; memory and the sealed WAL only.
+      if (privacy.keepsRaw) piece.raw = item;
+      pieces.push(piece);
     });
   }
   return pieces;
@@ -195,7 +196,7 @@ function remainingAttributes(
   consumed: Set<string>,
   privacy: PrivacyFilter,
   resourceCache: WeakMap<Attributes, { attrs: Record<string, string>; findings: number }>,
-): { attributes: Record<string, string>; truncated: string[]; findings: number } {
+): { attributes: Record<string, string>; truncated: string[]; findings: number; rawAttributes?: Record<string, string> } {
   let truncated: string[] = [];
   const raw: Record<string, string> = {};
   for (const key in span.attributes) {
@@ -218,10 +219,20 @@ function remainingAttributes(
     res = { attrs: red.value as Record<string, string>, findings: red.findings };
     resourceCache.set(span.resource, res);
   }
+  // Raw values a policy rule may apply to, decided at finalize (tenant and risk known then).
+  let rawAttributes: Record<string, string> | undefined;
+  if (privacy.policy.hasRules) {
+    for (const key in span.resource) {
+      const k = `resource.${key}`;
+      if (!OMITTED_RESOURCE_KEYS.has(key) && privacy.policy.mayMatch(k)) (rawAttributes ??= {})[k] = stringAttr(span.resource[key]);
+    }
+    for (const key in raw) if (privacy.policy.mayMatch(key)) (rawAttributes ??= {})[key] = raw[key];
+  }
   return {
     attributes: { ...res.attrs, ...(own.value as Record<string, string>) },
     truncated,
     findings: own.findings + res.findings,
+    rawAttributes,
   };
 }
 

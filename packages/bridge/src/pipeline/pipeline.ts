@@ -8,7 +8,7 @@ import type { Metrics } from '../internal/metrics.ts';
 import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
 import { decodeRequest, type DecodedRequest, type RawRequest } from '../receive/otlp/request.ts';
 import type { DecodeOptions } from '../receive/otlp/decode.ts';
-import { WriteAheadLog } from '../spool/wal.ts';
+import { WriteAheadLog, type WalRecord, type WalRef } from '../spool/wal.ts';
 import { RowWriter, rowEncoder } from '../store/rowbinary.ts';
 import { EVENT_COLUMNS } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
@@ -36,6 +36,17 @@ export interface PipelineConfig {
   walKey?: Buffer;
   /** The decoder limits, so that a replay decodes requests exactly as they were first decoded. */
   decode?: DecodeOptions;
+  /**
+   * Disk budget of the write-ahead log. Past it (ClickHouse down or slower than the intake),
+   * `overloaded()` says so and receivers answer 503 / UNAVAILABLE with a retry hint.
+   */
+  spoolBudgetBytes: number;
+  /** Sealed rows waiting for ClickHouse kept in memory; the others are read back from the log. */
+  spoolMemoryBytes: number;
+  /** Events held in memory (waiting for their context, or sealed and in memory) past which receivers answer 503. */
+  maxPendingEvents: number;
+  /** How long shutdown waits for ClickHouse; what it has not taken by then stays in the log for the next start. */
+  shutdownTimeoutMs: number;
 }
 
 export const DEFAULT_PIPELINE_CONFIG: Omit<PipelineConfig, 'dataDir'> = {
@@ -47,6 +58,10 @@ export const DEFAULT_PIPELINE_CONFIG: Omit<PipelineConfig, 'dataDir'> = {
   walSegmentBytes: 64 * 1024 * 1024,
   fsync: true,
   dedupIds: 500_000,
+  spoolBudgetBytes: 1024 ** 3,
+  spoolMemoryBytes: 64 * 1024 ** 2,
+  maxPendingEvents: 200_000,
+  shutdownTimeoutMs: 10_000,
 };
 
 /** A chained batch: its rows as RowBinary, exactly as the log keeps them and ClickHouse gets them. */
@@ -60,9 +75,24 @@ interface SealedHeader {
   eventIds: string[];
   hashes: string[];
 }
-interface SealedBatch extends SealedHeader {
-  rows: Buffer;
-  durable: Promise<void>;
+/**
+ * A sealed batch waiting for ClickHouse. Its ids, hashes and rows stay in memory up to
+ * `spoolMemoryBytes` in all; past that, the newest batches keep only their place in the log
+ * (`ref`) and are read back when their turn comes.
+ */
+interface SealedBatch {
+  token: string;
+  firstSeq: number;
+  lastSeq: number;
+  headHash: string;
+  events: number;
+  rowBytes: number;
+  full: { header: SealedHeader; rows: Buffer } | null;
+  /** Where the log holds the batch, once written. */
+  ref: WalRef | null;
+  /** Settles after the first attempt to log the batch (inserts wait for it, not for its success). */
+  logged: Promise<void>;
+  stored: boolean;
 }
 
 /** A request as received, replayed through the same decode and intake after a crash. */
@@ -106,8 +136,21 @@ export class AuditPipeline {
   private insertLoop: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private closing: Promise<void> | null = null;
   private compacting = false;
   private lastInsertError = '';
+  /** Sealed batches waiting to be logged, in chain order (see logSealed). */
+  private unlogged: Array<{ batch: SealedBatch; record: Buffer; attempted: () => void }> = [];
+  private pumping: Promise<void> | null = null;
+  private walError = '';
+  private walErrorAt = 0;
+  private lastWalErrorLog = 0;
+  private lastCompactAt = 0;
+  /** Rows bytes and events of the unstored batches, and of those held in memory. */
+  private spooledBytes = 0;
+  private spooledEvents = 0;
+  private memoryBytes = 0;
+  private memoryEvents = 0;
   private readonly m;
   /**
    * Told of each batch, in seq order, once ClickHouse has confirmed it (the checkpointer,
@@ -144,17 +187,26 @@ export class AuditPipeline {
       eventsDeduplicated: metrics.counter('otel_audit_events_deduplicated_total', 'Re-sent events recognized and not stored twice'),
       eventsReplayed: metrics.counter('otel_audit_events_replayed_total', 'Events recovered from the write-ahead log at start'),
       insertErrors: metrics.counter('otel_audit_insert_errors_total', 'Failed ClickHouse inserts (retried)'),
+      walWriteErrors: metrics.counter('otel_audit_wal_write_errors_total', 'Failed write-ahead log writes (disk full, I/O error); the requests got 503'),
+      overloaded: metrics.counter('otel_audit_overloaded_total', 'Times a receiver was told to refuse a request (spool budget, pending events, log errors)'),
     };
     metrics.gauge('otel_audit_wal_bytes', 'Bytes in the write-ahead log', () => this.wal.bytes);
+    metrics.gauge('otel_audit_wal_queued_bytes', 'Bytes waiting for the next write-ahead log write and fsync', () => this.wal.queuedBytes);
     metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content', () => this.correlator.pending);
-    metrics.gauge('otel_audit_events_unstored', 'Sealed events not yet confirmed by ClickHouse', () =>
-      this.unstored.reduce((n, b) => n + b.eventIds.length, 0),
-    );
+    metrics.gauge('otel_audit_events_unstored', 'Sealed events not yet confirmed by ClickHouse (= otel_audit_spooled_events)', () => this.spooledEvents);
     metrics.gauge('otel_audit_chain_head_seq', 'Sequence number of the newest sealed event', () => this.chain.current.seq);
+    metrics.gauge('otel_audit_spooled_events', 'Sealed events in the write-ahead log waiting for ClickHouse', () => this.spooledEvents);
+    metrics.gauge('otel_audit_spooled_bytes', 'Bytes of sealed rows in the write-ahead log waiting for ClickHouse', () => this.spooledBytes);
+    metrics.gauge('otel_audit_spool_memory_bytes', 'Bytes of the spooled rows also held in memory (kept under 64 MiB; the rest is read back from the log)', () => this.memoryBytes);
+    metrics.gauge('otel_audit_spool_budget_bytes', 'Disk budget of the write-ahead log (--spool-budget)', () => this.config.spoolBudgetBytes);
+    metrics.gauge('otel_audit_spool_full', '1 while the write-ahead log is over its budget (receivers answer 503)', () =>
+      this.wal.bytes >= this.config.spoolBudgetBytes ? 1 : 0,
+    );
+    metrics.gauge('otel_audit_ready', '1 when ClickHouse takes inserts and the bridge takes requests (as /readyz)', () => (this.healthy.ok ? 1 : 0));
   }
 
   static async start(store: Store, privacy: PrivacyFilter, config: PipelineConfig, log: Logger, metrics: Metrics): Promise<AuditPipeline> {
-    const { wal, records } = await WriteAheadLog.open({
+    const { wal, records } = await WriteAheadLog.openForReplay({
       dir: join(config.dataDir, 'wal'),
       segmentBytes: config.walSegmentBytes,
       fsync: config.fsync,
@@ -185,8 +237,59 @@ export class AuditPipeline {
     };
     const durable = this.wal.append(encodeRecord(header, raw.body));
     // State changes now (not after the fsync) so that a concurrent compaction snapshot covers it.
+    // If the write fails, the client gets an error and re-sends: the events are deduplicated.
     this.apply(header, decoded);
-    await durable;
+    try {
+      await durable;
+    } catch (err) {
+      this.walFailed(err as Error);
+      throw err;
+    }
+    this.walError = '';
+  }
+
+  private walFailed(err: Error): void {
+    this.m.walWriteErrors.inc();
+    this.walError = err.message;
+    this.walErrorAt = Date.now();
+    // One line a second at most: a full disk fails every request.
+    if (this.walErrorAt - this.lastWalErrorLog >= 1000) {
+      this.lastWalErrorLog = this.walErrorAt;
+      this.log.error('write-ahead log write failed: requests are refused with 503 until it can be written', {
+        error: err.message,
+        wal_write_errors: this.m.walWriteErrors.get(),
+      });
+    }
+  }
+
+  /**
+   * Non-null when receivers must refuse requests now (503 / UNAVAILABLE with Retry-After):
+   * the log could not be written a moment ago, it is over its disk budget, or too many events
+   * are held in memory. Never refused silently: each answer says which.
+   */
+  overloaded(): { reason: string; retryAfterSeconds: number } | null {
+    const o = this.overloadReason();
+    if (o) this.m.overloaded.inc();
+    return o;
+  }
+
+  private overloadReason(): { reason: string; retryAfterSeconds: number } | null {
+    if (this.walError && Date.now() - this.walErrorAt < 1000) {
+      return { reason: `the write-ahead log cannot be written: ${this.walError}`, retryAfterSeconds: 5 };
+    }
+    const budget = this.config.spoolBudgetBytes;
+    if (this.wal.bytes >= budget) {
+      const why = this.lastInsertError ? `ClickHouse inserts are failing (${this.lastInsertError})` : 'ClickHouse is not keeping up';
+      return {
+        reason: `spool full: the write-ahead log holds ${this.wal.bytes} bytes, its budget is ${budget} (${why}); retry later`,
+        retryAfterSeconds: 10,
+      };
+    }
+    const held = this.correlator.pending + this.memoryEvents;
+    if (held >= this.config.maxPendingEvents) {
+      return { reason: `too many events waiting (${held}, limit ${this.config.maxPendingEvents}); retry later`, retryAfterSeconds: 2 };
+    }
+    return null;
   }
 
   /** Decoded telemetry → intake → correlator (also the replay path). */
@@ -224,6 +327,8 @@ export class AuditPipeline {
 
   get healthy(): { ok: boolean; reason: string } {
     if (this.lastInsertError) return { ok: false, reason: `ClickHouse inserts failing: ${this.lastInsertError}` };
+    const o = this.overloadReason();
+    if (o) return { ok: false, reason: o.reason };
     return { ok: true, reason: '' };
   }
 
@@ -231,12 +336,34 @@ export class AuditPipeline {
     return this.chain.current;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+  /**
+   * Seals everything pending and waits (up to shutdownTimeoutMs) for ClickHouse; what it has
+   * not taken by then is durable in the log and inserted at the next start.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.seal(this.correlator.drain(Date.now()));
-    await this.waitStored();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), this.config.shutdownTimeoutMs);
+    });
+    const done = await Promise.race([this.waitStored().then(() => false), timedOut]);
+    clearTimeout(timer);
+    this.closed = true;
+    if (done) {
+      this.log.warn('shutdown: ClickHouse did not take every batch in time; they stay in the write-ahead log for the next start', {
+        unstored_batches: this.unstored.length,
+        unstored_events: this.spooledEvents,
+      });
+    }
+    // Every sealed batch is durable (or stored) before the log closes: the chain has no hole.
+    while (this.pumping) await this.pumping;
+    await this.insertLoop?.catch(() => {});
     await this.wal.close();
   }
 
@@ -244,7 +371,13 @@ export class AuditPipeline {
     if (this.closed) return;
     try {
       this.seal(this.correlator.takeReady(Date.now()));
-      if (this.wal.currentSegmentBytes > this.config.walSegmentBytes) this.compact();
+      this.evict();
+      const budget = this.config.spoolBudgetBytes;
+      // Compact once a segment's worth was appended (a quarter of the budget at most), and when
+      // over budget with something to reclaim (stored batches, replayed requests).
+      const every = Math.min(this.config.walSegmentBytes, Math.max(budget / 4, 64 * 1024));
+      const reclaim = this.wal.bytes >= budget && this.wal.bytes > this.spooledBytes * 1.25 && Date.now() - this.lastCompactAt > 1000;
+      if (this.wal.appendedBytes > every || reclaim) this.compact();
     } catch (err) {
       this.log.error('sealing failed', { error: (err as Error).message });
     }
@@ -253,17 +386,50 @@ export class AuditPipeline {
   private compact(): void {
     if (this.compacting) return;
     this.compacting = true;
+    this.lastCompactAt = Date.now();
     const snap = this.correlator.snapshot();
     const record: SnapshotRecord = { t: 'snapshot', ...snap };
     // Sealed batches not yet confirmed are re-logged after the snapshot, so nothing unstored
-    // lives only in the segments the compaction deletes.
-    const unstored = this.unstored.map(({ rows, durable: _d, ...header }) => encodeRecord(header, rows));
+    // lives only in the segments the compaction deletes. Batches already in the log are copied
+    // from it as they are, a few MiB at a time (their refs move to the new segment); only those
+    // not yet logged are written from memory. A compaction thus costs little memory, however
+    // large the spool.
+    const batches = [...this.unstored];
+    const carried = batches.map((b) => b.ref ?? encodeRecord(b.full!.header, b.full!.rows));
     this.wal
-      .compact(encodeRecord(record), unstored)
+      .compact(encodeRecord(record), carried)
+      .then((refs) => batches.forEach((b, i) => (b.ref = refs[i])))
       .catch((err) => this.log.error('write-ahead log compaction failed', { error: (err as Error).message }))
       .finally(() => {
         this.compacting = false;
       });
+  }
+
+  /** Drops rows from memory, newest batches first, past spoolMemoryBytes (they are in the log). */
+  private evict(): void {
+    if (this.memoryBytes <= this.config.spoolMemoryBytes) return;
+    for (let i = this.unstored.length - 1; i > 0 && this.memoryBytes > this.config.spoolMemoryBytes; i--) {
+      const b = this.unstored[i];
+      if (!b.full || !b.ref) continue;
+      b.full = null;
+      this.memoryBytes -= b.rowBytes;
+      this.memoryEvents -= b.events;
+    }
+  }
+
+  /** The batch's header and rows, from memory or read back from the log. */
+  private async load(b: SealedBatch): Promise<{ header: SealedHeader; rows: Buffer }> {
+    for (let attempt = 0; ; attempt++) {
+      if (b.full) return b.full;
+      try {
+        const { header, body } = decodeRecord(await this.wal.read(b.ref!));
+        return { header: header as unknown as SealedHeader, rows: body! };
+      } catch (err) {
+        // A compaction may have moved the record meanwhile: its ref is updated when it is done.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 50) throw err;
+        await sleep(100);
+      }
+    }
   }
 
   /** Chains decided events, logs the sealed batch, and queues it for ClickHouse. */
@@ -294,11 +460,75 @@ export class AuditPipeline {
         eventIds: events.map((e) => e.event_id),
         hashes: events.map((e) => e.hash),
       };
-      const rows = this.rowWriter.take();
-      const durable = this.wal.append(encodeRecord(header, rows));
-      this.unstored.push({ ...header, rows, durable });
+      // One copy of the rows: the log record, whose tail the batch keeps as its rows.
+      const taken = this.rowWriter.take();
+      const record = encodeRecord(header, taken);
+      const rows = record.subarray(record.length - taken.length);
+      const batch: SealedBatch = {
+        token: header.token,
+        firstSeq: header.firstSeq,
+        lastSeq: header.lastSeq,
+        headHash: header.headHash,
+        events: events.length,
+        rowBytes: rows.length,
+        full: { header, rows },
+        ref: null,
+        logged: Promise.resolve(),
+        stored: false,
+      };
+      batch.logged = this.logSealed(batch, record);
+      this.unstored.push(batch);
+      this.spooledBytes += rows.length;
+      this.spooledEvents += events.length;
+      this.memoryBytes += rows.length;
+      this.memoryEvents += events.length;
     }
     this.kickInserts();
+  }
+
+  /**
+   * Logs a sealed batch, in chain order, retrying until it is durable or stored. Batches are
+   * appended in rounds: everything waiting goes into the log's next group commit at once, and
+   * the next round starts when that one is settled. A failed write fails everything queued
+   * behind it (spool/wal.ts), and the failed batches are retried first: a batch is never
+   * durable while an earlier one is not, so a replay finds no hole in the chain. Resolves after
+   * the first attempt; retries go on in the background (inserts need not wait for them).
+   */
+  private logSealed(batch: SealedBatch, record: Buffer): Promise<void> {
+    let attempted!: () => void;
+    const done = new Promise<void>((resolve) => (attempted = resolve));
+    this.unlogged.push({ batch, record, attempted });
+    this.pumping ??= this.pumpSealed().finally(() => {
+      this.pumping = null;
+    });
+    return done;
+  }
+
+  private async pumpSealed(): Promise<void> {
+    let delay = 100;
+    while (this.unlogged.length > 0) {
+      const round = this.unlogged.splice(0);
+      const live = round.filter((i) => !i.batch.stored);
+      for (const i of round) if (i.batch.stored) i.attempted();
+      const results = await Promise.allSettled(live.map((i) => this.wal.append(i.record)));
+      const failedAt = results.findIndex((r) => r.status === 'rejected');
+      const ok = failedAt === -1 ? live.length : failedAt;
+      for (let k = 0; k < ok; k++) {
+        live[k].batch.ref = (results[k] as PromiseFulfilledResult<WalRef>).value;
+        live[k].attempted();
+      }
+      if (failedAt === -1) {
+        delay = 100;
+        continue;
+      }
+      this.walFailed((results[failedAt] as PromiseRejectedResult).reason as Error);
+      const retry = live.slice(failedAt);
+      for (const i of retry) i.attempted();
+      if (this.closed) return;
+      this.unlogged.unshift(...retry);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 5_000);
+    }
   }
 
   private kickInserts(): void {
@@ -309,58 +539,101 @@ export class AuditPipeline {
     });
   }
 
-  /** In order, one batch at a time, retried with backoff until ClickHouse takes it. */
+  /**
+   * In order, one batch at a time, retried with backoff until ClickHouse takes it. The backoff
+   * stops at 5 s so that the spool drains soon after ClickHouse is back. After close() (its
+   * timeout passed) the loop gives up: the batches stay in the log for the next start.
+   */
   private async runInserts(): Promise<void> {
-    while (this.unstored.length > 0) {
+    while (this.unstored.length > 0 && !this.closed) {
       const batch = this.unstored[0];
-      await batch.durable;
+      await batch.logged;
       let delay = 100;
+      let full: { header: SealedHeader; rows: Buffer };
       for (;;) {
         try {
-          await this.store.insertRowBinary('events', EVENT_COLUMNS, batch.rows, batch.token);
+          full = await this.load(batch);
+          await this.store.insertRowBinary('events', EVENT_COLUMNS, full.rows, batch.token);
           break;
         } catch (err) {
           this.m.insertErrors.inc();
           this.lastInsertError = (err as Error).message;
           this.log.warn('ClickHouse insert failed; will retry', { token: batch.token, error: this.lastInsertError, retry_ms: delay });
+          if (this.closed) return;
           await sleep(delay);
-          delay = Math.min(delay * 2, 30_000);
+          if (this.closed) return;
+          delay = Math.min(delay * 2, 5_000);
         }
       }
+      if (this.lastInsertError) this.log.info('ClickHouse inserts work again', { token: batch.token, unstored_batches: this.unstored.length - 1 });
       this.lastInsertError = '';
+      batch.stored = true;
       this.unstored.shift();
-      this.m.eventsStored.inc(batch.eventIds.length);
-      this.stored?.(batch.firstSeq, batch.lastSeq, batch.hashes); // checkpoints cover confirmed events only
+      this.spooledBytes -= batch.rowBytes;
+      this.spooledEvents -= batch.events;
+      if (batch.full) {
+        this.memoryBytes -= batch.rowBytes;
+        this.memoryEvents -= batch.events;
+        batch.full = null;
+      }
+      this.m.eventsStored.inc(batch.events);
+      this.stored?.(batch.firstSeq, batch.lastSeq, full.header.hashes); // checkpoints cover confirmed events only
       this.wal.append(JSON.stringify({ t: 'stored', token: batch.token })).catch(() => {});
     }
   }
 
-  /** Rebuilds the state the write-ahead log holds: re-inserts sealed batches, re-queues pending events. */
-  private async recover(records: Buffer[]): Promise<void> {
-    if (records.length === 0) return;
-    const sealed = new Map<string, SealedBatch>();
+  /**
+   * Rebuilds the state the write-ahead log holds: re-inserts sealed batches, re-queues pending
+   * events. Reads the log twice, one segment at a time; sealed rows are not kept in memory
+   * (read back when their insert comes). Does not wait for ClickHouse: if it is down, the
+   * bridge starts anyway, answers from the spool, and drains when it is back.
+   */
+  private async recover(records: () => Generator<WalRecord>): Promise<void> {
+    const sealed = new Map<string, SealedBatch & { header: SealedHeader }>();
     const sealedIds = new Set<string>();
+    let count = 0;
     // Pass 1: which events were already sealed, so that their requests' replays skip them.
-    const decodedRecords = records.map((r) => decodeRecord(r));
-    for (const { header, body } of decodedRecords) {
+    for (const { payload, ref } of records()) {
+      count++;
+      if (payload[0] !== 0x01 && payload.subarray(0, 16).toString('latin1') === '{"t":"snapshot",') continue; // pass 2
+      const { header, body } = decodeRecord(payload);
       if (header.t === 'sealed') {
         const h = header as unknown as SealedHeader;
-        for (const id of h.eventIds) sealedIds.add(id);
-        sealed.set(h.token, { ...h, rows: body!, durable: Promise.resolve() });
+        sealed.set(h.token, {
+          token: h.token,
+          firstSeq: h.firstSeq,
+          lastSeq: h.lastSeq,
+          headHash: h.headHash,
+          events: h.eventIds.length,
+          rowBytes: body!.length,
+          full: null,
+          ref,
+          logged: Promise.resolve(),
+          stored: false,
+          header: h,
+        });
       } else if (header.t === 'stored') {
         sealed.delete(header.token as string);
       }
     }
-    // Sealed but unconfirmed batches go first, with their original tokens: ClickHouse drops
-    // the ones it already has.
-    for (const b of sealed.values()) {
-      this.chain.advanceTo({ seq: b.lastSeq, hash: b.headHash });
-      for (const id of b.eventIds) this.recent.add(id);
+    if (count === 0) return;
+    // Sealed but unconfirmed batches go first, in chain order, with their original tokens:
+    // ClickHouse drops the ones it already has.
+    const batches = [...sealed.values()].sort((a, b) => a.firstSeq - b.firstSeq);
+    for (const { header: h, ...b } of batches) {
+      for (const id of h.eventIds) {
+        sealedIds.add(id);
+        this.recent.add(id);
+      }
+      if (b.lastSeq > this.chain.current.seq) this.chain.advanceTo({ seq: b.lastSeq, hash: b.headHash });
       this.unstored.push(b);
+      this.spooledBytes += b.rowBytes;
+      this.spooledEvents += b.events;
     }
     // Pass 2: replay requests and snapshots through the correlator, in order.
     const before = this.correlator.pending;
-    for (const { header, body } of decodedRecords) {
+    for (const { payload } of records()) {
+      const { header, body } = decodeRecord(payload);
       if (header.t === 'request') {
         const h = header as unknown as RequestHeader;
         let decoded: DecodedRequest;
@@ -379,10 +652,14 @@ export class AuditPipeline {
       }
     }
     const replayed = this.correlator.pending - before;
-    this.m.eventsReplayed.inc(replayed + [...sealed.values()].reduce((n, b) => n + b.eventIds.length, 0));
-    this.log.info('recovered from the write-ahead log', { records: records.length, pending: replayed, unstored_batches: sealed.size });
+    this.m.eventsReplayed.inc(replayed + this.spooledEvents);
+    this.log.info('recovered from the write-ahead log', {
+      records: count,
+      pending: replayed,
+      unstored_batches: batches.length,
+      unstored_events: this.spooledEvents,
+    });
     this.kickInserts();
-    await this.waitStored();
     this.compact();
   }
 

@@ -10,6 +10,8 @@ export interface SchemaOptions {
   cluster?: string;
   /** How many recent insert blocks the dedup window remembers (non-replicated tables). */
   dedupWindow?: number;
+  /** Retention by risk level (the TTL of `events`); DEFAULT_RETENTION_DAYS when absent. */
+  retention?: RetentionDays;
 }
 
 export interface Migration {
@@ -18,8 +20,11 @@ export interface Migration {
   statements(o: Required<Pick<SchemaOptions, 'database'>> & SchemaOptions): string[];
 }
 
-/** The `events` columns (DESIGN 3.2), in table order. The hash chain canonicalizes in this order. */
-export const EVENT_COLUMNS: ReadonlyArray<readonly [name: string, type: string]> = [
+/**
+ * The `events` columns of the first schema (DESIGN 3.2), in table order, ending with `hash`.
+ * Migration 1 creates exactly these; later columns are added by later migrations (below).
+ */
+export const EVENT_COLUMNS_V1: ReadonlyArray<readonly [name: string, type: string]> = [
   ['event_id', 'String'],
   ['tenant', 'LowCardinality(String)'],
   ['event_time', "DateTime64(9, 'UTC')"],
@@ -79,6 +84,40 @@ export const EVENT_COLUMNS: ReadonlyArray<readonly [name: string, type: string]>
   ['hash', 'String'],
 ];
 
+/**
+ * Columns added after the first schema, each by its own migration (`ADD COLUMN` appends, so the
+ * table order stays EVENT_COLUMNS). The hash chain covers them too, but only when they are not
+ * empty, so rows stored before a column existed still hash as they did (chain/canonical.ts).
+ */
+export const EVENT_COLUMNS_ADDED: ReadonlyArray<readonly [name: string, type: string]> = [
+  // Raw content of high-risk events, encrypted under the subject's data key (policy/vault.ts).
+  ['content_sealed', 'String CODEC(ZSTD(1))'],
+];
+
+/** The `events` columns, in table order. The hash chain canonicalizes in this order. */
+export const EVENT_COLUMNS: ReadonlyArray<readonly [name: string, type: string]> = [...EVENT_COLUMNS_V1, ...EVENT_COLUMNS_ADDED];
+
+/** Days each risk level is kept (TTL); overridable with `retention_days` in the policy file. */
+export interface RetentionDays {
+  low: number;
+  medium: number;
+  high: number;
+}
+
+export const DEFAULT_RETENTION_DAYS: RetentionDays = { low: 90, medium: 365, high: 2190 };
+
+/**
+ * The row TTL of `events`: each row is deleted `retention[risk]` days after it arrived (an
+ * unknown risk gets the longest), but only in a chain that holds a single risk level (chain id
+ * `<chain>-<risk>`): TTL then removes a prefix of each chain, never a hole (policy/README.md).
+ */
+export function eventsTtl(r: RetentionDays = DEFAULT_RETENTION_DAYS): string {
+  return (
+    `toDateTime(ingest_time) + toIntervalDay(multiIf(risk = 'low', ${r.low}, risk = 'medium', ${r.medium}, ${r.high})) ` +
+    `DELETE WHERE endsWith(chain_id, concat('-', risk))`
+  );
+}
+
 const COMMON_VIEW_COLUMNS =
   'event_id, tenant, event_time, correlation_id, trace_id, span_id, parent_span_id, actor_id, actor_type, on_behalf_of, initiation, service_name, purpose, risk, status, error_type';
 
@@ -105,7 +144,7 @@ export const MIGRATIONS: Migration[] = [
       const events = storageName(o, 'events');
       const checkpoints = storageName(o, 'checkpoints');
       const out = [
-        `CREATE TABLE IF NOT EXISTS ${db}.${events}${onCluster(o)} (\n${EVENT_COLUMNS.map(([n, t]) => `  ${n} ${t}`).join(',\n')},\n` +
+        `CREATE TABLE IF NOT EXISTS ${db}.${events}${onCluster(o)} (\n${EVENT_COLUMNS_V1.map(([n, t]) => `  ${n} ${t}`).join(',\n')},\n` +
           // Skip indexes for the lookups that are not on the sort key prefix.
           `  INDEX idx_trace_id trace_id TYPE bloom_filter(0.001) GRANULARITY 1,\n` +
           `  INDEX idx_event_id event_id TYPE bloom_filter(0.001) GRANULARITY 1,\n` +
@@ -171,6 +210,22 @@ export const MIGRATIONS: Migration[] = [
         ),
       ];
     },
+  },
+  {
+    version: 3,
+    name: 'content_sealed column (raw content of high-risk events, encrypted per subject)',
+    statements: (o) => {
+      const added = EVENT_COLUMNS_ADDED.map(([n, t]) => `ADD COLUMN IF NOT EXISTS ${n} ${t}`).join(', ');
+      const out = [`ALTER TABLE ${o.database}.${storageName(o, 'events')}${onCluster(o)} ${added}`];
+      // The Distributed table mirrors the local table's columns.
+      if (o.cluster) out.push(`ALTER TABLE ${o.database}.events${onCluster(o)} ${added}`);
+      return out;
+    },
+  },
+  {
+    version: 4,
+    name: 'retention by risk level (row TTL)',
+    statements: (o) => [`ALTER TABLE ${o.database}.${storageName(o, 'events')}${onCluster(o)} MODIFY TTL ${eventsTtl(o.retention)}`],
   },
 ];
 

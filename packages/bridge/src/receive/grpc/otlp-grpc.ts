@@ -11,7 +11,7 @@ import {
 import type { Logger } from '../../internal/logger.ts';
 import type { Metrics } from '../../internal/metrics.ts';
 import { OtlpDecodeError, type DecodeOptions } from '../otlp/decode.ts';
-import { encodeExportResponseProtobuf } from '../otlp/encode.ts';
+import { encodeExportResponseProtobuf, encodeStatusProtobuf } from '../otlp/encode.ts';
 import { decodeRequest, partialSuccess, type Signal, type TelemetrySink } from '../otlp/request.ts';
 
 export interface OtlpGrpcConfig {
@@ -19,8 +19,10 @@ export interface OtlpGrpcConfig {
   port: number;
   /** Largest accepted message. */
   maxMessageBytes: number;
-  /** Calls being processed at once; more get RESOURCE_EXHAUSTED. */
+  /** Calls being processed at once; more get RESOURCE_EXHAUSTED with a RetryInfo. */
   maxInFlight: number;
+  /** Message bytes held at once across calls; past it, RESOURCE_EXHAUSTED with a RetryInfo (a call alone always passes). */
+  maxInFlightBytes: number;
   decode?: DecodeOptions;
 }
 
@@ -29,6 +31,7 @@ export const DEFAULT_OTLP_GRPC_CONFIG: OtlpGrpcConfig = {
   port: 4317,
   maxMessageBytes: 64 * 1024 * 1024,
   maxInFlight: 64,
+  maxInFlightBytes: 128 * 1024 * 1024,
 };
 
 /** Raw bytes in and out: decoding happens in the handler, so a bad message is INVALID_ARGUMENT. */
@@ -58,11 +61,18 @@ class CallError extends Error {
   }
 }
 
-/** OTLP/gRPC receiver: the trace and logs services, on the same pipeline as OTLP/HTTP. */
+/**
+ * OTLP/gRPC receiver: the trace and logs services, on the same pipeline as OTLP/HTTP, with the
+ * same contract: OK only once the request is durable (write-ahead log fsynced), partial success
+ * for rejected items, INVALID_ARGUMENT for an unreadable message, UNAVAILABLE when the bridge
+ * cannot take more (spool budget, log errors) and RESOURCE_EXHAUSTED over the in-flight limits,
+ * both with a google.rpc.RetryInfo in the status details (and a `retry-after` trailer).
+ */
 export class OtlpGrpcReceiver {
   readonly config: OtlpGrpcConfig;
   private server: Server | null = null;
   private inFlight = 0;
+  private inFlightBytes = 0;
   private readonly sink: TelemetrySink;
   private readonly log: Logger;
   private readonly m;
@@ -76,7 +86,9 @@ export class OtlpGrpcReceiver {
       rejectedCalls: metrics.counter('otel_audit_otlp_grpc_rejected_calls_total', 'OTLP/gRPC calls answered with an error status'),
       rejectedSpans: metrics.counter('otel_audit_spans_rejected_total', 'Spans rejected as invalid (partial success)'),
       rejectedLogs: metrics.counter('otel_audit_log_records_rejected_total', 'Log records rejected as invalid (partial success)'),
+      throttled: metrics.counter('otel_audit_otlp_grpc_throttled_total', 'OTLP/gRPC calls answered RESOURCE_EXHAUSTED (in-flight calls or bytes over the limit)'),
     };
+    metrics.gauge('otel_audit_otlp_grpc_in_flight_calls', 'OTLP/gRPC calls being processed', () => this.inFlight);
   }
 
   async start(): Promise<{ address: string; port: number }> {
@@ -86,19 +98,34 @@ export class OtlpGrpcReceiver {
     });
     server.addService(TRACE_SERVICE, { Export: this.handler('traces') } as UntypedServiceImplementation);
     server.addService(LOGS_SERVICE, { Export: this.handler('logs') } as UntypedServiceImplementation);
+    // grpc-js rejects an oversized message itself (RESOURCE_EXHAUSTED) before the handler runs.
     const host = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host}:${this.config.port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      server.bindAsync(`${host}:${this.config.port}`, ServerCredentials.createInsecure(), (err, p) =>
+        err
+          ? reject(new Error(`cannot listen for OTLP/gRPC on ${host}:${this.config.port} (${err.message}); is the port in use? Set --otlp-grpc HOST:PORT, or off`))
+          : resolve(p),
+      ),
     );
     this.server = server;
     return { address: this.config.host, port };
   }
 
+  /** Stops accepting; resolves when the calls in flight are answered (forced after 10 s). */
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = null;
-    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, 10_000);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
   }
 
   private handler(signal: Signal) {
@@ -116,8 +143,11 @@ export class OtlpGrpcReceiver {
           if (e.code === GrpcStatus.UNAVAILABLE) this.log.warn('OTLP/gRPC call failed', { error: e.message });
           this.m.rejectedCalls.inc();
           const metadata = new Metadata();
-          // OTLP/gRPC retry hint: RetryInfo is the spec's way; a plain header is what most clients read.
-          if (e.retryAfterSeconds) metadata.set('retry-after', String(e.retryAfterSeconds));
+          if (e.retryAfterSeconds) {
+            // The OTLP retry hint: a google.rpc.RetryInfo in the status details; plus a plain trailer.
+            metadata.set('grpc-status-details-bin', Buffer.from(encodeStatusProtobuf(e.code, e.message, e.retryAfterSeconds)));
+            metadata.set('retry-after', String(e.retryAfterSeconds));
+          }
           callback({ code: e.code, details: e.message, metadata });
         },
       );
@@ -128,9 +158,15 @@ export class OtlpGrpcReceiver {
     const overload = this.sink.overloaded?.();
     if (overload) throw new CallError(GrpcStatus.UNAVAILABLE, overload.reason, overload.retryAfterSeconds);
     if (this.inFlight >= this.config.maxInFlight) {
+      this.m.throttled.inc();
       throw new CallError(GrpcStatus.RESOURCE_EXHAUSTED, `too many calls in flight (${this.config.maxInFlight}); retry later`, 1);
     }
+    if (this.inFlightBytes > 0 && this.inFlightBytes + body.length > this.config.maxInFlightBytes) {
+      this.m.throttled.inc();
+      throw new CallError(GrpcStatus.RESOURCE_EXHAUSTED, `too many message bytes in flight (limit ${this.config.maxInFlightBytes}); retry later`, 1);
+    }
     this.inFlight++;
+    this.inFlightBytes += body.length;
     try {
       const raw = { signal, encoding: 'protobuf' as const, body };
       const decoded = decodeRequest(raw, this.config.decode);
@@ -140,6 +176,7 @@ export class OtlpGrpcReceiver {
       return partialSuccess(decoded.rejected);
     } finally {
       this.inFlight--;
+      this.inFlightBytes -= body.length;
     }
   }
 }

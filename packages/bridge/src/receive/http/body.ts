@@ -14,8 +14,10 @@ export class HttpError extends Error {
 /**
  * Reads a request body, decompressing gzip/deflate on the fly, and stops as soon as the
  * decompressed size passes the limit: a gzip bomb costs at most `limit` bytes of memory.
+ * `admit` is told of every decompressed chunk before it is kept; an error it returns stops the
+ * read (the receiver's bound on bytes in flight across requests).
  */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, limit: number, admit?: (bytes: number) => HttpError | undefined): Promise<Buffer> {
   const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
   let source: NodeJS.ReadableStream = req;
   let inflater: Gunzip | Inflate | null = null;
@@ -36,14 +38,15 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   try {
     for await (const chunk of source as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > limit) {
+      const stop =
+        size > limit
+          ? new HttpError(413, `request body exceeds the limit of ${limit} bytes${inflater ? ' after decompression' : ''}`)
+          : admit?.(chunk.length);
+      if (stop) {
         req.unpipe();
         inflater?.destroy();
         req.resume();
-        throw new HttpError(
-          413,
-          `request body exceeds the limit of ${limit} bytes${inflater ? ' after decompression' : ''}`,
-        );
+        throw stop;
       }
       chunks.push(chunk);
     }

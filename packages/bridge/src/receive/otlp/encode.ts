@@ -31,11 +31,33 @@ export function encodeExportResponseJson(kind: SignalKind, partial?: PartialSucc
   return JSON.stringify({ partialSuccess: partialSuccessObject(kind, partial, (n) => String(Math.trunc(n))) });
 }
 
-/** google.rpc.Status, the body of an OTLP/HTTP error response. */
-export function encodeStatusProtobuf(code: number, message: string): Uint8Array {
-  return RpcStatus.encode(RpcStatus.fromObject({ code, message })).finish();
+export const RETRY_INFO_TYPE = 'type.googleapis.com/google.rpc.RetryInfo';
+
+/** google.rpc.RetryInfo { google.protobuf.Duration retry_delay = 1 }, whole seconds. */
+export function encodeRetryInfo(seconds: number): Uint8Array {
+  const varint: number[] = [];
+  let n = Math.max(0, Math.trunc(seconds));
+  do {
+    let b = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    varint.push(b);
+  } while (n > 0);
+  const duration = [0x08, ...varint];
+  return Uint8Array.from([0x0a, duration.length, ...duration]);
 }
 
-export function encodeStatusJson(code: number, message: string): string {
-  return JSON.stringify({ code, message });
+/**
+ * google.rpc.Status, the body of an OTLP/HTTP error response (and the gRPC status details).
+ * With a retry delay it carries a google.rpc.RetryInfo, as the OTLP spec asks of servers that
+ * want a throttled client to come back.
+ */
+export function encodeStatusProtobuf(code: number, message: string, retryAfterSeconds?: number): Uint8Array {
+  const details = retryAfterSeconds ? [{ type_url: RETRY_INFO_TYPE, value: encodeRetryInfo(retryAfterSeconds) }] : [];
+  return RpcStatus.encode(RpcStatus.fromObject({ code, message, details })).finish();
+}
+
+export function encodeStatusJson(code: number, message: string, retryAfterSeconds?: number): string {
+  if (!retryAfterSeconds) return JSON.stringify({ code, message });
+  return JSON.stringify({ code, message, details: [{ '@type': RETRY_INFO_TYPE, retryDelay: `${Math.trunc(retryAfterSeconds)}s` }] });
 }

@@ -1,0 +1,42 @@
+/**
+ * The privacy stage (README.md): the policy file, per-tenant keys, the subject key store for
+ * sealed content, retention by risk level, and the reviewer endpoints.
+ */
+import { join } from 'node:path';
+import type { Logger } from '../internal/logger.ts';
+import { deriveSubjectIdKey, loadPseudonymKey, PrivacyFilter } from '../pipeline/privacy.ts';
+import type { Store } from '../store/store.ts';
+import { DEFAULT_POLICY, type PrivacyPolicy } from './policy.ts';
+import { applyRetention } from './retention.ts';
+import { SubjectVault } from './vault.ts';
+
+export { registerPrivacyRoutes } from './routes.ts';
+export { resolvePrivacyConfig, type PrivacyConfig, type PrivacyServeOptions } from './config.ts';
+export { loadPolicy, parsePolicy, PolicyError, DEFAULT_POLICY, type PrivacyPolicy } from './policy.ts';
+
+export interface OpenPrivacyOptions {
+  dataDir: string;
+  /** OTEL_AUDIT_PSEUDONYM_KEY (base64); else `<dataDir>/keys/pseudonym.key`, created on first start. */
+  pseudonymKey?: string;
+  policy?: PrivacyPolicy;
+}
+
+/**
+ * Builds the bridge's PrivacyFilter: the master key, the policy (defaults without a file), the
+ * subject key store in `<dataDir>/keys/subjects/`, and the policy's retention on `events`.
+ */
+export async function openPrivacy(o: OpenPrivacyOptions, store: Store, log: Logger): Promise<PrivacyFilter> {
+  const master = loadPseudonymKey(join(o.dataDir, 'keys', 'pseudonym.key'), o.pseudonymKey);
+  const policy = o.policy ?? DEFAULT_POLICY;
+  const vault = new SubjectVault(join(o.dataDir, 'keys', 'subjects'), deriveSubjectIdKey(master));
+  const privacy = new PrivacyFilter(master, { policy, vault });
+  await applyRetention(store, policy.retention, log);
+  log.info('privacy policy in force', {
+    source: policy.source,
+    rules: policy.attributes.length + Object.values(policy.tenants).reduce((n, t) => n + t.attributes.length, 0),
+    tenants: Object.keys(policy.tenants).length,
+    content: policy.content,
+    retention_days: policy.retention,
+  });
+  return privacy;
+}

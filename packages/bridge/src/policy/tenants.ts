@@ -1,0 +1,19 @@
+import type { Store } from '../store/store.ts';
+
+const TTL_MS = 30_000;
+const cache = new WeakMap<Store, { at: number; tenants: Promise<string[]> }>();
+
+/**
+ * The tenants the store holds events of (plus `default`), refreshed every 30 s: pseudonyms are
+ * per tenant, so a search by clear value looks for the value's pseudonym under each of them.
+ */
+export function knownTenants(store: Store, fresh = false): Promise<string[]> {
+  const hit = cache.get(store);
+  if (hit && !fresh && Date.now() - hit.at < TTL_MS) return hit.tenants;
+  const tenants = store
+    .rows<{ tenant: string }>(`SELECT DISTINCT tenant FROM ${store.database}.events`)
+    .then((rows) => [...new Set(['default', ...rows.map((r) => r.tenant)])]);
+  cache.set(store, { at: Date.now(), tenants });
+  tenants.catch(() => cache.delete(store));
+  return tenants;
+}

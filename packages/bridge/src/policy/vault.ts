@@ -1,0 +1,196 @@
+/**
+ * The subject key store: one AES-256 data key per (tenant, subject), outside ClickHouse, so
+ * that deleting a key (crypto-shredding) makes that subject's sealed content unreadable while
+ * the stored rows, and therefore the hash chain, stay exactly as they were.
+ *
+ * Files: `<dir>/<key id>.key` (mode 0600, directory 0700), where the key id is
+ * hex(HMAC-SHA256(id key, tenant || 0x00 || subject)): the directory names no subject. A file
+ * holds {"v":1,"kid":"<16 hex>","key":"<base64 of 32 bytes>"}; `kid` is a random generation id,
+ * so a key created again for the same subject after an erasure never opens older content.
+ *
+ * `content_sealed` (base64) = version (1 byte, 1) | flags (1 byte; bit 0: deflate-raw before
+ * encryption) | key id (32 bytes) | kid (8 bytes) | nonce (12 bytes) | GCM tag (16 bytes) |
+ * ciphertext. AES-256-GCM, additional data = "otel-audit/content_sealed/v1\n" || event id ||
+ * the 54 header bytes, so a blob copied onto another row does not open.
+ */
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+
+const VERSION = 1;
+const FLAG_DEFLATE = 1;
+const HEADER = 2 + 32 + 8 + 12 + 16;
+const AAD_DOMAIN = 'otel-audit/content_sealed/v1\n';
+/** Below this, compressing costs more than it saves. */
+const DEFLATE_MIN = 512;
+const CACHE_LIMIT = 100_000;
+
+interface DataKey {
+  kid: Buffer;
+  key: Buffer;
+}
+
+export type OpenResult =
+  | { status: 'ok'; plaintext: Buffer; keyId: string }
+  | { status: 'erased'; keyId: string }
+  | { status: 'invalid'; reason: string };
+
+export class SubjectVault {
+  readonly dir: string;
+  private readonly idKey: Buffer;
+  /** Data keys used for sealing, by key id (bounded; reads always go to the file). */
+  private readonly cache = new Map<string, DataKey>();
+  /** Key ids by tenant and subject (an HMAC each; subjects repeat). */
+  private readonly ids = new Map<string, string>();
+
+  /** `idKey` names the files (an HMAC key; derived from the master key in privacy.ts). */
+  constructor(dir: string, idKey: Buffer) {
+    this.dir = dir;
+    this.idKey = idKey;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  keyId(tenant: string, subject: string): string {
+    const k = `${tenant}\0${subject}`;
+    let id = this.ids.get(k);
+    if (id === undefined) {
+      id = createHmac('sha256', this.idKey).update(tenant).update('\0').update(subject).digest('hex');
+      if (this.ids.size >= CACHE_LIMIT) this.ids.clear();
+      this.ids.set(k, id);
+    }
+    return id;
+  }
+
+  /** Encrypts raw content for one event under its subject's data key (created on first use). */
+  seal(tenant: string, subject: string, eventId: string, plaintext: string): string {
+    const keyId = this.keyId(tenant, subject);
+    const dk = this.dataKey(keyId);
+    let body = Buffer.from(plaintext, 'utf8');
+    let flags = 0;
+    if (body.length >= DEFLATE_MIN) {
+      body = deflateRawSync(body);
+      flags |= FLAG_DEFLATE;
+    }
+    const nonce = randomBytes(12);
+    const header = Buffer.alloc(HEADER);
+    header[0] = VERSION;
+    header[1] = flags;
+    Buffer.from(keyId, 'hex').copy(header, 2);
+    dk.kid.copy(header, 34);
+    nonce.copy(header, 42);
+    const cipher = createCipheriv('aes-256-gcm', dk.key, nonce);
+    cipher.setAAD(aad(eventId, header));
+    const ct = Buffer.concat([cipher.update(body), cipher.final()]);
+    cipher.getAuthTag().copy(header, 54);
+    return Buffer.concat([header, ct]).toString('base64');
+  }
+
+  /** The key id a sealed blob names, or null when it is not one. */
+  static keyIdOf(blob: string): string | null {
+    const b = Buffer.from(blob, 'base64');
+    return b.length >= HEADER && b[0] === VERSION ? b.subarray(2, 34).toString('hex') : null;
+  }
+
+  /** Decrypts an event's sealed content; 'erased' when its subject's key is gone. */
+  open(blob: string, eventId: string): OpenResult {
+    const b = Buffer.from(blob, 'base64');
+    if (b.length < HEADER || b[0] !== VERSION) return { status: 'invalid', reason: 'not a sealed-content blob of a known version' };
+    const header = Buffer.from(b.subarray(0, HEADER));
+    const keyId = header.subarray(2, 34).toString('hex');
+    const kid = header.subarray(34, 42);
+    const tag = Buffer.from(header.subarray(54, HEADER));
+    header.fill(0, 54, HEADER);
+    const dk = this.readKey(keyId);
+    if (!dk || !dk.kid.equals(kid)) return { status: 'erased', keyId };
+    try {
+      const d = createDecipheriv('aes-256-gcm', dk.key, header.subarray(42, 54));
+      d.setAAD(aad(eventId, header));
+      d.setAuthTag(tag);
+      let body = Buffer.concat([d.update(b.subarray(HEADER)), d.final()]);
+      if (header[1] & FLAG_DEFLATE) body = inflateRawSync(body);
+      return { status: 'ok', plaintext: body, keyId };
+    } catch {
+      return { status: 'invalid', reason: 'the sealed content fails authentication (modified, or moved from another event)' };
+    }
+  }
+
+  /** Deletes the subject's data key (crypto-shredding). True when there was one. */
+  erase(tenant: string, subject: string): boolean {
+    const keyId = this.keyId(tenant, subject);
+    this.cache.delete(keyId);
+    const file = this.file(keyId);
+    try {
+      unlinkSync(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    fsyncDir(this.dir);
+    return true;
+  }
+
+  has(tenant: string, subject: string): boolean {
+    return existsSync(this.file(this.keyId(tenant, subject)));
+  }
+
+  private file(keyId: string): string {
+    return join(this.dir, `${keyId}.key`);
+  }
+
+  private readKey(keyId: string): DataKey | null {
+    let text: string;
+    try {
+      text = readFileSync(this.file(keyId), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    const j = JSON.parse(text) as { v: number; kid: string; key: string };
+    const key = Buffer.from(j.key, 'base64');
+    if (j.v !== 1 || key.length !== 32 || !/^[0-9a-f]{16}$/.test(j.kid)) throw new Error(`subject key file ${keyId}.key is malformed`);
+    return { kid: Buffer.from(j.kid, 'hex'), key };
+  }
+
+  /** The data key for sealing: cached, else read, else created durably before first use. */
+  private dataKey(keyId: string): DataKey {
+    const cached = this.cache.get(keyId);
+    if (cached) return cached;
+    let dk = this.readKey(keyId);
+    if (!dk) {
+      dk = { kid: randomBytes(8), key: randomBytes(32) };
+      const text = JSON.stringify({ v: 1, kid: dk.kid.toString('hex'), key: dk.key.toString('base64') }) + '\n';
+      let fd: number;
+      try {
+        fd = openSync(this.file(keyId), 'wx', 0o600);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        return this.dataKey(keyId);
+      }
+      try {
+        writeSync(fd, text);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      // The key must survive a crash before any row sealed with it is stored.
+      fsyncDir(this.dir);
+    }
+    if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(keyId, dk);
+    return dk;
+  }
+}
+
+function aad(eventId: string, header: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(AAD_DOMAIN + eventId, 'utf8'), header]);
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Sealed content, reviewer access and crypto-shredding through the real CLI: high-risk content
+ * is sealed per subject, read back by a reviewer (401/403 without the token), and after
+ * `otel-audit erase` it is gone (410) while `otel-audit verify` still passes. Also: the policy
+ * file on the command line (rules applied, bad files refused with the path of the bad field),
+ * and the retention TTL in the printed DDL.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { flush, runCli, sql, startBridge, tempDir, type BridgeProcess } from './helpers/bridge-process.ts';
+import { sendSpans, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
+
+const TOKEN = 'reviewer-' + 'x1y2z3'.repeat(6);
+let work: string;
+let tokenFile: string;
+let policyFile: string;
+let bridge: BridgeProcess;
+const ids: Record<string, string> = {};
+
+const auth = { authorization: `Bearer ${TOKEN}` };
+const content = (eventId: string, headers: Record<string, string> = auth) => fetch(`${bridge.apiUrl}/api/v1/events/${eventId}/content`, { headers });
+
+function toolSpan(name: string, attrs: Record<string, string>): SpanSpec {
+  return {
+    traceId: traceId(),
+    spanId: spanId(),
+    name,
+    attributes: {
+      'gen_ai.operation.name': 'execute_tool',
+      'gen_ai.tool.name': 'refund',
+      'audit.correlation_id': 'CASE-ERASE',
+      'audit.actor.id': 'support-bot',
+      'http.request.header.authorization': 'Basic dXNlcjpwYXNz',
+      'http.request.header.x-request-id': 'r-1',
+      ...attrs,
+    },
+  };
+}
+
+beforeAll(async () => {
+  work = tempDir('erase-e2e-');
+  tokenFile = join(work, 'reviewer.token');
+  writeFileSync(tokenFile, TOKEN + '\n');
+  policyFile = join(work, 'policy.json');
+  writeFileSync(
+    policyFile,
+    JSON.stringify({
+      attributes: [
+        { key: 'http.request.header.*', action: 'drop' },
+        { key: 'customer.email', action: 'pseudonymize' },
+      ],
+      retention_days: { low: 30 },
+    }),
+  );
+  bridge = await startBridge({ args: ['--policy', policyFile, '--reviewer-token-file', tokenFile, '--checkpoint-every-events', '2'] });
+  const spans = [
+    toolSpan('jane high', {
+      'audit.risk': 'high',
+      'audit.on_behalf_of': 'jane@example.com',
+      'customer.email': 'jane@example.com',
+      'gen_ai.tool.call.arguments': JSON.stringify({ card: '4111 1111 1111 1111', amount: 40 }),
+    }),
+    toolSpan('jane medium', { 'audit.risk': 'medium', 'audit.on_behalf_of': 'jane@example.com', 'gen_ai.tool.call.arguments': '{"amount": 5}' }),
+    toolSpan('bob high', { 'audit.risk': 'high', 'audit.on_behalf_of': 'bob@example.com', 'gen_ai.tool.call.arguments': '{"iban": "DE89 3704 0044 0532 0130 00"}' }),
+  ];
+  await sendSpans(bridge.otlpUrl, spans);
+  await flush(bridge.apiUrl);
+  for (const r of await sql<{ name: string; event_id: string }>(bridge.apiUrl, "SELECT name, event_id FROM otel_audit.events WHERE correlation_id = 'CASE-ERASE'")) {
+    ids[r.name] = r.event_id;
+  }
+}, 60_000);
+
+afterAll(async () => {
+  if (bridge && bridge.child.exitCode === null) expect(await bridge.stop()).toBe(0);
+});
+
+describe('policy file', () => {
+  it('applies its attribute rules: headers dropped, an e-mail attribute pseudonymized like the identity columns', async () => {
+    const [row] = await sql<{ attributes: Record<string, string>; on_behalf_of: string; content: string }>(
+      bridge.apiUrl,
+      `SELECT attributes, on_behalf_of, content FROM otel_audit.events WHERE event_id = '${ids['jane high']}'`,
+    );
+    expect(Object.keys(row.attributes).filter((k) => k.startsWith('http.'))).toEqual([]);
+    expect(row.on_behalf_of).toMatch(/^pii:[0-9a-f]{16}$/);
+    expect(row.attributes['customer.email']).toBe(row.on_behalf_of);
+    expect(JSON.parse(row.content)).toEqual({ arguments: { card: '[card …1111]', amount: 40 } });
+    expect(bridge.log()).toContain('"retention_days":{"low":30,"medium":365,"high":2190}');
+  });
+
+  it('a bad policy file is refused at start (exit 2) with the path of the bad field and what is expected', async () => {
+    const bad = join(work, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ attributes: [{ key: 'user.*', action: 'encrypt' }], content: { high: 'raw' } }));
+    const r = await runCli(['serve', '--data-dir', join(work, 'never'), '--policy', bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('attributes[0].action: expected one of allow, drop, mask, hash, pseudonymize, got "encrypt"');
+    expect(r.stderr).toContain('content.high: expected one of digests, redacted, sealed, got "raw"');
+  });
+
+  it('search by the clear value finds the pseudonymized subject (across tenants)', async () => {
+    const r = await runCli(['search', '--actor', 'jane@example.com', '--format', 'jsonl', '--api-url', bridge.apiUrl]);
+    expect(r.code).toBe(0);
+    const names = r.stdout.trim().split('\n').map((l) => JSON.parse(l).name).sort();
+    expect(names).toEqual(['jane high', 'jane medium']);
+  });
+});
+
+describe('sealed content and erasure', () => {
+  it('a reviewer reads the raw content of a high-risk event; 401 without a token, 403 with a wrong one', async () => {
+    const none = await content(ids['jane high'], {});
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect((await content(ids['jane high'], { authorization: 'Bearer not-the-token-at-all' })).status).toBe(403);
+    const ok = await content(ids['jane high']);
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('cache-control')).toBe('no-store');
+    const body = await ok.json();
+    expect(body).toMatchObject({ event_id: ids['jane high'], tenant: 'acme', risk: 'high', content: { arguments: { card: '4111 1111 1111 1111', amount: 40 } } });
+    const medium = await content(ids['jane medium']);
+    expect(medium.status).toBe(404);
+    expect((await medium.json()).error).toMatch(/has no sealed content.*risk medium/);
+    // The log says who read what by id, never the content.
+    expect(bridge.log()).toContain(`"msg":"sealed content read by a reviewer","event_id":"${ids['jane high']}"`);
+    expect(bridge.log()).not.toContain('4111');
+  });
+
+  it('otel-audit erase needs the reviewer token, deletes the subject key, and the content answers 410', async () => {
+    const noToken = await runCli(['erase', '--subject', 'jane@example.com', '--api-url', bridge.apiUrl], { OTEL_AUDIT_REVIEWER_TOKEN: '' });
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toContain('a reviewer token is required');
+    const wrong = await runCli(['erase', '--subject', 'jane@example.com', '--api-url', bridge.apiUrl], { OTEL_AUDIT_REVIEWER_TOKEN: 'wrong-token-0123456789' });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('the reviewer token is not valid');
+
+    const r = await runCli(['erase', '--subject', 'jane@example.com', '--reviewer-token-file', tokenFile, '--api-url', bridge.apiUrl]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^erased 1 data key \(tenant acme\): the sealed content of 1 stored event can no longer be read/);
+    const gone = await content(ids['jane high']);
+    expect(gone.status).toBe(410);
+    expect((await gone.json()).error).toMatch(/its subject's data key was erased .*the hash chain still verifies/);
+    expect((await content(ids['bob high'])).status).toBe(200);
+    // Idempotent: nothing left to erase.
+    const again = await runCli(['erase', '--subject', 'jane@example.com', '--format', 'json', '--api-url', bridge.apiUrl], { OTEL_AUDIT_REVIEWER_TOKEN: TOKEN });
+    expect(JSON.parse(again.stdout)).toEqual({ keys_erased: 0, tenants: [], sealed_events: 1 });
+    expect(bridge.log()).not.toContain('jane');
+  });
+
+  it('verify still passes: the chain commits to the ciphertext and digests, which are unchanged', async () => {
+    const v = await runCli(['verify', '--format', 'json', '--api-url', bridge.apiUrl]);
+    expect(v.code).toBe(0);
+    const report = JSON.parse(v.stdout);
+    expect(report).toMatchObject({ ok: true, findings: [] });
+    expect(report.events_checked).toBeGreaterThanOrEqual(3);
+    const [{ n }] = await sql<{ n: string }>(bridge.apiUrl, `SELECT count() AS n FROM otel_audit.events WHERE content_sealed != ''`);
+    expect(Number(n)).toBe(2);
+  });
+
+  it('after a restart, keys persist and the erasure holds; without a reviewer token the endpoints answer 403', async () => {
+    expect(await bridge.stop()).toBe(0);
+    bridge = await startBridge({ dataDir: bridge.dataDir, args: ['--reviewer-token-file', tokenFile] });
+    expect((await content(ids['jane high'])).status).toBe(410);
+    expect((await content(ids['bob high'])).status).toBe(200);
+    expect(await bridge.stop()).toBe(0);
+    bridge = await startBridge({ dataDir: bridge.dataDir });
+    const r = await content(ids['bob high']);
+    expect(r.status).toBe(403);
+    expect((await r.json()).error).toMatch(/reviewer access is not configured/);
+    const e = await fetch(`${bridge.apiUrl}/api/v1/erase`, { method: 'POST', headers: auth, body: '{"subject":"bob@example.com"}' });
+    expect(e.status).toBe(403);
+  });
+});
+
+describe('retention', () => {
+  it('migrate --print holds the TTL by risk level and the content_sealed column', async () => {
+    const r = await runCli(['migrate', '--print']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('ALTER TABLE otel_audit.events ADD COLUMN IF NOT EXISTS content_sealed String');
+    expect(r.stdout).toContain(
+      "ALTER TABLE otel_audit.events MODIFY TTL toDateTime(ingest_time) + toIntervalDay(multiIf(risk = 'low', 90, risk = 'medium', 365, 2190)) DELETE WHERE endsWith(chain_id, concat('-', risk))",
+    );
+  });
+});
