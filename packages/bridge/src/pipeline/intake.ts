@@ -145,7 +145,8 @@ function toPending(
     prev_hash: '',
     hash: '',
   };
-  if (draft.contentState !== 'captured' && draft.contentState !== 'empty') {
+  // Only model calls are expected to carry content; saying "not captured" elsewhere is noise.
+  if (draft.eventType === 'model_call' && draft.contentState !== 'captured' && draft.contentState !== 'empty') {
     event.attributes['otel_audit.content'] = draft.contentState;
   }
   // Columns and content pieces add their own counts at finalize (correlate/finalize.ts), where
