@@ -83,9 +83,13 @@ describe('kill -9 under load', () => {
     const termCodes: Array<number | null> = [];
     try {
       for (let i = 0; i < KILLS + 2; i++) {
-        // Let load flow for a while, then kill at a random moment; twice, a SIGTERM under load
-        // instead (it must stop taking requests, store what it acknowledged and exit 0).
-        await sleep(400 + Math.random() * 600);
+        // Let load flow (at least one more acknowledged export since the restart: on a busy
+        // machine the exporter's backoff can outlast a fixed pause), then kill at a random
+        // moment; twice, a SIGTERM under load instead (it must stop taking requests, store what
+        // it acknowledged and exit 0).
+        const before = acked.size;
+        await eventually(async () => acked.size > before, 20_000, 'an acknowledged export after the restart');
+        await sleep(200 + Math.random() * 600);
         ackedAtKills.push(acked.size);
         if (i === 4 || i === 9) {
           termCodes.push(await bridge.stop());
