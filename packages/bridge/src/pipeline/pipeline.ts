@@ -640,7 +640,8 @@ export class AuditPipeline {
         try {
           decoded = decodeRequest({ signal: h.signal, encoding: h.encoding, body: body!, tenant: h.tenant }, this.config.decode);
         } catch (err) {
-          this.log.error('a logged request no longer decodes; skipped', { error: (err as Error).message });
+          // The error's message can quote the payload (JSON.parse does): log its kind only.
+          this.log.error('a logged request no longer decodes; skipped', { error: (err as Error).name, signal: h.signal, encoding: h.encoding });
           continue;
         }
         this.applyReplay(h, decoded, sealedIds);
