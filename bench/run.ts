@@ -3,7 +3,7 @@
  * load generator in a second process, plus the raw insert rate of the same rows into the same
  * embedded ClickHouse engine. See bench/README.md.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +12,9 @@ import { parseArgs } from 'node:util';
 import type { PhaseResult, ReadyMessage } from './loadgen.ts';
 import { EVENTS_PER_TRACE } from './payload.ts';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
+import { flush, sql, startBridge as startBridgeProcess } from '../test/helpers/bridge-process.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(REPO, 'packages/bridge/bin/otel-audit.js');
 const OUT = join(REPO, 'bench/out');
 
 const TARGETS = { spansPerSecond: 30_000, p99Ms: 200, rssBytes: 1024 ** 3 };
@@ -122,31 +122,11 @@ interface BridgeProc {
 }
 
 async function startBridge(dataDir: string, profDir: string | null): Promise<BridgeProc> {
-  const nodeFlags = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-  const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-semi-space-size=64`.trim() };
-  const child = spawn(
-    process.execPath,
-    [...nodeFlags, CLI, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--api', '127.0.0.1:0'],
-    { env, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const started = await new Promise<{ otlp_http: string; api: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bridge did not start within 60 s; log:\n${stderr}`)), 60_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      for (const line of stderr.split('\n')) {
-        if (!line.includes('"otel-audit bridge started"')) continue;
-        clearTimeout(timer);
-        resolve(JSON.parse(line));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`bridge exited with ${code} before it started; log:\n${stderr}`));
-    });
+  const b = await startBridgeProcess({
+    dataDir,
+    nodeArgs: ['--max-semi-space-size=64', ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])],
   });
-  return { child, pid: child.pid!, otlp: started.otlp_http, api: started.api, log: () => stderr, exited };
+  return { child: b.child, pid: b.child.pid!, otlp: b.otlpUrl, api: b.apiUrl, log: b.log, exited: b.exited };
 }
 
 async function metrics(api: string): Promise<Record<string, number>> {
@@ -159,20 +139,6 @@ async function metrics(api: string): Promise<Record<string, number>> {
   return out;
 }
 
-async function flush(api: string): Promise<void> {
-  const res = await fetch(`${api}/api/v1/flush`, { method: 'POST' });
-  if (!res.ok) throw new Error(`flush failed: ${res.status} ${await res.text()}`);
-}
-
-async function sql<T>(api: string, query: string): Promise<T[]> {
-  const res = await fetch(`${api}/api/v1/sql?format=jsonl`, { method: 'POST', body: query });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`sql failed: ${res.status} ${text}`);
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as T);
-}
 
 // ---------------------------------------------------------------------------------------------
 // /proc sampling: memory and CPU of the bridge

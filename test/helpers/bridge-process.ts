@@ -20,6 +20,8 @@ export interface BridgeProcess {
   stop(): Promise<number | null>;
   /** SIGKILL and wait. */
   kill(): Promise<void>;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
 }
 
 export function tempDir(prefix = 'otel-audit-test-'): string {
@@ -27,11 +29,13 @@ export function tempDir(prefix = 'otel-audit-test-'): string {
 }
 
 /** Runs the real CLI (`otel-audit serve`) on ephemeral ports and waits until it listens. */
-export async function startBridge(opts: { dataDir?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<BridgeProcess> {
+export async function startBridge(
+  opts: { dataDir?: string; args?: string[]; env?: Record<string, string>; nodeArgs?: string[] } = {},
+): Promise<BridgeProcess> {
   const dataDir = opts.dataDir ?? tempDir();
   const child = spawn(
     process.execPath,
-    [CLI, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--api', '127.0.0.1:0', ...(opts.args ?? [])],
+    [...(opts.nodeArgs ?? []), CLI, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--api', '127.0.0.1:0', ...(opts.args ?? [])],
     { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';
@@ -57,6 +61,7 @@ export async function startBridge(opts: { dataDir?: string; args?: string[]; env
     apiUrl: started.api,
     dataDir,
     child,
+    exited,
     log: () => stderr,
     async stop() {
       child.kill('SIGTERM');
