@@ -72,11 +72,21 @@ describe('otel-audit verify, prove, verify-proof through the real CLI', () => {
     const text = await runCli(['verify', '--api-url', bridge.apiUrl]);
     expect(text.stderr).toBe('');
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/^OK: chain main, 6 events checked/);
+    expect(text.stdout).toMatch(/^OK: chain main, 6 events checked in 3 chains \(main-low 0, main-medium 6, main-high 0\)/);
+    expect(text.stdout).toMatch(/^OK: chain main-medium, 6 events checked/m);
     const json = await runCli(['verify', '--format', 'json', '--api-url', bridge.apiUrl]);
     expect(json.code).toBe(0);
     const report = JSON.parse(json.stdout);
     expect(report).toMatchObject({ ok: true, chain_id: 'main', events_checked: 6, findings: [] });
+    // No audit.risk on these spans: default risk medium, so all six are in the medium chain.
+    expect(report.chains.map((c: { chain_id: string; events_checked: number }) => [c.chain_id, c.events_checked])).toEqual([
+      ['main-low', 0],
+      ['main-medium', 6],
+      ['main-high', 0],
+    ]);
+    const one = await runCli(['verify', '--chain', 'main-medium', '--format', 'json', '--api-url', bridge.apiUrl]);
+    expect(one.code).toBe(0);
+    expect(JSON.parse(one.stdout)).toMatchObject({ ok: true, chain_id: 'main-medium', events_checked: 6, first_seq: 1, last_seq: 6 });
   });
 
   it('prove + verify-proof round-trip offline; a tampered bundle fails', async () => {
@@ -138,7 +148,7 @@ describe('otel-audit verify, prove, verify-proof through the real CLI', () => {
     await sendSpans(3);
     await flush(bridge.apiUrl);
     expect(await bridge.stop()).toBe(0);
-    const dir = join(bridge.dataDir, 'anchors', 'main');
+    const dir = join(bridge.dataDir, 'anchors', 'main-medium');
     const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
     const last = JSON.parse(readFileSync(join(dir, files.at(-1)!), 'utf8'));
     expect(last.checkpoint.tree_size).toBe(9);

@@ -170,8 +170,11 @@ describe('recovery', () => {
 
     bridge = await startBridge({ dataDir });
     try {
-      const info = (await (await fetch(`${bridge.apiUrl}/api/v1/info`)).json()) as { chain: { seq: number; hash: string } };
-      expect(info.chain).toEqual({ seq: 4, hash: before[3].hash });
+      const info = (await (await fetch(`${bridge.apiUrl}/api/v1/info`)).json()) as { chain: Record<string, { seq: number; hash: string }> };
+      // No audit.risk on these spans: default risk medium, so everything is in the medium chain.
+      expect(info.chain['main-medium']).toEqual({ seq: 4, hash: before[3].hash });
+      expect(info.chain['main-low'].seq).toBe(0);
+      expect(info.chain['main-high'].seq).toBe(0);
       const second = complete('REC-CHAIN-3');
       await sendSpans(bridge.otlpUrl, second);
       await flush(bridge.apiUrl);
@@ -182,7 +185,7 @@ describe('recovery', () => {
       expect(fresh.map((r) => r.span_id).sort()).toEqual(second.map((s) => s.spanId).sort());
       expect(Number(fresh[0].seq)).toBe(Number(before[3].seq) + 1);
       expect(fresh[0].prev_hash).toBe(before[3].hash);
-      expect(new Set(after.map((r) => r.chain_id))).toEqual(new Set(['main']));
+      expect(new Set(after.map((r) => r.chain_id))).toEqual(new Set(['main-medium']));
       expectUnbrokenChain(after);
     } finally {
       expect(await bridge.stop()).toBe(0);

@@ -34,7 +34,7 @@ async function storedState(b: BridgeProcess): Promise<{ counts: Map<string, numb
   }
   const [s] = await sql<{ rows: string; ev: string; mx: string; mn: string }>(
     b.apiUrl,
-    "SELECT count() AS rows, uniqExact(event_id) AS ev, max(seq) AS mx, min(seq) AS mn FROM otel_audit.events WHERE chain_id = 'main'",
+    "SELECT count() AS rows, uniqExact(event_id) AS ev, max(seq) AS mx, min(seq) AS mn FROM otel_audit.events WHERE chain_id = 'main-medium'",
   );
   return { counts, rows: Number(s.rows), distinctEvents: Number(s.ev), maxSeq: Number(s.mx), minSeq: Number(s.mn) };
 }

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ApiServer } from './api/server.ts';
-import { Checkpointer } from './chain/checkpointer.ts';
+import { riskChainIds } from './chain/chain-writer.ts';
+import { Checkpointer, type StoredHook } from './chain/checkpointer.ts';
 import { registerChainRoutes } from './chain/routes.ts';
 import type { BridgeConfig } from './config.ts';
 import { loadOrCreateKey } from './internal/keys.ts';
@@ -21,7 +22,8 @@ export class Bridge {
   readonly pipeline: AuditPipeline;
   readonly metrics: Metrics;
   readonly log: Logger;
-  readonly checkpointer: Checkpointer;
+  /** One checkpointer per chain (the instance's three risk chains), by chain id. */
+  readonly checkpointers: Map<string, Checkpointer>;
   private readonly receiver: OtlpHttpReceiver;
   private readonly grpcReceiver: OtlpGrpcReceiver | null;
   private readonly api: ApiServer;
@@ -37,10 +39,10 @@ export class Bridge {
     privacy: PrivacyFilter,
     metrics: Metrics,
     log: Logger,
-    checkpointer: Checkpointer,
+    checkpointers: Map<string, Checkpointer>,
   ) {
     this.config = config;
-    this.checkpointer = checkpointer;
+    this.checkpointers = checkpointers;
     this.store = store;
     this.pipeline = pipeline;
     this.metrics = metrics;
@@ -56,10 +58,10 @@ export class Bridge {
         chain: pipeline.chainHead,
         chain_id: config.pipeline.chainId,
         pending_events: pipeline.correlator.pending,
-        checkpoint: checkpointer.status(),
+        checkpoints: Object.fromEntries([...checkpointers].map(([id, cp]) => [id, cp.status()])),
       }),
     }, log);
-    registerChainRoutes(this.api, { store, checkpointer, log });
+    registerChainRoutes(this.api, { store, chainId: config.pipeline.chainId, checkpointers, log });
     registerPrivacyRoutes(this.api, { store, privacy, reviewerToken: config.privacy?.reviewerToken, log });
   }
 
@@ -76,11 +78,20 @@ export class Bridge {
       const walKey = loadOrCreateKey({ file: join(config.dataDir, 'keys', 'wal.key'), bytes: 32, exact: true, envName: 'OTEL_AUDIT_WAL_KEY', envValue: config.walKey });
       pipeline = await AuditPipeline.start(store, privacy, { ...config.pipeline, walKey, decode: config.otlpHttp.decode }, log, metrics);
       // Tamper evidence: signed checkpoints over what ClickHouse confirmed (chain/README.md).
-      const p = pipeline;
-      const checkpointer = await Checkpointer.start(store, { ...config.checkpoint, chainId: config.pipeline.chainId, dataDir: config.dataDir }, log, (hook) => {
-        p.stored = hook;
-      });
-      const bridge = new Bridge(config, store, pipeline, privacy, metrics, log, checkpointer);
+      // One checkpointer per risk chain; the pipeline's stored hook is dispatched by chain id.
+      const hooks = new Map<string, StoredHook>();
+      pipeline.stored = (chainId, first, last, hashes) => hooks.get(chainId)?.(first, last, hashes);
+      const checkpointers = new Map<string, Checkpointer>();
+      try {
+        for (const chainId of riskChainIds(config.pipeline.chainId)) {
+          const cp = await Checkpointer.start(store, { ...config.checkpoint, chainId, dataDir: config.dataDir }, log, (hook) => hooks.set(chainId, hook));
+          checkpointers.set(chainId, cp);
+        }
+      } catch (err) {
+        for (const cp of checkpointers.values()) await cp.close().catch(() => {});
+        throw err;
+      }
+      const bridge = new Bridge(config, store, pipeline, privacy, metrics, log, checkpointers);
       try {
         bridge.otlpHttpAddress = await bridge.receiver.start();
         bridge.otlpGrpcAddress = (await bridge.grpcReceiver?.start()) ?? null;
@@ -88,7 +99,7 @@ export class Bridge {
       } catch (err) {
         await bridge.receiver.stop();
         await bridge.grpcReceiver?.stop();
-        await checkpointer.close().catch(() => {});
+        for (const cp of checkpointers.values()) await cp.close().catch(() => {});
         throw err;
       }
       const grpcAddr = bridge.otlpGrpcAddress;
@@ -112,7 +123,7 @@ export class Bridge {
     this.stopping ??= (async () => {
       await Promise.all([this.receiver.stop(), this.grpcReceiver?.stop()]);
       await this.pipeline.close();
-      await this.checkpointer.close();
+      for (const cp of this.checkpointers.values()) await cp.close();
       await this.api.stop();
       await this.store.close();
       this.log.info('otel-audit bridge stopped');

@@ -123,7 +123,8 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
   const logLevel = (o.logLevel ?? env.OTEL_AUDIT_LOG_LEVEL ?? 'info') as LogLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`invalid --log-level "${logLevel}": expected debug, info, warn or error`);
   const chainId = o.chainId ?? env.OTEL_AUDIT_CHAIN_ID ?? DEFAULT_PIPELINE_CONFIG.chainId;
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(chainId)) throw new ConfigError(`invalid --chain-id "${chainId}": use 1-64 letters, digits, '.', '_' or '-'`);
+  // 57: room for the risk suffix (`-medium`) within the 64 characters of a chain id.
+  if (!/^[A-Za-z0-9._-]{1,57}$/.test(chainId)) throw new ConfigError(`invalid --chain-id "${chainId}": use 1-57 letters, digits, '.', '_' or '-'`);
   const everyEvents = Number(o.checkpointEveryEvents ?? env.OTEL_AUDIT_CHECKPOINT_EVERY_EVENTS ?? DEFAULT_CHECKPOINT_EVERY_EVENTS);
   if (!Number.isSafeInteger(everyEvents) || everyEvents < 1) {
     throw new ConfigError(`invalid --checkpoint-every-events "${o.checkpointEveryEvents ?? env.OTEL_AUDIT_CHECKPOINT_EVERY_EVENTS}": expected a positive integer`);

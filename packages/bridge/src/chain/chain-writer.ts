@@ -6,6 +6,23 @@ export interface ChainHead {
   hash: string;
 }
 
+/** The risk levels that each get their own chain (and their own retention, policy/README.md). */
+export const RISK_LEVELS = ['low', 'medium', 'high'] as const;
+
+/**
+ * The chain an event of this risk is sealed into: `<instance chain id>-<risk>`. One chain per
+ * risk level, so that retention by risk deletes whole chain prefixes. An unknown risk goes to
+ * the high chain (the longest retention).
+ */
+export function riskChainId(instanceChainId: string, risk: string): string {
+  return `${instanceChainId}-${(RISK_LEVELS as readonly string[]).includes(risk) ? risk : 'high'}`;
+}
+
+/** The three risk chains of an instance, low to high. */
+export function riskChainIds(instanceChainId: string): string[] {
+  return RISK_LEVELS.map((r) => `${instanceChainId}-${r}`);
+}
+
 /**
  * Assigns chain positions. One writer per chain: a bridge instance owns its chain id (see
  * README, "Several bridge instances"), so seq stays gap-free without coordination.

@@ -4,10 +4,14 @@
  *   POST /api/v1/verify           body {chain?, from?, to?, anchor_dir?, public_key?}; answers JSON
  *                                 lines: {"type":"progress",...}* then {"type":"report",...}
  *                                 (or {"type":"error","error":...}). One verification at a time.
+ *                                 Without `chain`: every chain of this instance (its three risk
+ *                                 chains, and the legacy `<chain-id>` chain of older installs if
+ *                                 it has rows), each as {"type":"chain_report",...}, then one
+ *                                 combined {"type":"report",...,"chains":[...]} (combineReports).
  *   GET  /api/v1/proof/:eventId   ?chain=ID; an inclusion proof bundle (checkpointing first if the
- *                                 event is newer than the newest checkpoint of this bridge's chain)
- *   GET  /api/v1/public-key       {key_id, chain_id, public_key: PEM}
- *   GET  /api/v1/checkpoints/latest  the checkpointer's status
+ *                                 event is newer than the newest checkpoint of its chain)
+ *   GET  /api/v1/public-key       {key_id, chain_id, chain_ids, public_key: PEM}
+ *   GET  /api/v1/checkpoints/latest  the checkpointers' status, by chain id
  *
  * The embedded store belongs to the bridge process, so verification runs here; the caller
  * chooses the anchor directory (on this host) and the public key it trusts.
@@ -24,13 +28,16 @@ import { exportPublicKeyPem, loadPublicKey, verifyCheckpointSignature } from './
 import type { Checkpointer } from './checkpointer.ts';
 import { buildInclusionBundle, ProofUnavailableError } from './prove.ts';
 import { verifyStoredChain } from './verify-store.ts';
-import { formatReport } from './verify.ts';
+import { combineReports, formatReport, type VerifyReport } from './verify.ts';
 
 const CHAIN_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 export interface ChainRouteDeps {
   store: Store;
-  checkpointer: Checkpointer;
+  /** The instance's chain id; its chains are `<chainId>-low|medium|high`. */
+  chainId: string;
+  /** One checkpointer per chain (all with the same key and anchor directory). */
+  checkpointers: Map<string, Checkpointer>;
   log: Logger;
 }
 
@@ -67,24 +74,37 @@ function chainParam(v: unknown, fallback: string): string {
 }
 
 export function registerChainRoutes(api: ApiServer, deps: ChainRouteDeps): void {
-  const { store, checkpointer, log } = deps;
+  const { store, checkpointers, log } = deps;
+  const instanceId = deps.chainId;
+  // Key and anchor directory are shared by every chain's checkpointer.
+  const checkpointer = [...checkpointers.values()][0];
+  if (!checkpointer) throw new Error('registerChainRoutes: no checkpointer');
   let verifying = false;
+
+  /** The chains `verify` checks by default: the risk chains, plus the legacy one if it has rows. */
+  async function instanceChains(): Promise<string[]> {
+    const ids = [...checkpointers.keys()];
+    const legacy = await store.rows<{ n: string }>(`SELECT count() AS n FROM ${store.database}.events WHERE chain_id = {chain:String}`, { chain: instanceId });
+    if (Number(legacy[0]?.n ?? 0) > 0 && !ids.includes(instanceId)) ids.push(instanceId);
+    return ids;
+  }
 
   api.route('GET', /^\/api\/v1\/public-key$/, async (_req, res) => {
     sendJson(res, 200, {
       key_id: checkpointer.key.keyId,
-      chain_id: checkpointer.chainId,
+      chain_id: instanceId,
+      chain_ids: [...checkpointers.keys()],
       public_key: exportPublicKeyPem(checkpointer.key.publicKey),
     });
   });
 
   api.route('GET', /^\/api\/v1\/checkpoints\/latest$/, async (_req, res) => {
-    sendJson(res, 200, checkpointer.status());
+    sendJson(res, 200, Object.fromEntries([...checkpointers].map(([id, cp]) => [id, cp.status()])));
   });
 
   api.route('POST', /^\/api\/v1\/verify$/, async (req: IncomingMessage, res: ServerResponse) => {
     const body = await readJsonBody(req);
-    const chainId = chainParam(body.chain, checkpointer.chainId);
+    const single = body.chain === undefined || body.chain === null || body.chain === '' ? null : chainParam(body.chain, '');
     const from = seqParam(body.from, 'from');
     const to = seqParam(body.to, 'to');
     if (from !== undefined && to !== undefined && to < from) throw new ApiError(400, `--to ${to} is below --from ${from}`);
@@ -115,18 +135,25 @@ export function registerChainRoutes(api: ApiServer, deps: ChainRouteDeps): void 
       const write = (obj: unknown) => {
         if (!closed) res.write(JSON.stringify(obj) + '\n');
       };
-      write({ type: 'start', chain_id: chainId, anchor_dir: sink.dir });
       try {
-        const report = await verifyStoredChain(store, sink, key, {
-          chainId,
-          from,
-          to,
-          onProgress: (p) => write({ type: 'progress', ...p }),
-          aborted: () => closed,
-        });
+        const chainIds = single ? [single] : await instanceChains();
+        const reports: VerifyReport[] = [];
+        for (const chainId of chainIds) {
+          write({ type: 'start', chain_id: chainId, anchor_dir: sink.dir });
+          const r = await verifyStoredChain(store, sink, key, {
+            chainId,
+            from,
+            to,
+            onProgress: (p) => write({ type: 'progress', chain_id: chainId, ...p }),
+            aborted: () => closed,
+          });
+          if (!single) write({ type: 'chain_report', ...r });
+          reports.push(r);
+        }
+        const report = single ? reports[0] : combineReports(instanceId, reports, { from, to });
         write({ type: 'report', ...report });
         log.info('verification done', {
-          chain_id: chainId,
+          chain_id: single ?? chainIds.join(','),
           ok: report.ok,
           events: report.events_checked,
           findings: report.findings_total,
@@ -149,22 +176,24 @@ export function registerChainRoutes(api: ApiServer, deps: ChainRouteDeps): void 
     const rows = await store.rows<Record<string, unknown>>(
       `SELECT * FROM ${store.database}.events WHERE event_id = {id:String}` +
         (chainFilter ? ' AND chain_id = {chain:String}' : '') +
-        ' ORDER BY chain_id = {own:String} DESC, chain_id, seq LIMIT 1',
-      { id: eventId, chain: chainFilter ? chainParam(chainFilter, '') : '', own: checkpointer.chainId },
+        ' ORDER BY startsWith(chain_id, {own:String}) DESC, chain_id, seq LIMIT 1',
+      { id: eventId, chain: chainFilter ? chainParam(chainFilter, '') : '', own: `${instanceId}-` },
     );
     if (rows.length === 0) throw new ApiError(404, `no stored event with id ${JSON.stringify(eventId)}`);
     const event = rows[0];
     const chainId = String(event.chain_id);
     const seq = Number(event.seq);
+    // The event's own chain's checkpointer (none for a legacy chain: its anchors only).
+    const own = checkpointers.get(chainId) ?? null;
     const sink = checkpointer.anchors;
     let sizes = sink.sizes(chainId);
-    if ((sizes.at(-1) ?? 0) < seq && chainId === checkpointer.chainId) {
-      await checkpointer.checkpointNow();
+    if ((sizes.at(-1) ?? 0) < seq && own) {
+      await own.checkpointNow();
       sizes = sink.sizes(chainId);
     }
     const newest = sizes.at(-1) ?? 0;
     if (newest < seq) {
-      const halted = chainId === checkpointer.chainId ? checkpointer.status().halted : null;
+      const halted = own ? own.status().halted : null;
       throw new ApiError(503, `event ${eventId} (chain ${chainId}, seq ${seq}) is not covered by a checkpoint yet${halted ? `: the checkpointer is halted (${halted})` : ''}`);
     }
     let record: AnchorRecord;

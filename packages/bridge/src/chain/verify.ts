@@ -737,3 +737,51 @@ export function formatReport(r: VerifyReport): string {
   }
   return lines.join('\n') + '\n';
 }
+
+/**
+ * Several chains verified together (`verify` without `--chain`: every chain of an instance,
+ * one per risk level). The totals keep the single-chain report's fields, so that readers of
+ * `ok`, `events_checked`, `findings` and `counts` need not know; `chains` holds each report.
+ * Findings carry their chain_id.
+ */
+export interface MultiChainReport extends VerifyReport {
+  chains: VerifyReport[];
+}
+
+export function combineReports(instanceChainId: string, reports: VerifyReport[], opts: { from?: number; to?: number } = {}): MultiChainReport {
+  const counts: Partial<Record<FindingKind, number>> = {};
+  for (const r of reports) for (const [k, v] of Object.entries(r.counts)) counts[k as FindingKind] = (counts[k as FindingKind] ?? 0) + (v ?? 0);
+  const sum = (f: (r: VerifyReport) => number) => reports.reduce((n, r) => n + f(r), 0);
+  const inTable = reports.map((r) => r.checkpoints.in_table);
+  return {
+    ok: reports.every((r) => r.ok),
+    chain_id: instanceChainId,
+    from_seq: opts.from ?? 1,
+    to_seq: opts.to ?? null,
+    first_seq: null,
+    last_seq: null,
+    events_checked: sum((r) => r.events_checked),
+    checkpoints: {
+      anchored: sum((r) => r.checkpoints.anchored),
+      in_table: inTable.some((n) => n === null) ? null : sum((r) => r.checkpoints.in_table ?? 0),
+      verified: sum((r) => r.checkpoints.verified),
+      latest_tree_size: Math.max(0, ...reports.map((r) => r.checkpoints.latest_tree_size)),
+    },
+    unanchored_events: sum((r) => r.unanchored_events),
+    findings: reports.flatMap((r) => r.findings.map((f) => ({ ...f, chain_id: r.chain_id }))),
+    findings_total: sum((r) => r.findings_total),
+    counts,
+    notes: reports.flatMap((r) => r.notes.map((n) => `${r.chain_id}: ${n}`)),
+    duration_ms: sum((r) => r.duration_ms),
+    chains: reports,
+  };
+}
+
+/** formatReport for a combined report: a summary line, then each chain's report. */
+export function formatMultiReport(r: MultiChainReport): string {
+  const per = r.chains.map((c) => `${c.chain_id} ${c.events_checked}`).join(', ');
+  const head =
+    `${r.ok ? 'OK' : 'BROKEN'}: chain ${r.chain_id}, ${r.events_checked} events checked in ${r.chains.length} chains (${per}), ` +
+    `${r.findings_total} finding(s), ${(r.duration_ms / 1000).toFixed(1)} s\n`;
+  return head + r.chains.map((c) => formatReport(c)).join('');
+}

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ChainWriter, type ChainHead } from '../chain/chain-writer.ts';
+import { ChainWriter, riskChainId, riskChainIds, type ChainHead } from '../chain/chain-writer.ts';
 import { Correlator, type CorrelatorConfig } from '../correlate/correlator.ts';
 import type { ContentPiece, PendingEvent, SpanNode } from '../correlate/types.ts';
 import type { Logger } from '../internal/logger.ts';
@@ -20,7 +20,11 @@ import { RecentIds } from './recent-ids.ts';
 
 export interface PipelineConfig {
   dataDir: string;
-  /** This instance's hash chain. One writer per chain: give each bridge instance its own. */
+  /**
+   * This instance's chain id. Events are sealed into one chain per risk level,
+   * `<chainId>-low|medium|high` (see chain/README.md). One writer per chain: give each bridge
+   * instance its own id.
+   */
   chainId: string;
   defaultRisk: string;
   correlator: Partial<CorrelatorConfig>;
@@ -82,6 +86,7 @@ interface SealedHeader {
  */
 interface SealedBatch {
   token: string;
+  chainId: string;
   firstSeq: number;
   lastSeq: number;
   headHash: string;
@@ -130,7 +135,8 @@ export class AuditPipeline {
   private readonly privacy: PrivacyFilter;
   private readonly log: Logger;
   private readonly wal: WriteAheadLog;
-  private readonly chain: ChainWriter;
+  /** One writer per chain id (the risk chains; a legacy chain only to finish a replay). */
+  private readonly chains = new Map<string, ChainWriter>();
   private readonly recent: RecentIds;
   private unstored: SealedBatch[] = [];
   private insertLoop: Promise<void> | null = null;
@@ -156,7 +162,7 @@ export class AuditPipeline {
    * Told of each batch, in seq order, once ClickHouse has confirmed it (the checkpointer,
    * chain/checkpointer.ts, set by bridge.ts). Must be cheap and must not throw.
    */
-  stored: ((firstSeq: number, lastSeq: number, hashes: string[]) => void) | null = null;
+  stored: ((chainId: string, firstSeq: number, lastSeq: number, hashes: string[]) => void) | null = null;
   private readonly encodeRow = rowEncoder(EVENT_COLUMNS);
   private readonly rowWriter = new RowWriter();
 
@@ -167,7 +173,7 @@ export class AuditPipeline {
     log: Logger,
     metrics: Metrics,
     wal: WriteAheadLog,
-    head: ChainHead | null,
+    heads: Map<string, ChainHead>,
     recent: RecentIds,
   ) {
     this.config = config;
@@ -177,7 +183,7 @@ export class AuditPipeline {
     this.wal = wal;
     this.recent = recent;
     this.correlator = new Correlator(config.correlator);
-    this.chain = new ChainWriter(config.chainId, head);
+    for (const id of riskChainIds(config.chainId)) this.chains.set(id, new ChainWriter(id, heads.get(id) ?? null));
     this.m = {
       spansReceived: metrics.counter('otel_audit_spans_received_total', 'Spans received and accepted by the decoder'),
       logsReceived: metrics.counter('otel_audit_log_records_received_total', 'Log records received and accepted by the decoder'),
@@ -194,7 +200,9 @@ export class AuditPipeline {
     metrics.gauge('otel_audit_wal_queued_bytes', 'Bytes waiting for the next write-ahead log write and fsync', () => this.wal.queuedBytes);
     metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content', () => this.correlator.pending);
     metrics.gauge('otel_audit_events_unstored', 'Sealed events not yet confirmed by ClickHouse (= otel_audit_spooled_events)', () => this.spooledEvents);
-    metrics.gauge('otel_audit_chain_head_seq', 'Sequence number of the newest sealed event', () => this.chain.current.seq);
+    metrics.gauge('otel_audit_chain_head_seq', 'Sum of the head sequence numbers of this instance\'s chains (one per risk level): events sealed', () =>
+      [...this.chains.values()].reduce((n, w) => n + w.current.seq, 0),
+    );
     metrics.gauge('otel_audit_spooled_events', 'Sealed events in the write-ahead log waiting for ClickHouse', () => this.spooledEvents);
     metrics.gauge('otel_audit_spooled_bytes', 'Bytes of sealed rows in the write-ahead log waiting for ClickHouse', () => this.spooledBytes);
     metrics.gauge('otel_audit_spool_memory_bytes', 'Bytes of the spooled rows also held in memory (kept under 64 MiB; the rest is read back from the log)', () => this.memoryBytes);
@@ -212,10 +220,10 @@ export class AuditPipeline {
       fsync: config.fsync,
       key: config.walKey,
     });
-    const head = await storedHead(store, config.chainId);
+    const heads = await storedHeads(store, config.chainId);
     const recent = new RecentIds(config.dedupIds);
     await recent.seed(store);
-    const p = new AuditPipeline(config, store, privacy, log, metrics, wal, head, recent);
+    const p = new AuditPipeline(config, store, privacy, log, metrics, wal, heads, recent);
     await p.recover(records);
     p.timer = setInterval(() => p.tick(), config.flushIntervalMs);
     p.timer.unref();
@@ -332,8 +340,17 @@ export class AuditPipeline {
     return { ok: true, reason: '' };
   }
 
-  get chainHead(): ChainHead {
-    return this.chain.current;
+  /** The head of each chain, by chain id. */
+  get chainHead(): Record<string, ChainHead> {
+    const out: Record<string, ChainHead> = {};
+    for (const [id, w] of this.chains) out[id] = w.current;
+    return out;
+  }
+
+  private writer(chainId: string): ChainWriter {
+    let w = this.chains.get(chainId);
+    if (!w) this.chains.set(chainId, (w = new ChainWriter(chainId, null)));
+    return w;
   }
 
   /**
@@ -435,25 +452,35 @@ export class AuditPipeline {
   /** Chains decided events, logs the sealed batch, and queues it for ClickHouse. */
   private seal(ready: PendingEvent[]): void {
     if (ready.length === 0) return;
-    const fresh = [];
+    // One chain per risk level: events are grouped by chain, keeping their order in each.
+    const groups = new Map<string, AuditEvent[]>();
     for (const p of ready) {
       if (this.recent.has(p.event.event_id)) {
         this.m.eventsDeduplicated.inc();
         continue;
       }
       this.recent.add(p.event.event_id);
-      fresh.push(p.event);
+      const chainId = riskChainId(this.config.chainId, p.event.risk);
+      let g = groups.get(chainId);
+      if (!g) groups.set(chainId, (g = []));
+      g.push(p.event);
     }
+    for (const [chainId, fresh] of groups) this.sealChain(chainId, fresh);
+    this.kickInserts();
+  }
+
+  private sealChain(chainId: string, fresh: AuditEvent[]): void {
+    const chain = this.writer(chainId);
     for (let i = 0; i < fresh.length; i += this.config.batchRows) {
       const events = fresh.slice(i, i + this.config.batchRows);
-      this.chain.seal(events);
+      chain.seal(events);
       for (const e of events) this.encodeRow(this.rowWriter, e as unknown as Record<string, unknown>);
       const first = events[0];
       const last = events[events.length - 1];
       const header: SealedHeader = {
         t: 'sealed',
-        token: `${this.config.chainId}:${first.seq}-${last.seq}`,
-        chainId: this.config.chainId,
+        token: `${chainId}:${first.seq}-${last.seq}`,
+        chainId,
         firstSeq: first.seq,
         lastSeq: last.seq,
         headHash: last.hash,
@@ -466,6 +493,7 @@ export class AuditPipeline {
       const rows = record.subarray(record.length - taken.length);
       const batch: SealedBatch = {
         token: header.token,
+        chainId,
         firstSeq: header.firstSeq,
         lastSeq: header.lastSeq,
         headHash: header.headHash,
@@ -483,7 +511,6 @@ export class AuditPipeline {
       this.memoryBytes += rows.length;
       this.memoryEvents += events.length;
     }
-    this.kickInserts();
   }
 
   /**
@@ -577,7 +604,7 @@ export class AuditPipeline {
         batch.full = null;
       }
       this.m.eventsStored.inc(batch.events);
-      this.stored?.(batch.firstSeq, batch.lastSeq, full.header.hashes); // checkpoints cover confirmed events only
+      this.stored?.(batch.chainId, batch.firstSeq, batch.lastSeq, full.header.hashes); // checkpoints cover confirmed events only
       this.wal.append(JSON.stringify({ t: 'stored', token: batch.token })).catch(() => {});
     }
   }
@@ -601,6 +628,7 @@ export class AuditPipeline {
         const h = header as unknown as SealedHeader;
         sealed.set(h.token, {
           token: h.token,
+          chainId: h.chainId,
           firstSeq: h.firstSeq,
           lastSeq: h.lastSeq,
           headHash: h.headHash,
@@ -619,13 +647,13 @@ export class AuditPipeline {
     if (count === 0) return;
     // Sealed but unconfirmed batches go first, in chain order, with their original tokens:
     // ClickHouse drops the ones it already has.
-    const batches = [...sealed.values()].sort((a, b) => a.firstSeq - b.firstSeq);
+    const batches = [...sealed.values()].sort((a, b) => (a.chainId === b.chainId ? a.firstSeq - b.firstSeq : a.chainId < b.chainId ? -1 : 1));
     for (const { header: h, ...b } of batches) {
       for (const id of h.eventIds) {
         sealedIds.add(id);
         this.recent.add(id);
       }
-      if (b.lastSeq > this.chain.current.seq) this.chain.advanceTo({ seq: b.lastSeq, hash: b.headHash });
+      this.writer(b.chainId).advanceTo({ seq: b.lastSeq, hash: b.headHash });
       this.unstored.push(b);
       this.spooledBytes += b.rowBytes;
       this.spooledEvents += b.events;
@@ -673,10 +701,14 @@ export class AuditPipeline {
   }
 }
 
-async function storedHead(store: Store, chainId: string): Promise<ChainHead | null> {
-  const rows = await store.rows<{ seq: string; hash: string }>(
-    `SELECT seq, hash FROM ${store.database}.events WHERE chain_id = {chain:String} ORDER BY seq DESC LIMIT 1`,
-    { chain: chainId },
+/** The stored head of each of this instance's chains (`<chainId>-…`), in one query. */
+async function storedHeads(store: Store, chainId: string): Promise<Map<string, ChainHead>> {
+  // Aliases differ from the column names: ClickHouse would resolve `seq` in argMax to the alias.
+  const rows = await store.rows<{ chain_id: string; head_seq: string; head_hash: string }>(
+    `SELECT chain_id, max(seq) AS head_seq, argMax(hash, seq) AS head_hash FROM ${store.database}.events WHERE startsWith(chain_id, {p:String}) GROUP BY chain_id`,
+    { p: `${chainId}-` },
   );
-  return rows.length ? { seq: Number(rows[0].seq), hash: rows[0].hash } : null;
+  const heads = new Map<string, ChainHead>();
+  for (const r of rows) heads.set(r.chain_id, { seq: Number(r.head_seq), hash: r.head_hash });
+  return heads;
 }

@@ -55,7 +55,8 @@ export const serve: Command = {
 --max-attribute-length N  longer string values are truncated, noted in the event's truncated column
                           (OTEL_AUDIT_MAX_ATTRIBUTE_LENGTH, default 65536)
 --max-depth N             nesting of array/map values; deeper items are rejected (OTEL_AUDIT_MAX_DEPTH, default 16)
---chain-id ID             this instance's hash chain; one per instance (OTEL_AUDIT_CHAIN_ID, default main)
+--chain-id ID             this instance's chain id; one per instance: it writes one hash chain per
+                          risk level, ID-low, ID-medium, ID-high (OTEL_AUDIT_CHAIN_ID, default main)
 --default-risk LEVEL      risk of events that state none (OTEL_AUDIT_DEFAULT_RISK, default medium)
 --log-level LEVEL         debug, info, warn, error (OTEL_AUDIT_LOG_LEVEL, default info)
 --checkpoint-every-events N   sign a checkpoint every N stored events (OTEL_AUDIT_CHECKPOINT_EVERY_EVENTS, default 10000)

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { formatReport, type VerifyReport } from '../../chain/verify.ts';
+import { formatMultiReport, formatReport, type MultiChainReport, type VerifyReport } from '../../chain/verify.ts';
 import { API_URL_OPTION, apiUrl, callApi, CommandError, EXIT, UsageError, type Command } from '../shared.ts';
 
 /** verify's exit code when it ran and found tampering (1 means it could not run). */
@@ -39,7 +39,9 @@ recomputes every event's hash, checks seq continuity and prev links, reproduces 
 root and head of every anchored checkpoint, checks that successive anchored checkpoints are
 consistent, and compares the checkpoints table with the anchor.
 
---chain ID          the chain to check (default: the bridge's own)
+--chain ID          the chain to check (default: every chain of the bridge: one per risk
+                    level, <chain-id>-low|medium|high, plus the <chain-id> chain of older
+                    installs if it has rows; reported per chain, exit 3 if any has findings)
 --from SEQ --to SEQ a seq range; after dropping old partitions, start right after a
                     checkpoint (--from <tree_size + 1>) to keep the link into it checked
 --anchor-dir DIR    the trusted copy of the checkpoints, a directory on the bridge's host
@@ -76,7 +78,8 @@ Exit codes: 0 intact, 3 integrity problems found (listed with seq, event id and 
       const msg = JSON.parse(line) as { type: string; [k: string]: unknown };
       if (msg.type === 'progress' && tty) {
         const phase = msg.phase === 'content' ? '1/2 hashing events' : msg.phase === 'order' ? '2/2 checking order and checkpoints' : 'verifying';
-        process.stderr.write(`\r${phase}: ${msg.events_checked} events (seq ${msg.seq})\x1b[K`);
+        const chain = msg.chain_id ? `${msg.chain_id} ` : '';
+        process.stderr.write(`\r${chain}${phase}: ${msg.events_checked} events (seq ${msg.seq})\x1b[K`);
       } else if (msg.type === 'report') {
         const { type: _t, ...rest } = msg;
         report = rest as unknown as VerifyReport;
@@ -97,7 +100,8 @@ Exit codes: 0 intact, 3 integrity problems found (listed with seq, event id and 
     if (failure) throw new CommandError(`verification failed to run: ${failure}`);
     if (!report) throw new CommandError('the bridge ended the verification without a report');
     const r = report as VerifyReport;
-    process.stdout.write(format === 'json' ? JSON.stringify(r) + '\n' : formatReport(r));
+    const multi = Array.isArray((r as MultiChainReport).chains);
+    process.stdout.write(format === 'json' ? JSON.stringify(r) + '\n' : multi ? formatMultiReport(r as MultiChainReport) : formatReport(r));
     return r.ok ? EXIT.OK : EXIT_TAMPERED;
   },
 };
