@@ -10,12 +10,12 @@
  * Exit 0 when nothing acknowledged was lost or duplicated; 1 otherwise. Results also go to
  * bench/out/soak.json.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { flush, REPO_ROOT, runCli, sql, startBridge, tempDir } from '../test/helpers/bridge-process.ts';
+import { startCrashLoad } from '../test/helpers/crash-load.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -34,24 +34,8 @@ let bridge = await startBridge({ dataDir });
 const args = ['--otlp-http', `127.0.0.1:${new URL(bridge.otlpUrl).port}`];
 say(`soak: data dir ${dataDir}, ${bridge.otlpUrl}, ${kills} restarts`);
 
-const load = spawn(process.execPath, [join(REPO_ROOT, 'test/fixtures/crash-load.ts'), bridge.otlpUrl, o.concurrency!, o.batch!], {
-  cwd: REPO_ROOT,
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const acked = new Set<string>();
-let summary: Record<string, unknown> = {};
-let buf = '';
-load.stdout.on('data', (d: Buffer) => {
-  buf += d.toString();
-  let nl;
-  while ((nl = buf.indexOf('\n')) >= 0) {
-    const line = JSON.parse(buf.slice(0, nl)) as { acked?: string[]; done?: boolean };
-    buf = buf.slice(nl + 1);
-    if (line.acked) for (const id of line.acked) acked.add(id);
-    if (line.done) summary = line;
-  }
-});
-const loadExit = new Promise((r) => load.once('exit', r));
+const load = startCrashLoad(bridge.otlpUrl, o.concurrency!, o.batch!);
+const acked = load.acked;
 
 const t0 = Date.now();
 let sigkills = 0;
@@ -70,8 +54,9 @@ for (let i = 1; i <= kills; i++) {
   if (i % 10 === 0) say(`  ${i}/${kills} restarts, ${acked.size} spans acknowledged`);
 }
 await sleep(1000);
-load.kill('SIGTERM');
-await loadExit;
+await load.stop();
+if (load.stderr()) process.stderr.write(load.stderr());
+const summary = load.summary();
 await flush(bridge.apiUrl);
 
 const counts = new Map<string, number>();

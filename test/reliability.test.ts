@@ -10,15 +10,15 @@
  *    503 and an error, never a silent drop, and the log stays readable.
  * The long version of the crash test is `node bench/soak.ts`.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { eventually, flush, REPO_ROOT, runCli, sql, startBridge, tempDir, type BridgeProcess } from './helpers/bridge-process.ts';
+import { eventually, flush, runCli, sql, startBridge, tempDir, type BridgeProcess } from './helpers/bridge-process.ts';
+import { startCrashLoad } from './helpers/crash-load.ts';
 import { encodeTraces, postOtlp, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
 
-const LOADER = join(REPO_ROOT, 'test/fixtures/crash-load.ts');
 
 async function metric(b: BridgeProcess, name: string): Promise<number> {
   const text = await (await fetch(`${b.apiUrl}/metrics`)).text();
@@ -61,23 +61,8 @@ describe('kill -9 under load', () => {
     const port = new URL(bridge.otlpUrl).port;
     // The exporter keeps its endpoint: each restart listens on the same port.
     const args = ['--otlp-http', `127.0.0.1:${port}`];
-    const load = spawn(process.execPath, [LOADER, bridge.otlpUrl, '4', '20'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    const acked = new Set<string>();
-    let summary: Record<string, number> = {};
-    let buf = '';
-    load.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buf.slice(0, nl)) as { acked?: string[]; done?: boolean };
-        buf = buf.slice(nl + 1);
-        if (line.acked) for (const id of line.acked) acked.add(id);
-        if (line.done) summary = line as unknown as Record<string, number>;
-      }
-    });
-    let loadErr = '';
-    load.stderr.on('data', (d) => (loadErr += d));
-    const loadExit = new Promise((r) => load.once('exit', r));
+    const load = startCrashLoad(bridge.otlpUrl, '4', '20');
+    const acked = load.acked;
     const KILLS = 10;
     const ackedAtKills: number[] = [];
     const termCodes: Array<number | null> = [];
@@ -101,9 +86,10 @@ describe('kill -9 under load', () => {
       }
       await sleep(500);
     } finally {
-      load.kill('SIGTERM');
-      await loadExit;
+      await load.stop();
     }
+    const loadErr = load.stderr();
+    const summary = load.summary();
     expect(loadErr).toBe('');
     // Acks kept coming between kills: the load really was sustained across restarts.
     expect(new Set(ackedAtKills).size).toBe(KILLS + 2);

@@ -8,7 +8,7 @@
  * left subtrees it takes while m > k, and the final one when m is reached), and every other node
  * covers leaves in [m, n) only.
  */
-import { MerkleAccumulator, type MerkleAccumulatorState } from './merkle.ts';
+import { consistencyPath, MerkleAccumulator, type MerkleAccumulatorState } from './merkle.ts';
 
 /** [start, end) of each compact-range node of size m, largest first, with its hash. */
 function compactNodes(state: MerkleAccumulatorState): Map<string, Buffer> {
@@ -23,12 +23,6 @@ function compactNodes(state: MerkleAccumulatorState): Map<string, Buffer> {
     }
   }
   return nodes;
-}
-
-function splitPoint(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
 }
 
 /**
@@ -53,23 +47,5 @@ export function consistencyProofFromCompactRange(old: MerkleAccumulatorState, ne
     for (let i = start; i < end; i++) acc.append(newLeaves[i - m]);
     return acc.root();
   };
-  const proof: Buffer[] = [];
-  let start = 0;
-  let end = n;
-  let mm = m;
-  let b = true;
-  while (mm !== end - start) {
-    const k = splitPoint(end - start);
-    if (mm <= k) {
-      proof.push(subtreeRoot(start + k, end));
-      end = start + k;
-    } else {
-      proof.push(subtreeRoot(start, start + k));
-      start += k;
-      mm -= k;
-      b = false;
-    }
-  }
-  if (!b) proof.push(subtreeRoot(start, end));
-  return proof.reverse();
+  return consistencyPath(m, n, subtreeRoot);
 }

@@ -155,8 +155,16 @@ export function consistencyProof(leafHashes: readonly Uint8Array[], m: number): 
   if (!Number.isSafeInteger(m) || m <= 0 || m > n) {
     throw new RangeError(`consistency proof needs 0 < m <= n, got m=${m}, n=${n}`);
   }
+  return consistencyPath(m, n, (start, end) => subtreeRoot(leafHashes, start, end));
+}
+
+/**
+ * SUBPROOF(m, D[0:n], true) of RFC 6962 §2.1.2, unrolled: the hashes of the subtrees named by
+ * the walk, bottom-up. `subtreeRoot(start, end)` gives MTH(D[start:end]); callers differ only
+ * in where those hashes come from (all leaves, or a compact range plus the new leaves).
+ */
+export function consistencyPath(m: number, n: number, subtreeRoot: (start: number, end: number) => Buffer): Buffer[] {
   const proof: Buffer[] = [];
-  // SUBPROOF(m, D[start:end], b) unrolled; collected top-down, returned bottom-up.
   let start = 0;
   let end = n;
   let mm = m;
@@ -164,16 +172,16 @@ export function consistencyProof(leafHashes: readonly Uint8Array[], m: number): 
   while (mm !== end - start) {
     const k = splitPoint(end - start);
     if (mm <= k) {
-      proof.push(subtreeRoot(leafHashes, start + k, end));
+      proof.push(subtreeRoot(start + k, end));
       end = start + k;
     } else {
-      proof.push(subtreeRoot(leafHashes, start, start + k));
+      proof.push(subtreeRoot(start, start + k));
       start += k;
       mm -= k;
       b = false;
     }
   }
-  if (!b) proof.push(subtreeRoot(leafHashes, start, end));
+  if (!b) proof.push(subtreeRoot(start, end));
   return proof.reverse();
 }
 

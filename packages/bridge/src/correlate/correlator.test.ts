@@ -78,6 +78,19 @@ describe('Correlator', () => {
     expect(c.stats.contentLate).toBe(1);
   });
 
+  it('orders the messages of a call by log time, whatever order their records arrive in', () => {
+    const c = new Correlator({ contentWaitMs: 1000 });
+    const m = node('m2', '');
+    const piece = (section: 'input' | 'output', text: string, order: string) => ({ section, value: text, digest: text, order, redactions: 0 });
+    // The later user message and the choice arrive before the first message of the prompt.
+    c.addContent(T, 'm2', [piece('input', 'second', '0002:000000')], 0);
+    c.addContent(T, 'm2', [piece('output', 'answer', '0003:000000')], 0);
+    c.addContent(T, 'm2', [piece('input', 'first', '0001:000000'), piece('input', 'first-b', '0001:000001')], 0);
+    c.addSpan(m, pending(m, 0, { awaitsContent: true }), 0);
+    const [p] = c.takeReady(1);
+    expect(JSON.parse(p.event.content)).toEqual({ input: ['first', 'first-b', 'second'], output: ['answer'] });
+  });
+
   it('decides a model call without content once the content window passes', () => {
     const c = new Correlator({ contentWaitMs: 300 });
     const m = node('m', '');

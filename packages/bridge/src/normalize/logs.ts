@@ -6,7 +6,7 @@
  * (`timeUnixNano`), ties kept in arrival order. instrumentation-openai stamps all request
  * messages of a call with the same timestamp and emits them in prompt order in one batch, and
  * the choices after the response, so a stable sort by time rebuilds the conversation exactly.
- * `mergeLogContent` does that sort; `mergeContent` alone appends in the order it is called.
+ * That sort happens where content is joined to its event (correlate/finalize.ts).
  */
 import type { AttrValue, ContentMessage, ContentPart, EventContent, TelemetryLog } from '../model.ts';
 import {
@@ -113,50 +113,4 @@ export function normalizeLog(log: TelemetryLog): LogContent | null {
   } catch {
     return null;
   }
-}
-
-function mergeList(a: ContentMessage[] | undefined, b: ContentMessage[] | undefined): ContentMessage[] | undefined {
-  if (!b || b.length === 0) return a;
-  if (!a || a.length === 0) return [...b];
-  // No de-duplication: two equal messages in a row ("yes", "yes") are real conversation.
-  return [...a, ...b];
-}
-
-/**
- * `b` joined into `a` (neither is mutated): message lists are appended, single values
- * (arguments, result, query) kept from `a` when it has them.
- */
-export function mergeContent(a: EventContent, b: Partial<EventContent>): EventContent {
-  const out: EventContent = { ...a };
-  const system = mergeList(a.system, b.system);
-  const input = mergeList(a.input, b.input);
-  const output = mergeList(a.output, b.output);
-  if (system) out.system = system;
-  if (input) out.input = input;
-  if (output) out.output = output;
-  if (out.arguments === undefined && b.arguments !== undefined) out.arguments = b.arguments;
-  if (out.result === undefined && b.result !== undefined) out.result = b.result;
-  if (out.query === undefined && b.query !== undefined) out.query = b.query;
-  return out;
-}
-
-function timeOf(t: string): bigint {
-  try {
-    return BigInt(t || '0');
-  } catch {
-    return 0n;
-  }
-}
-
-/** Joins the log contents of one span in log-time order (stable: ties keep arrival order). */
-export function mergeLogContent(
-  base: EventContent,
-  records: ReadonlyArray<{ timeUnixNano: string; content: Partial<EventContent> }>,
-): EventContent {
-  const sorted = records
-    .map((r, i) => ({ r, i, t: timeOf(r.timeUnixNano) }))
-    .sort((x, y) => (x.t < y.t ? -1 : x.t > y.t ? 1 : x.i - y.i));
-  let out = base;
-  for (const { r } of sorted) out = mergeContent(out, r.content);
-  return out;
 }

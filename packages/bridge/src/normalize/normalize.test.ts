@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TelemetryLog } from '../model.ts';
 import { auditMapper } from './mappers/audit.ts';
 import { otelGenAiMapper } from './mappers/otel-genai.ts';
-import { mergeContent, mergeLogContent, normalizeLog, normalizeSpan, spanContext } from './normalize.ts';
+import { normalizeLog, normalizeSpan, spanContext } from './normalize.ts';
 import { MAPPERS } from './registry.ts';
 import { DEFAULT_TRACE_ID, loadFixture, makeSpan, spanIdOf } from './testdata/load.ts';
 import type { Mapper } from './types.ts';
@@ -306,33 +306,5 @@ describe('normalizeLog', () => {
     expect(normalizeLog(byName('gen_ai.evaluation.result')[0]!)).toBeNull();
     expect(normalizeLog(openai.logs.at(-1)!)).toBeNull(); // a plain log line
     expect(normalizeLog(openai.logs.at(-2)!)).toBeNull(); // gen_ai.user.message without span id
-  });
-});
-
-describe('mergeContent / mergeLogContent', () => {
-  it('rebuilds the conversation of instrumentation-openai in log-time order, whatever the arrival order', () => {
-    const chat = openai.span('chat');
-    const span = normalizeSpan(chat)!;
-    const records = openai.logs
-      .map((l) => ({ l, r: normalizeLog(l) }))
-      .filter((x) => x.r?.spanId === chat.spanId)
-      .map(({ l, r }) => ({ timeUnixNano: l.timeUnixNano, content: r!.content }));
-    // The choice (later time) arrives first: it still ends up last.
-    const shuffled = [records.at(-1)!, ...records.slice(0, -1)];
-    const merged = mergeLogContent(span.content, shuffled);
-    expect(merged.system).toHaveLength(1);
-    expect(merged.input!.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'user']);
-    expect((merged.input![3]!.parts[0] as { content: string }).content).toBe('And when will it arrive?');
-    expect(merged.output).toHaveLength(1);
-  });
-
-  it('appends message lists, keeps single values from the first, mutates nothing', () => {
-    const a = { input: [{ role: 'user', parts: [{ type: 'text', content: 'yes' }] }], query: 'q1' };
-    const b = { input: [{ role: 'user', parts: [{ type: 'text', content: 'yes' }] }], query: 'q2', result: 1 };
-    const m = mergeContent(a, b);
-    expect(m.input).toHaveLength(2);
-    expect(m.query).toBe('q1');
-    expect(m.result).toBe(1);
-    expect(a.input).toHaveLength(1);
   });
 });

@@ -4,10 +4,9 @@ import { normalizeLog, normalizeSpan, spanContext } from '../normalize/normalize
 import type { EventDraft } from '../normalize/types.ts';
 import type { ContentPiece, ContentSection, PendingEvent, SpanNode } from '../correlate/types.ts';
 import { durationNanos, nanosToDateTime64 } from '../internal/time.ts';
+import { TRUNCATED_ATTRIBUTE } from '../receive/otlp/decode.ts';
 import type { PrivacyFilter } from './privacy.ts';
 
-/** Attribute the decoder sets when it truncated or dropped attributes of a span. */
-export const TRUNCATED_ATTRIBUTE = 'otel_audit.truncated';
 
 export interface IntakeOptions {
   /** Tenant from the ingest credential; wins over `audit.tenant`. */

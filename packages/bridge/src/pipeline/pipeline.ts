@@ -301,7 +301,12 @@ export class AuditPipeline {
   }
 
   /** Decoded telemetry → intake → correlator (also the replay path). */
-  private apply(h: RequestHeader, decoded: DecodedRequest): void {
+  /**
+   * On replay (`sealed` given) the events a sealed batch already holds are skipped, and nothing
+   * is counted as received again.
+   */
+  private apply(h: RequestHeader, decoded: DecodedRequest, sealed?: Set<string>): void {
+    const count = !sealed;
     if (decoded.signal === 'traces') {
       const spans = decoded.spans;
       const intake = intakeSpans(spans, this.privacy, {
@@ -310,14 +315,18 @@ export class AuditPipeline {
         now: h.at,
         ingestTime: h.ingestTime,
       });
-      this.m.spansReceived.inc(spans.length);
-      this.m.spansDropped.inc(intake.dropped);
+      if (count) {
+        this.m.spansReceived.inc(spans.length);
+        this.m.spansDropped.inc(intake.dropped);
+      }
       for (const node of intake.nodes) this.correlator.addSpan(node, null, h.at);
-      for (const ev of intake.events) this.correlator.addSpan(ev.node, ev, h.at);
+      for (const ev of intake.events) if (!sealed?.has(ev.event.event_id)) this.correlator.addSpan(ev.node, ev, h.at);
     } else {
       const intake = intakeLogs(decoded.logs, this.privacy);
-      this.m.logsReceived.inc(decoded.logs.length);
-      this.m.logsDropped.inc(intake.dropped);
+      if (count) {
+        this.m.logsReceived.inc(decoded.logs.length);
+        this.m.logsDropped.inc(intake.dropped);
+      }
       for (const [traceId, spanId, pieces] of intake.content) this.correlator.addContent(traceId, spanId, pieces, h.at);
     }
   }
@@ -672,7 +681,7 @@ export class AuditPipeline {
           this.log.error('a logged request no longer decodes; skipped', { error: (err as Error).name, signal: h.signal, encoding: h.encoding });
           continue;
         }
-        this.applyReplay(h, decoded, sealedIds);
+        this.apply(h, decoded, sealedIds);
       } else if (header.t === 'snapshot') {
         const snap = header as unknown as SnapshotRecord;
         for (const n of snap.nodes) this.correlator.addSpan(n, null, Date.now());
@@ -690,14 +699,6 @@ export class AuditPipeline {
     });
     this.kickInserts();
     this.compact();
-  }
-
-  /** Like apply, minus the events a sealed batch already holds. */
-  private applyReplay(h: RequestHeader, decoded: DecodedRequest, sealedIds: Set<string>): void {
-    if (decoded.signal === 'logs') return this.apply(h, decoded);
-    const intake = intakeSpans(decoded.spans, this.privacy, { tenant: h.tenant, defaultRisk: this.config.defaultRisk, now: h.at, ingestTime: h.ingestTime });
-    for (const node of intake.nodes) this.correlator.addSpan(node, null, h.at);
-    for (const ev of intake.events) if (!sealedIds.has(ev.event.event_id)) this.correlator.addSpan(ev.node, ev, h.at);
   }
 }
 

@@ -12,7 +12,7 @@ import type { Logger } from '../../internal/logger.ts';
 import type { Metrics } from '../../internal/metrics.ts';
 import { OtlpDecodeError, type DecodeOptions } from '../otlp/decode.ts';
 import { encodeExportResponseProtobuf, encodeStatusProtobuf } from '../otlp/encode.ts';
-import { decodeRequest, partialSuccess, type Signal, type TelemetrySink } from '../otlp/request.ts';
+import { ingestRequest, type Signal, type TelemetrySink } from '../otlp/request.ts';
 
 export interface OtlpGrpcConfig {
   host: string;
@@ -168,12 +168,9 @@ export class OtlpGrpcReceiver {
     this.inFlight++;
     this.inFlightBytes += body.length;
     try {
-      const raw = { signal, encoding: 'protobuf' as const, body };
-      const decoded = decodeRequest(raw, this.config.decode);
-      const accepted = decoded.signal === 'traces' ? decoded.spans.length : decoded.logs.length;
-      if (accepted > 0) await this.sink.ingest(raw, decoded);
-      (signal === 'traces' ? this.m.rejectedSpans : this.m.rejectedLogs).inc(decoded.rejected.length);
-      return partialSuccess(decoded.rejected);
+      const { rejected, partial } = await ingestRequest({ signal, encoding: 'protobuf', body }, this.sink, this.config.decode);
+      (signal === 'traces' ? this.m.rejectedSpans : this.m.rejectedLogs).inc(rejected.length);
+      return partial;
     } finally {
       this.inFlight--;
       this.inFlightBytes -= body.length;

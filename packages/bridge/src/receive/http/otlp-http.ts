@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../internal/logger.ts';
 import type { Metrics } from '../../internal/metrics.ts';
 import { OtlpDecodeError, type DecodeOptions } from '../otlp/decode.ts';
-import { decodeRequest, partialSuccess, type Encoding, type Signal, type TelemetrySink } from '../otlp/request.ts';
+import { ingestRequest, type Encoding, type Signal, type TelemetrySink } from '../otlp/request.ts';
 import { encodeExportResponseJson, encodeExportResponseProtobuf, encodeStatusJson, encodeStatusProtobuf } from '../otlp/encode.ts';
 import { HttpError, readBody } from './body.ts';
 
@@ -185,12 +185,9 @@ export class OtlpHttpReceiver {
     body: Buffer,
     tenant: string | undefined,
   ): Promise<{ rejected: number; errorMessage: string } | undefined> {
-    const raw = { signal, encoding, body, tenant };
-    const decoded = decodeRequest(raw, this.config.decode);
-    const accepted = decoded.signal === 'traces' ? decoded.spans.length : decoded.logs.length;
-    if (accepted > 0) await this.sink.ingest(raw, decoded);
-    (signal === 'traces' ? this.m.rejectedSpans : this.m.rejectedLogs).inc(decoded.rejected.length);
-    return partialSuccess(decoded.rejected);
+    const { rejected, partial } = await ingestRequest({ signal, encoding, body, tenant }, this.sink, this.config.decode);
+    (signal === 'traces' ? this.m.rejectedSpans : this.m.rejectedLogs).inc(rejected.length);
+    return partial;
   }
 
   /** `close`: the body was not read to its end and is not worth draining: close the connection. */

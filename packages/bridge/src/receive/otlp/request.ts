@@ -42,6 +42,21 @@ export function partialSuccess(rejected: RejectedItem[]): { rejected: number; er
   return { rejected: rejected.length, errorMessage: `${shown.join('; ')}${more}` };
 }
 
+/**
+ * The part every receiver shares: decode, hand the accepted items to the sink (resolves once
+ * durable), and say what was rejected. Throws OtlpDecodeError for an unusable request.
+ */
+export async function ingestRequest(
+  raw: RawRequest,
+  sink: TelemetrySink,
+  options?: DecodeOptions,
+): Promise<{ rejected: RejectedItem[]; partial: ReturnType<typeof partialSuccess> }> {
+  const decoded = decodeRequest(raw, options);
+  const accepted = decoded.signal === 'traces' ? decoded.spans.length : decoded.logs.length;
+  if (accepted > 0) await sink.ingest(raw, decoded);
+  return { rejected: decoded.rejected, partial: partialSuccess(decoded.rejected) };
+}
+
 /** What a receiver hands requests to (the pipeline, in the bridge). */
 export interface TelemetrySink {
   /** Resolves once the request's events are durable; rejects when they cannot be stored now. */
