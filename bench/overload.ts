@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { PhaseResult, ReadyMessage } from './loadgen.ts';
 import { EVENTS_PER_TRACE, SPANS_PER_TRACE } from './payload.ts';
+import { npmStartLaunch } from '../test/helpers/bridge-process.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(REPO, 'packages/bridge/bin/otel-audit.js');
@@ -58,10 +59,11 @@ async function metrics(api: string): Promise<Record<string, number>> {
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'otel-audit-overload-'));
+const launch = npmStartLaunch();
 const bridge = spawn(
   process.execPath,
-  [...(process.env.BRIDGE_NODE_FLAGS ?? '--max-semi-space-size=64').split(' ').filter(Boolean), CLI, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--api', '127.0.0.1:0', ...positionals],
-  { stdio: ['ignore', 'inherit', 'pipe'] },
+  [...launch.nodeArgs, CLI, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--api', '127.0.0.1:0', ...positionals],
+  { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, ...launch.env } },
 );
 let log = '';
 const started = await new Promise<{ otlp_http: string; api: string }>((resolve, reject) => {

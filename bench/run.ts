@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import type { PhaseResult, ReadyMessage } from './loadgen.ts';
 import { EVENTS_PER_TRACE } from './payload.ts';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
-import { flush, sql, startBridge as startBridgeProcess } from '../test/helpers/bridge-process.ts';
+import { flush, npmStartLaunch, sql, startBridge as startBridgeProcess } from '../test/helpers/bridge-process.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(REPO, 'bench/out');
@@ -122,9 +122,11 @@ interface BridgeProc {
 }
 
 async function startBridge(dataDir: string, profDir: string | null): Promise<BridgeProc> {
+  const launch = npmStartLaunch();
   const b = await startBridgeProcess({
     dataDir,
-    nodeArgs: ['--max-semi-space-size=64', ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])],
+    env: launch.env,
+    nodeArgs: [...launch.nodeArgs, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])],
   });
   return { child: b.child, pid: b.child.pid!, otlp: b.otlpUrl, api: b.apiUrl, log: b.log, exited: b.exited };
 }

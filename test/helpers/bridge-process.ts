@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,27 @@ export interface BridgeProcess {
   kill(): Promise<void>;
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>;
+}
+
+/**
+ * How `npm start` runs the bridge (package.json `scripts.start`): its environment assignments and
+ * node flags, so that benches measure the bridge as users run it. BRIDGE_NODE_FLAGS, when set,
+ * replaces the node flags (to compare settings).
+ */
+export function npmStartLaunch(): { env: Record<string, string>; nodeArgs: string[] } {
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.split(/\s+/).filter(Boolean);
+  const env: Record<string, string> = {};
+  let i = 0;
+  for (; i < words.length && /^[A-Z_][A-Z0-9_]*=/.test(words[i]); i++) {
+    const at = words[i].indexOf('=');
+    env[words[i].slice(0, at)] = words[i].slice(at + 1);
+  }
+  if (words[i] !== 'node') throw new Error(`package.json scripts.start: expected "[VAR=value ...] node [flags] script", got "${pkg.scripts.start}"`);
+  const nodeArgs: string[] = [];
+  for (i++; i < words.length && words[i].startsWith('--'); i++) nodeArgs.push(words[i]);
+  const override = process.env.BRIDGE_NODE_FLAGS;
+  return { env, nodeArgs: override === undefined ? nodeArgs : override.split(' ').filter(Boolean) };
 }
 
 export function tempDir(prefix = 'otel-audit-test-'): string {

@@ -28,8 +28,14 @@ type Normalizer = (v: unknown) => unknown;
 
 const uint64: Normalizer = (v) => (v === null || v === undefined ? null : String(v));
 const identity: Normalizer = (v) => v;
-const map: Normalizer = (v) =>
-  Object.entries((v ?? {}) as Record<string, string>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+const map: Normalizer = (v) => {
+  const m = (v ?? {}) as Record<string, string>;
+  // Array.prototype.sort without a comparator orders strings by UTF-16 code units.
+  const keys = Object.keys(m).sort();
+  const pairs: Array<[string, string]> = new Array(keys.length);
+  for (let i = 0; i < keys.length; i++) pairs[i] = [keys[i], m[keys[i]]];
+  return pairs;
+};
 
 function tupleArray(fields: string[]): Normalizer {
   return (v) =>

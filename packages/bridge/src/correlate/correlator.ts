@@ -27,13 +27,27 @@ export const DEFAULT_CORRELATOR_CONFIG: CorrelatorConfig = {
   maxTraces: 200_000,
 };
 
+/**
+ * A trace's state. Decided traces stay (traceTtlMs) for late descendants, so their memory
+ * counts: the trace id is shared by its nodes, and the rarely used maps are made on first use.
+ */
 interface TraceState {
-  nodes: Map<string, SpanNode>;
-  pending: Map<string, PendingEvent>;
+  id: string;
+  /** The trace's spans: a node, or only its parent span id when it states no context. */
+  nodes: Map<string, SpanNode | string>;
+  /**
+   * Events by span id: pending, or DECIDED (then content arriving for the span is late, and
+   * the span re-sent is a duplicate).
+   */
+  events: Map<string, PendingEvent | typeof DECIDED>;
+  pendingCount: number;
   /** Content log records that arrived before their span. */
-  earlyContent: Map<string, ContentPiece[]>;
-  /** Spans whose events were already decided: content arriving for them is late. */
-  decided: Set<string>;
+  earlyContent: Map<string, ContentPiece[]> | null;
+  /**
+   * Pending events by the ancestor span they wait for: a new node re-evaluates only the events
+   * waiting for it (not every pending event of the trace, which is quadratic in a large trace).
+   */
+  waiting: Map<string, PendingEvent[]> | null;
   lastSeen: number;
 }
 
@@ -82,7 +96,7 @@ export class Correlator {
   private trace(traceId: string, now: number): TraceState {
     let t = this.traces.get(traceId);
     if (!t) {
-      t = { nodes: new Map(), pending: new Map(), earlyContent: new Map(), decided: new Set(), lastSeen: now };
+      t = { id: traceId, nodes: new Map(), events: new Map(), pendingCount: 0, earlyContent: null, waiting: null, lastSeen: now };
       this.traces.set(traceId, t);
     } else if (now - t.lastSeen > 1000) {
       // Re-insert so that Map order stays oldest-activity-first for collectGarbage.
@@ -96,45 +110,58 @@ export class Correlator {
   /** Adds a span (every span, so ancestry is known) and, if it is an audit event, the event. */
   addSpan(node: SpanNode, pending: PendingEvent | null, now: number): void {
     const t = this.trace(node.traceId, now);
-    if (!t.nodes.has(node.spanId)) t.nodes.set(node.spanId, node);
+    let added = false;
+    if (!t.nodes.has(node.spanId)) {
+      node.traceId = t.id;
+      t.nodes.set(node.spanId, hasContext(node.context) ? node : node.parentSpanId);
+      added = true;
+    }
     if (pending) {
-      if (t.pending.has(node.spanId) || t.decided.has(node.spanId)) {
+      if (t.events.has(node.spanId)) {
         this.stats.duplicatesIgnored++;
       } else {
-        const early = t.earlyContent.get(node.spanId);
+        const early = t.earlyContent?.get(node.spanId);
         if (early) {
           pending.pieces.push(...early);
-          t.earlyContent.delete(node.spanId);
+          t.earlyContent!.delete(node.spanId);
         }
         if (pending.awaitsContent && hasOutput(pending.pieces)) pending.awaitsContent = false;
-        t.pending.set(node.spanId, pending);
+        t.events.set(node.spanId, pending);
+        t.pendingCount++;
         this.pendingCount++;
         this.decisionQueue.push([pending.arrivedAt + this.config.decisionWaitMs, node.traceId, node.spanId]);
         if (pending.awaitsContent) {
           this.contentQueue.push([pending.arrivedAt + this.config.contentWaitMs, node.traceId, node.spanId]);
         }
+        this.tryDecide(t, pending, now, false);
       }
     }
-    // A new node can complete the ancestry of any pending event in the trace.
-    if (t.pending.size > 0) this.evaluateTrace(t, now, false);
+    // A new node can complete the ancestry of the events waiting for it.
+    if (added && t.waiting !== null) {
+      const waiters = t.waiting.get(node.spanId);
+      if (waiters) {
+        t.waiting.delete(node.spanId);
+        for (const p of waiters) if (t.events.get(p.node.spanId) === p) this.tryDecide(t, p, now, false);
+      }
+    }
   }
 
   /** Joins content that arrived as log records to its span's event, whichever came first. */
   addContent(traceId: string, spanId: string, pieces: ContentPiece[], now: number): void {
     const t = this.trace(traceId, now);
-    const p = t.pending.get(spanId);
-    if (p) {
+    const p = t.events.get(spanId);
+    if (p !== undefined && p !== DECIDED) {
       p.pieces.push(...pieces);
       if (p.awaitsContent && hasOutput(p.pieces)) {
         p.awaitsContent = false;
         this.tryDecide(t, p, now, false);
       }
-    } else if (t.decided.has(spanId)) {
+    } else if (p === DECIDED) {
       this.stats.contentLate++;
     } else {
-      const list = t.earlyContent.get(spanId);
+      const list = t.earlyContent?.get(spanId);
       if (list) list.push(...pieces);
-      else t.earlyContent.set(spanId, [...pieces]);
+      else (t.earlyContent ??= new Map()).set(spanId, [...pieces]);
     }
   }
 
@@ -157,7 +184,8 @@ export class Correlator {
   /** Decides everything still pending (shutdown). */
   drain(now: number): PendingEvent[] {
     for (const t of this.traces.values()) {
-      for (const p of [...t.pending.values()]) {
+      for (const p of [...t.events.values()]) {
+        if (p === DECIDED) continue;
         p.awaitsContent = false;
         this.tryDecide(t, p, now, true);
       }
@@ -177,10 +205,10 @@ export class Correlator {
     for (const [traceId, t] of this.traces) {
       // Only traces still waiting matter after a restart; the ancestry of decided traces is
       // kept in memory for late descendants but not worth a snapshot's size.
-      if (t.pending.size === 0 && t.earlyContent.size === 0) continue;
-      nodes.push(...t.nodes.values());
-      pending.push(...t.pending.values());
-      for (const [spanId, pieces] of t.earlyContent) content.push([traceId, spanId, pieces]);
+      if (t.pendingCount === 0 && !t.earlyContent?.size) continue;
+      for (const [spanId, n] of t.nodes) nodes.push(typeof n === 'string' ? { traceId, spanId, parentSpanId: n, context: {} } : n);
+      for (const p of t.events.values()) if (p !== DECIDED) pending.push(p);
+      for (const [spanId, pieces] of t.earlyContent ?? []) content.push([traceId, spanId, pieces]);
     }
     return { nodes, pending, content };
   }
@@ -194,14 +222,10 @@ export class Correlator {
     while (i < queue.length && queue[i][0] <= now) {
       const [, traceId, spanId] = queue[i++];
       const t = this.traces.get(traceId);
-      const p = t?.pending.get(spanId);
-      if (t && p) onExpired(t, p);
+      const p = t?.events.get(spanId);
+      if (t && p) onExpired(t, p); // neither absent nor DECIDED (0)
     }
     if (i > 0) queue.splice(0, i);
-  }
-
-  private evaluateTrace(t: TraceState, now: number, force: boolean): void {
-    for (const p of [...t.pending.values()]) this.tryDecide(t, p, now, force);
   }
 
   private tryDecide(t: TraceState, p: PendingEvent, now: number, force: boolean): void {
@@ -217,13 +241,24 @@ export class Correlator {
         break;
       }
       seen.add(parent);
-      chain.push(n.context);
-      parent = n.parentSpanId;
+      if (typeof n === 'string') {
+        parent = n;
+      } else {
+        chain.push(n.context);
+        parent = n.parentSpanId;
+      }
     }
-    if (!complete && !force) return;
+    if (!complete && !force) {
+      // `parent` is the first missing ancestor: its arrival re-evaluates this event.
+      const waiting = (t.waiting ??= new Map());
+      const list = waiting.get(parent);
+      if (list) list.push(p);
+      else waiting.set(parent, [p]);
+      return;
+    }
     finalizeEvent(p, chain, this.config.finalizer);
-    t.pending.delete(p.node.spanId);
-    t.decided.add(p.node.spanId);
+    t.events.set(p.node.spanId, DECIDED);
+    t.pendingCount--;
     this.pendingCount--;
     if (complete) this.stats.decidedByAncestry++;
     else this.stats.decidedByTimeout++;
@@ -239,20 +274,28 @@ export class Correlator {
     for (const [traceId, t] of this.traces) {
       const idle = now - t.lastSeen > ttl;
       if (!(idle || evicted < overflow)) break;
-      if (t.pending.size > 0) {
+      if (t.pendingCount > 0) {
         if (!idle) continue;
-        for (const p of [...t.pending.values()]) {
+        for (const p of [...t.events.values()]) {
+          if (p === DECIDED) continue;
           p.awaitsContent = false;
           this.tryDecide(t, p, now, true);
         }
       }
-      this.stats.contentOrphaned += t.earlyContent.size;
+      this.stats.contentOrphaned += t.earlyContent?.size ?? 0;
       this.traces.delete(traceId);
       evicted++;
     }
     this.stats.pendingEvents = this.pendingCount;
     this.stats.traces = this.traces.size;
   }
+}
+
+const DECIDED = 0;
+
+function hasContext(c: AuditContext): boolean {
+  for (const _ in c) return true;
+  return false;
 }
 
 function hasOutput(pieces: ContentPiece[]): boolean {

@@ -6,6 +6,7 @@ export class Metrics {
   constructor() {
     // Process gauges an SRE expects next to the bridge's own (names as prom-client has them).
     this.gauge('process_resident_memory_bytes', 'Resident memory size in bytes', () => process.memoryUsage.rss());
+    this.gauge('nodejs_heap_size_total_bytes', 'V8 heap reserved (young and old generations), in bytes', () => process.memoryUsage().heapTotal);
     this.gauge('nodejs_heap_size_used_bytes', 'V8 heap in use, in bytes', () => process.memoryUsage().heapUsed);
     this.gauge('nodejs_external_memory_bytes', 'Memory held outside the V8 heap (buffers), in bytes', () => process.memoryUsage().external);
   }

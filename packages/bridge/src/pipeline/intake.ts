@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import type { AttrValue, Attributes, AuditEvent, EventContent, TelemetryLog, TelemetrySpan } from '../model.ts';
 import { normalizeLog, normalizeSpan, spanContext } from '../normalize/normalize.ts';
-import type { EventDraft } from '../normalize/types.ts';
+import type { AuditContext, EventDraft } from '../normalize/types.ts';
 import type { ContentPiece, ContentSection, PendingEvent, SpanNode } from '../correlate/types.ts';
 import { durationNanos, nanosToDateTime64 } from '../internal/time.ts';
 import { TRUNCATED_ATTRIBUTE } from '../receive/otlp/decode.ts';
@@ -32,7 +32,9 @@ export interface LogIntake {
 
 /** The event id: the same span re-sent gives the same id (128 bits of SHA-256). */
 export function eventId(traceId: string, spanId: string): string {
-  return hash('sha256', `${traceId}:${spanId}`, 'hex').slice(0, 32);
+  // Hex of the first 16 bytes, not a slice of the 64-char hex: a sliced string keeps its parent
+  // alive, and ids are remembered by the hundred thousand (recent-ids.ts).
+  return (hash('sha256', `${traceId}:${spanId}`, 'buffer') as Buffer).toString('hex', 0, 16);
 }
 
 export function intakeSpans(spans: TelemetrySpan[], privacy: PrivacyFilter, o: IntakeOptions): SpanIntake {
@@ -43,8 +45,10 @@ export function intakeSpans(spans: TelemetrySpan[], privacy: PrivacyFilter, o: I
   for (const span of spans) {
     // Identities stay raw in the context (memory and the sealed write-ahead log only): they are
     // pseudonymized at finalize, under the key of the tenant decided there (pipeline/privacy.ts).
-    const context = spanContext(span);
+    let context = spanContext(span);
     if (o.tenant) context.tenant = o.tenant;
+    // Most spans state no context of their own; their nodes outlive them (late descendants).
+    else if (isEmpty(context)) context = NO_CONTEXT;
     const node: SpanNode = { traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId, context };
     nodes.push(node);
     const draft = normalizeSpan(span);
@@ -55,6 +59,14 @@ export function intakeSpans(spans: TelemetrySpan[], privacy: PrivacyFilter, o: I
     events.push(toPending(span, draft, node, privacy, o, resourceCache));
   }
   return { nodes, events, dropped };
+}
+
+/** The context of the many spans that state none; shared, so never written to. */
+const NO_CONTEXT: AuditContext = Object.freeze({});
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
 }
 
 export function intakeLogs(logs: TelemetryLog[], privacy: PrivacyFilter): LogIntake {

@@ -32,6 +32,8 @@ export interface PipelineConfig {
   batchRows: number;
   /** How often decided events are sealed and written. */
   flushIntervalMs: number;
+  /** Longest a decided event waits for an insert in flight before it is sealed anyway. */
+  maxHoldMs: number;
   walSegmentBytes: number;
   fsync: boolean;
   /** How many recent event ids are remembered to drop re-sent spans (see README, Idempotency). */
@@ -59,6 +61,7 @@ export const DEFAULT_PIPELINE_CONFIG: Omit<PipelineConfig, 'dataDir'> = {
   correlator: {},
   batchRows: 10_000,
   flushIntervalMs: 100,
+  maxHoldMs: 1_000,
   walSegmentBytes: 64 * 1024 * 1024,
   fsync: true,
   dedupIds: 500_000,
@@ -139,6 +142,14 @@ export class AuditPipeline {
   private readonly chains = new Map<string, ChainWriter>();
   private readonly recent: RecentIds;
   private unstored: SealedBatch[] = [];
+  /**
+   * Decided events not sealed yet: while an insert is in flight, events wait here, so that the
+   * next batch is as large as the insert's duration allows (fewer, larger inserts: less
+   * per-insert work and fewer parts for ClickHouse to merge). Sealed before any compaction, so
+   * they never live only in the segments it deletes.
+   */
+  private held: PendingEvent[] = [];
+  private heldSince = 0;
   private insertLoop: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -198,7 +209,7 @@ export class AuditPipeline {
     };
     metrics.gauge('otel_audit_wal_bytes', 'Bytes in the write-ahead log', () => this.wal.bytes);
     metrics.gauge('otel_audit_wal_queued_bytes', 'Bytes waiting for the next write-ahead log write and fsync', () => this.wal.queuedBytes);
-    metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content', () => this.correlator.pending);
+    metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content, or decided and waiting for the next batch', () => this.correlator.pending + this.held.length);
     metrics.gauge('otel_audit_events_unstored', 'Sealed events not yet confirmed by ClickHouse (= otel_audit_spooled_events)', () => this.spooledEvents);
     metrics.gauge('otel_audit_chain_head_seq', 'Sum of the head sequence numbers of this instance\'s chains (one per risk level): events sealed', () =>
       [...this.chains.values()].reduce((n, w) => n + w.current.seq, 0),
@@ -293,7 +304,7 @@ export class AuditPipeline {
         retryAfterSeconds: 10,
       };
     }
-    const held = this.correlator.pending + this.memoryEvents;
+    const held = this.correlator.pending + this.held.length + this.memoryEvents;
     if (held >= this.config.maxPendingEvents) {
       return { reason: `too many events waiting (${held}, limit ${this.config.maxPendingEvents}); retry later`, retryAfterSeconds: 2 };
     }
@@ -333,7 +344,8 @@ export class AuditPipeline {
 
   /** Decides everything pending and waits until it is in ClickHouse (tests, shutdown). */
   async flush(): Promise<void> {
-    this.seal(this.correlator.drain(Date.now()));
+    this.hold(this.correlator.drain(Date.now()));
+    this.sealHeld();
     await this.waitStored();
   }
 
@@ -373,7 +385,8 @@ export class AuditPipeline {
 
   private async shutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    this.seal(this.correlator.drain(Date.now()));
+    this.hold(this.correlator.drain(Date.now()));
+    this.sealHeld();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), this.config.shutdownTimeoutMs);
@@ -396,14 +409,21 @@ export class AuditPipeline {
   private tick(): void {
     if (this.closed) return;
     try {
-      this.seal(this.correlator.takeReady(Date.now()));
-      this.evict();
+      const now = Date.now();
+      this.hold(this.correlator.takeReady(now));
       const budget = this.config.spoolBudgetBytes;
       // Compact once a segment's worth was appended (a quarter of the budget at most), and when
       // over budget with something to reclaim (stored batches, replayed requests).
       const every = Math.min(this.config.walSegmentBytes, Math.max(budget / 4, 64 * 1024));
-      const reclaim = this.wal.bytes >= budget && this.wal.bytes > this.spooledBytes * 1.25 && Date.now() - this.lastCompactAt > 1000;
-      if (this.wal.appendedBytes > every || reclaim) this.compact();
+      const reclaim = this.wal.bytes >= budget && this.wal.bytes > this.spooledBytes * 1.25 && now - this.lastCompactAt > 1000;
+      const compactDue = this.wal.appendedBytes > every || reclaim;
+      // Seal now when ClickHouse is idle; else let the batch grow while the insert runs, up to
+      // batchRows or maxHoldMs.
+      if (compactDue || this.unstored.length === 0 || this.held.length >= this.config.batchRows || now - this.heldSince >= this.config.maxHoldMs) {
+        this.sealHeld();
+      }
+      this.evict();
+      if (compactDue) this.compact();
     } catch (err) {
       this.log.error('sealing failed', { error: (err as Error).message });
     }
@@ -456,6 +476,23 @@ export class AuditPipeline {
         await sleep(100);
       }
     }
+  }
+
+  private hold(ready: PendingEvent[]): void {
+    if (ready.length === 0) return;
+    if (this.held.length === 0) {
+      this.heldSince = Date.now();
+      this.held = ready;
+    } else {
+      for (const p of ready) this.held.push(p);
+    }
+  }
+
+  private sealHeld(): void {
+    if (this.held.length === 0) return;
+    const ready = this.held;
+    this.held = [];
+    this.seal(ready);
   }
 
   /** Chains decided events, logs the sealed batch, and queues it for ClickHouse. */
@@ -615,6 +652,8 @@ export class AuditPipeline {
       this.m.eventsStored.inc(batch.events);
       this.stored?.(batch.chainId, batch.firstSeq, batch.lastSeq, full.header.hashes); // checkpoints cover confirmed events only
       this.wal.append(JSON.stringify({ t: 'stored', token: batch.token })).catch(() => {});
+      // ClickHouse is free: what was decided meanwhile goes now, as one batch.
+      if (this.unstored.length === 0) this.sealHeld();
     }
   }
 

@@ -24,6 +24,12 @@ const HEADER = 2 + 32 + 8 + 12 + 16;
 const AAD_DOMAIN = 'otel-audit/content_sealed/v1\n';
 /** Below this, compressing costs more than it saves. */
 const DEFLATE_MIN = 512;
+/**
+ * Level 1 with a 4 KiB window and small hash tables: sealed content is a few KiB, and zlib
+ * sets up (and zeroes) its state on every call, ~270 KiB at the defaults. Inflate reads any
+ * window size.
+ */
+const DEFLATE_OPTIONS = { level: 1, windowBits: 12, memLevel: 4 };
 const CACHE_LIMIT = 100_000;
 
 interface DataKey {
@@ -71,8 +77,7 @@ export class SubjectVault {
     let body = Buffer.from(plaintext, 'utf8');
     let flags = 0;
     if (body.length >= DEFLATE_MIN) {
-      // Level 1: most of the size win at a fraction of the default level's cost (hot path).
-      body = deflateRawSync(body, { level: 1 });
+      body = deflateRawSync(body, DEFLATE_OPTIONS);
       flags |= FLAG_DEFLATE;
     }
     const nonce = nextNonce();

@@ -256,3 +256,20 @@ describe('config', () => {
     }
   });
 });
+
+describe('short-string cache', () => {
+  it('answers a repeated short string as the first time, and keeps answering after the cache is cleared', () => {
+    const r = new Redactor();
+    const secret = 'jane.doe@example.com';
+    const first = r.redactString(secret);
+    expect(first.findings).toBe(1);
+    expect(r.redactString(secret)).toEqual(first);
+    // Fill past the cache's bound: it is cleared, and results stay the same.
+    for (let i = 0; i < 25_000; i++) r.redactString(`value-${i}`);
+    expect(r.redactString(secret)).toEqual(first);
+    expect(r.redactString('plain text').findings).toBe(0);
+    // Long strings are not cached and are redacted all the same.
+    const long = `${'lorem ipsum '.repeat(10)}${secret}`;
+    expect(r.redactString(long).text).not.toContain(secret);
+  });
+});

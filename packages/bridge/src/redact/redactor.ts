@@ -26,6 +26,10 @@ const MIN_LENGTH = 5;
 /** Deeper values are replaced, not walked: a bound on stack use for hostile input. */
 const MAX_DEPTH = 64;
 const SECRET_MASK = '[secret]';
+const SHORT_STRING = 64;
+const SHORT_CACHE_ENTRIES = 20_000;
+const NO_KINDS: string[] = Object.freeze([]) as unknown as string[];
+const NOTHING_FOUND = (text: string): RedactionResult => ({ text, findings: 0, kinds: NO_KINDS });
 
 /** Runs one detector over text; returns the text with its matches masked and the count. */
 function apply(d: Detector, text: string): [string, number] {
@@ -53,12 +57,23 @@ function apply(d: Detector, text: string): [string, number] {
   return count === 0 ? [text, 0] : [out + text.slice(last), count];
 }
 
+/** Applies one detector to what `r` holds so far, adding its findings to `r`. */
+function runDetector(d: Detector, r: RedactionResult): void {
+  const [out, n] = apply(d, r.text);
+  if (n === 0) return;
+  r.text = out;
+  r.findings += n;
+  r.kinds = r.kinds === NO_KINDS ? [d.kind] : [...r.kinds, d.kind];
+}
+
 export class Redactor {
   readonly #builtins: readonly Detector[];
   /** `#builtins[i]` runs only when `#gates[i]` passes. */
   readonly #gates: readonly Gate[];
   readonly #custom: readonly Detector[];
   readonly #secretKeys: boolean;
+  /** Results for strings of up to SHORT_STRING characters (cleared when full). */
+  readonly #short = new Map<string, RedactionResult>();
 
   constructor(config: RedactorConfig = {}) {
     const resolved = resolveConfig(config);
@@ -68,28 +83,33 @@ export class Redactor {
     this.#secretKeys = resolved.secretKeys;
   }
 
-  /** Masks every detected secret and personal datum in one string. */
+  /**
+   * Masks every detected secret and personal datum in one string. The result is shared for
+   * short strings (a cache): treat it as read-only.
+   */
   redactString(s: string): RedactionResult {
+    if (s.length > SHORT_STRING) return this.#redact(s);
+    // Attribute keys and short values (methods, models, routes, statuses) repeat across spans.
+    let r = this.#short.get(s);
+    if (r === undefined) {
+      r = this.#redact(s);
+      if (this.#short.size >= SHORT_CACHE_ENTRIES) this.#short.clear();
+      this.#short.set(s, r);
+    }
+    return r;
+  }
+
+  #redact(s: string): RedactionResult {
     const builtins = s.length >= MIN_LENGTH;
-    if (!builtins && this.#custom.length === 0) return { text: s, findings: 0, kinds: [] };
-    let text = s;
-    let findings = 0;
-    const kinds: string[] = [];
-    const run = (d: Detector): void => {
-      const [out, n] = apply(d, text);
-      if (n > 0) {
-        text = out;
-        findings += n;
-        kinds.push(d.kind);
-      }
-    };
-    for (const d of this.#custom) run(d);
+    if (!builtins && this.#custom.length === 0) return NOTHING_FOUND(s);
+    const r: RedactionResult = { text: s, findings: 0, kinds: NO_KINDS };
+    for (let i = 0; i < this.#custom.length; i++) runDetector(this.#custom[i]!, r);
     if (builtins) {
       // Profiled once, on the input: what a mask adds is mask text, which no detector is meant to match.
       const p = profile(s);
-      for (let i = 0; i < this.#builtins.length; i++) if (passes(this.#gates[i]!, p)) run(this.#builtins[i]!);
+      for (let i = 0; i < this.#builtins.length; i++) if (passes(this.#gates[i]!, p)) runDetector(this.#builtins[i]!, r);
     }
-    return { text, findings, kinds };
+    return r;
   }
 
   /**

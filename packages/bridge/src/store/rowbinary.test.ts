@@ -57,3 +57,15 @@ it('Store.insertRowBinary stages, inserts and deduplicates a re-sent batch by it
   const [{ n }] = await store.rows<{ n: string }>("SELECT count() AS n FROM otel_audit.events WHERE chain_id = 'rb2'");
   expect(Number(n)).toBe(2);
 });
+
+it('strings round-trip at the length-prefix boundaries, ASCII and multi-byte, through chDB', async () => {
+  // The writer puts a one-byte length after the bytes for strings under 43 UTF-16 units (at most
+  // 126 UTF-8 bytes) and measures longer ones first: test both sides with 1- to 4-byte characters.
+  const samples = ['', 'a', 'x'.repeat(42), 'x'.repeat(43), 'x'.repeat(127), 'x'.repeat(128), '€'.repeat(42), '€'.repeat(43), '😀'.repeat(21), '😀'.repeat(22), 'é'.repeat(64), `${'a'.repeat(41)}€`];
+  const w = new RowWriter(8);
+  for (const s of samples) w.string(s);
+  const file = join(dir, 'strings.bin');
+  writeFileSync(file, w.take());
+  const back = await store.rows<{ s: string }>(`SELECT s FROM file('${file}', RowBinary, 's String')`);
+  expect(back.map((r) => r.s)).toEqual(samples);
+});

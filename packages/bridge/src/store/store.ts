@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -42,6 +42,8 @@ export class Store {
   private stagingDir = '';
   private staged = 0;
   private purgeTimer: NodeJS.Timeout | null = null;
+  /** The embedded engine's first connection, which holds its configuration (see open). */
+  private engine: EngineSession | null = null;
 
   private constructor(client: ClickHouseClient, mode: StoreMode, schema: SchemaOptions) {
     this.client = client;
@@ -74,9 +76,21 @@ export class Store {
     mkdirSync(path, { recursive: true });
     // Loaded lazily: a server deployment never needs the native addon.
     const { createChdbConnection } = await import('chdb/connection');
+    const { Session } = (await import('chdb')).default as unknown as { Session: EngineSessionCtor };
     let connection;
+    let engine: EngineSession;
     try {
-      connection = createChdbConnection({ path });
+      // The first connection to a data directory starts the engine with its arguments; the
+      // client's connection (same directory) then shares that engine.
+      const configFile = resolve(config.dataDir, 'clickhouse.xml');
+      writeFileSync(configFile, EMBEDDED_ENGINE_CONFIG);
+      engine = new Session(path, { connectionArgs: [`--config-file=${configFile}`] });
+      try {
+        connection = createChdbConnection({ path });
+      } catch (err) {
+        engine.close();
+        throw err;
+      }
     } catch (err) {
       throw new Error(
         `cannot open the embedded ClickHouse store at ${path}: ${(err as Error).message}. ` +
@@ -85,6 +99,7 @@ export class Store {
     }
     const client = createClient({ connection, clickhouse_settings: BASE_SETTINGS } as Parameters<typeof createClient>[0]);
     const store = new Store(client, 'embedded', schema);
+    store.engine = engine;
     store.stagingDir = resolve(config.dataDir, 'staging');
     mkdirSync(store.stagingDir, { recursive: true, mode: 0o700 });
     // libchdb brings ClickHouse's jemalloc, which keeps freed pages until purged: under load
@@ -217,8 +232,28 @@ export class Store {
   async close(): Promise<void> {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     await this.client.close();
+    this.engine?.close();
   }
 }
+
+interface EngineSession {
+  close(): void;
+}
+type EngineSessionCtor = new (path: string, opts: { connectionArgs: string[] }) => EngineSession;
+
+/**
+ * Server configuration of the embedded engine (written to `<dataDir>/clickhouse.xml` at each
+ * start). Vertical merges for every merge: a horizontal merge of the events table (50 columns,
+ * ~3 KB rows) held ~490 MiB at once under load, one column at a time needs a fraction of it.
+ * A server deployment configures its own server.
+ */
+const EMBEDDED_ENGINE_CONFIG = `<clickhouse>
+  <merge_tree>
+    <vertical_merge_algorithm_min_rows_to_activate>1</vertical_merge_algorithm_min_rows_to_activate>
+    <vertical_merge_algorithm_min_columns_to_activate>1</vertical_merge_algorithm_min_columns_to_activate>
+  </merge_tree>
+</clickhouse>
+`;
 
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]+):([^@/]*)@/, '//$1:***@');
