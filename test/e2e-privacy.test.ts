@@ -101,7 +101,8 @@ function itemTelemetry(item: SecretItem, i: number): { spans: SpanSpec[]; logs: 
 }
 
 beforeAll(async () => {
-  bridge = await startBridge({ args: ['--content-wait', '500ms', '--decision-wait', '2s'] });
+  // Intake on the main thread here (the other end-to-end tests use the default worker threads).
+  bridge = await startBridge({ args: ['--content-wait', '500ms', '--decision-wait', '2s', '--intake-workers', '0'] });
   for (let b = 0; b * BATCH < corpus.length; b++) {
     const batch = corpus.slice(b * BATCH, (b + 1) * BATCH);
     const format: WireFormat = b % 2 ? 'protobuf' : 'json';

@@ -10,7 +10,8 @@ import { flush, sql, startBridge, type BridgeProcess } from './helpers/bridge-pr
 import { runFuzz, type FuzzStats } from './helpers/fuzz-payloads.ts';
 import { encodeTraces, postOtlp, spanId, traceId } from './helpers/otlp.ts';
 
-const LIMITS = ['--max-body', '16MiB', '--max-in-flight-bytes', '512MiB', '--max-attributes', '200', '--max-attribute-length', '1000', '--max-depth', '8'];
+// Two intake workers: hostile input is decoded off the main thread, dealt across workers.
+const LIMITS = ['--max-body', '16MiB', '--max-in-flight-bytes', '512MiB', '--max-attributes', '200', '--max-attribute-length', '1000', '--max-depth', '8', '--intake-workers', '2'];
 
 let bridge: BridgeProcess;
 let stats: FuzzStats;

@@ -69,6 +69,7 @@ export interface ServeOptions {
   maxInFlight?: string;
   maxInFlightBytes?: string;
   maxPendingEvents?: string;
+  intakeWorkers?: string;
   spoolBudget?: string;
   spoolMemory?: string;
   maxAttributes?: string;
@@ -160,6 +161,7 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
       spoolBudgetBytes: size('--spool-budget', o.spoolBudget, 'OTEL_AUDIT_SPOOL_BUDGET', DEFAULT_PIPELINE_CONFIG.spoolBudgetBytes),
       spoolMemoryBytes: size('--spool-memory', o.spoolMemory, 'OTEL_AUDIT_SPOOL_MEMORY', DEFAULT_PIPELINE_CONFIG.spoolMemoryBytes),
       maxPendingEvents: count('--max-pending-events', o.maxPendingEvents, 'OTEL_AUDIT_MAX_PENDING_EVENTS', DEFAULT_PIPELINE_CONFIG.maxPendingEvents),
+      intakeWorkers: intakeWorkers(o.intakeWorkers ?? env.OTEL_AUDIT_INTAKE_WORKERS),
       correlator: {
         ...DEFAULT_CORRELATOR_CONFIG,
         decisionWaitMs: parseDuration(o.decisionWait ?? env.OTEL_AUDIT_DECISION_WAIT ?? '10s', '--decision-wait'),
@@ -178,6 +180,15 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
     walKey: env.OTEL_AUDIT_WAL_KEY,
     privacy: privacyConfig(o, env),
   };
+}
+
+/** 0 (intake on the main thread) to 64 worker threads; the default follows the cores. */
+function intakeWorkers(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_PIPELINE_CONFIG.intakeWorkers;
+  if (raw.trim() === '0') return 0;
+  const n = parseCount(raw, '--intake-workers');
+  if (n > 64) throw new ConfigError(`invalid --intake-workers "${raw}": at most 64`);
+  return n;
 }
 
 /** The privacy stage's options (policy/config.ts); a bad policy file or token is bad input. */

@@ -7,6 +7,9 @@ import { durationNanos, nanosToDateTime64 } from '../internal/time.ts';
 import { TRUNCATED_ATTRIBUTE } from '../receive/otlp/decode.ts';
 import type { PrivacyFilter } from './privacy.ts';
 
+/** What intake needs of the privacy filter: the floor's masks and which policy rules may apply. */
+export type IntakePrivacy = Pick<PrivacyFilter, 'value' | 'policy' | 'keepsRaw'>;
+
 
 export interface IntakeOptions {
   /** Tenant from the ingest credential; wins over `audit.tenant`. */
@@ -37,7 +40,7 @@ export function eventId(traceId: string, spanId: string): string {
   return (hash('sha256', `${traceId}:${spanId}`, 'buffer') as Buffer).toString('hex', 0, 16);
 }
 
-export function intakeSpans(spans: TelemetrySpan[], privacy: PrivacyFilter, o: IntakeOptions): SpanIntake {
+export function intakeSpans(spans: TelemetrySpan[], privacy: IntakePrivacy, o: IntakeOptions): SpanIntake {
   const nodes: SpanNode[] = [];
   const events: PendingEvent[] = [];
   const resourceCache = new WeakMap<Attributes, { attrs: Record<string, string>; findings: number }>();
@@ -69,7 +72,7 @@ function isEmpty(o: object): boolean {
   return true;
 }
 
-export function intakeLogs(logs: TelemetryLog[], privacy: PrivacyFilter): LogIntake {
+export function intakeLogs(logs: TelemetryLog[], privacy: IntakePrivacy): LogIntake {
   const content: LogIntake['content'] = [];
   let dropped = 0;
   for (const log of logs) {
@@ -88,7 +91,7 @@ function toPending(
   span: TelemetrySpan,
   draft: EventDraft,
   node: SpanNode,
-  privacy: PrivacyFilter,
+  privacy: IntakePrivacy,
   o: IntakeOptions,
   resourceCache: WeakMap<Attributes, { attrs: Record<string, string>; findings: number }>,
 ): PendingEvent {
@@ -179,7 +182,7 @@ const SECTIONS: Array<[keyof EventContent, ContentSection, boolean]> = [
 ];
 
 /** Splits content into pieces: each message on its own, so digests compose across records. */
-function toPieces(content: Partial<EventContent>, privacy: PrivacyFilter, order: string): ContentPiece[] {
+function toPieces(content: Partial<EventContent>, privacy: IntakePrivacy, order: string): ContentPiece[] {
   const pieces: ContentPiece[] = [];
   for (const [key, section, isList] of SECTIONS) {
     const v = content[key];
@@ -206,7 +209,7 @@ function toPieces(content: Partial<EventContent>, privacy: PrivacyFilter, order:
 function remainingAttributes(
   span: TelemetrySpan,
   consumed: Set<string>,
-  privacy: PrivacyFilter,
+  privacy: IntakePrivacy,
   resourceCache: WeakMap<Attributes, { attrs: Record<string, string>; findings: number }>,
 ): { attributes: Record<string, string>; truncated: string[]; findings: number; rawAttributes?: Record<string, string> } {
   let truncated: string[] = [];

@@ -6,14 +6,14 @@ import type { ContentPiece, PendingEvent, SpanNode } from '../correlate/types.ts
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
-import { decodeRequest, type DecodedRequest, type RawRequest } from '../receive/otlp/request.ts';
-import type { DecodeOptions } from '../receive/otlp/decode.ts';
+import type { RawRequest } from '../receive/otlp/request.ts';
+import type { DecodeOptions, RejectedItem } from '../receive/otlp/decode.ts';
 import { WriteAheadLog, type WalRecord, type WalRef } from '../spool/wal.ts';
 import { RowWriter, rowEncoder } from '../store/rowbinary.ts';
 import { EVENT_COLUMNS } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditEvent } from '../model.ts';
-import { intakeLogs, intakeSpans } from './intake.ts';
+import { defaultIntakeWorkers, IntakePool, runIntake, type IntakeJob, type IntakeResult } from './intake-pool.ts';
 import { decodeRecord, encodeRecord } from './wal-records.ts';
 import type { PrivacyFilter } from './privacy.ts';
 import { RecentIds } from './recent-ids.ts';
@@ -53,6 +53,8 @@ export interface PipelineConfig {
   maxPendingEvents: number;
   /** How long shutdown waits for ClickHouse; what it has not taken by then stays in the log for the next start. */
   shutdownTimeoutMs: number;
+  /** Worker threads for decode + intake (intake-pool.ts); 0 runs them on the main thread. */
+  intakeWorkers: number;
 }
 
 export const DEFAULT_PIPELINE_CONFIG: Omit<PipelineConfig, 'dataDir'> = {
@@ -69,6 +71,7 @@ export const DEFAULT_PIPELINE_CONFIG: Omit<PipelineConfig, 'dataDir'> = {
   spoolMemoryBytes: 64 * 1024 ** 2,
   maxPendingEvents: 200_000,
   shutdownTimeoutMs: 10_000,
+  intakeWorkers: defaultIntakeWorkers(),
 };
 
 /** A chained batch: its rows as RowBinary, exactly as the log keeps them and ClickHouse gets them. */
@@ -138,6 +141,7 @@ export class AuditPipeline {
   private readonly privacy: PrivacyFilter;
   private readonly log: Logger;
   private readonly wal: WriteAheadLog;
+  private readonly pool: IntakePool | null;
   /** One writer per chain id (the risk chains; a legacy chain only to finish a replay). */
   private readonly chains = new Map<string, ChainWriter>();
   private readonly recent: RecentIds;
@@ -186,8 +190,10 @@ export class AuditPipeline {
     wal: WriteAheadLog,
     heads: Map<string, ChainHead>,
     recent: RecentIds,
+    pool: IntakePool | null,
   ) {
     this.config = config;
+    this.pool = pool;
     this.store = store;
     this.privacy = privacy;
     this.log = log;
@@ -207,6 +213,7 @@ export class AuditPipeline {
       walWriteErrors: metrics.counter('otel_audit_wal_write_errors_total', 'Failed write-ahead log writes (disk full, I/O error); the requests got 503'),
       overloaded: metrics.counter('otel_audit_overloaded_total', 'Times a receiver was told to refuse a request (spool budget, pending events, log errors)'),
     };
+    metrics.gauge('otel_audit_intake_jobs_in_flight', 'Requests being decoded and normalized on the intake worker threads', () => this.pool?.inFlight ?? 0);
     metrics.gauge('otel_audit_wal_bytes', 'Bytes in the write-ahead log', () => this.wal.bytes);
     metrics.gauge('otel_audit_wal_queued_bytes', 'Bytes waiting for the next write-ahead log write and fsync', () => this.wal.queuedBytes);
     metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content, or decided and waiting for the next batch', () => this.correlator.pending + this.held.length);
@@ -234,18 +241,30 @@ export class AuditPipeline {
     const heads = await storedHeads(store, config.chainId);
     const recent = new RecentIds(config.dedupIds);
     await recent.seed(store);
-    const p = new AuditPipeline(config, store, privacy, log, metrics, wal, heads, recent);
-    await p.recover(records);
+    const pool =
+      config.intakeWorkers > 0
+        ? new IntakePool(config.intakeWorkers, { policy: privacy.policy.policy, keepsRaw: privacy.keepsRaw }, (err) =>
+            log.error('an intake worker failed; its requests got an error, and it was replaced', { error: err.message }),
+          )
+        : null;
+    const p = new AuditPipeline(config, store, privacy, log, metrics, wal, heads, recent, pool);
+    try {
+      await p.recover(records);
+    } catch (err) {
+      await pool?.close();
+      throw err;
+    }
     p.timer = setInterval(() => p.tick(), config.flushIntervalMs);
     p.timer.unref();
     return p;
   }
 
   /**
-   * Takes a decoded request; resolves once it is durable. The log keeps the request as it
-   * arrived (sealed with the log key), not the events made of it: a replay decodes it again.
+   * Takes a request: decode + intake (on a worker thread when there are some), then logs it and
+   * hands its events to the correlator; resolves once it is durable. The log keeps the request
+   * as it arrived (sealed with the log key), not the events made of it: a replay decodes it again.
    */
-  async ingest(raw: RawRequest, decoded: DecodedRequest): Promise<void> {
+  async ingest(raw: RawRequest, decode?: DecodeOptions): Promise<{ rejected: RejectedItem[] }> {
     const header: RequestHeader = {
       t: 'request',
       signal: raw.signal,
@@ -254,10 +273,13 @@ export class AuditPipeline {
       at: Date.now(),
       ingestTime: nanosToDateTime64(nowNanos()),
     };
+    const job: IntakeJob = { raw, decode, defaultRisk: this.config.defaultRisk, now: header.at, ingestTime: header.ingestTime };
+    const result = this.pool ? await this.pool.run(job) : runIntake(job, this.privacy);
+    if (result.received === 0) return { rejected: result.rejected };
     const durable = this.wal.append(encodeRecord(header, raw.body));
     // State changes now (not after the fsync) so that a concurrent compaction snapshot covers it.
     // If the write fails, the client gets an error and re-sends: the events are deduplicated.
-    this.apply(header, decoded);
+    this.apply(result, header.at);
     try {
       await durable;
     } catch (err) {
@@ -265,6 +287,7 @@ export class AuditPipeline {
       throw err;
     }
     this.walError = '';
+    return { rejected: result.rejected };
   }
 
   private walFailed(err: Error): void {
@@ -311,34 +334,25 @@ export class AuditPipeline {
     return null;
   }
 
-  /** Decoded telemetry → intake → correlator (also the replay path). */
   /**
-   * On replay (`sealed` given) the events a sealed batch already holds are skipped, and nothing
-   * is counted as received again.
+   * A request's intake → correlator (also the replay path). On replay (`sealed` given) the
+   * events a sealed batch already holds are skipped, and nothing is counted as received again.
    */
-  private apply(h: RequestHeader, decoded: DecodedRequest, sealed?: Set<string>): void {
+  private apply(r: IntakeResult, at: number, sealed?: Set<string>): void {
     const count = !sealed;
-    if (decoded.signal === 'traces') {
-      const spans = decoded.spans;
-      const intake = intakeSpans(spans, this.privacy, {
-        tenant: h.tenant,
-        defaultRisk: this.config.defaultRisk,
-        now: h.at,
-        ingestTime: h.ingestTime,
-      });
+    if (r.signal === 'traces') {
       if (count) {
-        this.m.spansReceived.inc(spans.length);
-        this.m.spansDropped.inc(intake.dropped);
+        this.m.spansReceived.inc(r.received);
+        this.m.spansDropped.inc(r.intake.dropped);
       }
-      for (const node of intake.nodes) this.correlator.addSpan(node, null, h.at);
-      for (const ev of intake.events) if (!sealed?.has(ev.event.event_id)) this.correlator.addSpan(ev.node, ev, h.at);
+      for (const node of r.intake.nodes) this.correlator.addSpan(node, null, at);
+      for (const ev of r.intake.events) if (!sealed?.has(ev.event.event_id)) this.correlator.addSpan(ev.node, ev, at);
     } else {
-      const intake = intakeLogs(decoded.logs, this.privacy);
       if (count) {
-        this.m.logsReceived.inc(decoded.logs.length);
-        this.m.logsDropped.inc(intake.dropped);
+        this.m.logsReceived.inc(r.received);
+        this.m.logsDropped.inc(r.intake.dropped);
       }
-      for (const [traceId, spanId, pieces] of intake.content) this.correlator.addContent(traceId, spanId, pieces, h.at);
+      for (const [traceId, spanId, pieces] of r.intake.content) this.correlator.addContent(traceId, spanId, pieces, at);
     }
   }
 
@@ -384,6 +398,8 @@ export class AuditPipeline {
   }
 
   private async shutdown(): Promise<void> {
+    // Requests still on a worker are logged and applied first (the receivers take no new ones).
+    await this.pool?.close();
     if (this.timer) clearInterval(this.timer);
     this.hold(this.correlator.drain(Date.now()));
     this.sealHeld();
@@ -712,15 +728,16 @@ export class AuditPipeline {
       const { header, body } = decodeRecord(payload);
       if (header.t === 'request') {
         const h = header as unknown as RequestHeader;
-        let decoded: DecodedRequest;
+        let result: IntakeResult;
         try {
-          decoded = decodeRequest({ signal: h.signal, encoding: h.encoding, body: body!, tenant: h.tenant }, this.config.decode);
+          const raw: RawRequest = { signal: h.signal, encoding: h.encoding, body: body!, tenant: h.tenant };
+          result = runIntake({ raw, decode: this.config.decode, defaultRisk: this.config.defaultRisk, now: h.at, ingestTime: h.ingestTime }, this.privacy);
         } catch (err) {
           // The error's message can quote the payload (JSON.parse does): log its kind only.
           this.log.error('a logged request no longer decodes; skipped', { error: (err as Error).name, signal: h.signal, encoding: h.encoding });
           continue;
         }
-        this.apply(h, decoded, sealedIds);
+        this.apply(result, h.at, sealedIds);
       } else if (header.t === 'snapshot') {
         const snap = header as unknown as SnapshotRecord;
         for (const n of snap.nodes) this.correlator.addSpan(n, null, Date.now());

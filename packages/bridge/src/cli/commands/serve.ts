@@ -32,6 +32,7 @@ export const serve: Command = {
     'max-attributes': { type: 'string' },
     'max-attribute-length': { type: 'string' },
     'max-depth': { type: 'string' },
+    'intake-workers': { type: 'string' },
   },
   details: `Options (each also an environment variable):
 --otlp-http HOST:PORT     OTLP/HTTP receiver (OTEL_AUDIT_OTLP_HTTP, default 127.0.0.1:4318)
@@ -55,6 +56,8 @@ export const serve: Command = {
 --max-attribute-length N  longer string values are truncated, noted in the event's truncated column
                           (OTEL_AUDIT_MAX_ATTRIBUTE_LENGTH, default 65536)
 --max-depth N             nesting of array/map values; deeper items are rejected (OTEL_AUDIT_MAX_DEPTH, default 16)
+--intake-workers N        worker threads that decode and normalize requests; 0 does it on the main thread
+                          (OTEL_AUDIT_INTAKE_WORKERS, default: CPU cores - 1, at most 4)
 --chain-id ID             this instance's chain id; one per instance: it writes one hash chain per
                           risk level, ID-low, ID-medium, ID-high (OTEL_AUDIT_CHAIN_ID, default main)
 --default-risk LEVEL      risk of events that state none (OTEL_AUDIT_DEFAULT_RISK, default medium)
@@ -81,6 +84,7 @@ export const serve: Command = {
       maxAttributes: values['max-attributes'] as string | undefined,
       maxAttributeLength: values['max-attribute-length'] as string | undefined,
       maxDepth: values['max-depth'] as string | undefined,
+      intakeWorkers: values['intake-workers'] as string | undefined,
       api: values.api as string | undefined,
       dataDir: values['data-dir'] as string | undefined,
       clickhouseUrl: values['clickhouse-url'] as string | undefined,

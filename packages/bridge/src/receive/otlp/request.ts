@@ -43,24 +43,27 @@ export function partialSuccess(rejected: RejectedItem[]): { rejected: number; er
 }
 
 /**
- * The part every receiver shares: decode, hand the accepted items to the sink (resolves once
- * durable), and say what was rejected. Throws OtlpDecodeError for an unusable request.
+ * The part every receiver shares: hand the request to the sink, which decodes it and resolves
+ * once its accepted items are durable, and say what was rejected. Throws OtlpDecodeError for an
+ * unusable request.
  */
 export async function ingestRequest(
   raw: RawRequest,
   sink: TelemetrySink,
   options?: DecodeOptions,
 ): Promise<{ rejected: RejectedItem[]; partial: ReturnType<typeof partialSuccess> }> {
-  const decoded = decodeRequest(raw, options);
-  const accepted = decoded.signal === 'traces' ? decoded.spans.length : decoded.logs.length;
-  if (accepted > 0) await sink.ingest(raw, decoded);
-  return { rejected: decoded.rejected, partial: partialSuccess(decoded.rejected) };
+  const { rejected } = await sink.ingest(raw, options);
+  return { rejected, partial: partialSuccess(rejected) };
 }
 
 /** What a receiver hands requests to (the pipeline, in the bridge). */
 export interface TelemetrySink {
-  /** Resolves once the request's events are durable; rejects when they cannot be stored now. */
-  ingest(raw: RawRequest, decoded: DecodedRequest): Promise<void>;
+  /**
+   * Decodes a request (decodeRequest, with these limits) and resolves once its accepted items
+   * are durable, with the items it rejected; rejects with OtlpDecodeError when the whole request
+   * is unusable, or another error when it cannot be stored now.
+   */
+  ingest(raw: RawRequest, options?: DecodeOptions): Promise<{ rejected: RejectedItem[] }>;
   /** Non-null when the sink cannot take more now: receivers answer 503 / UNAVAILABLE with a retry hint. */
   overloaded?(): { reason: string; retryAfterSeconds: number } | null;
 }

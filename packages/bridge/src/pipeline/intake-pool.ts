@@ -1,0 +1,143 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { PrivacyPolicy } from '../policy/policy.ts';
+import { OtlpDecodeError, type DecodeOptions, type RejectedItem } from '../receive/otlp/decode.ts';
+import { decodeRequest, type RawRequest } from '../receive/otlp/request.ts';
+import { intakeLogs, intakeSpans, type IntakePrivacy, type LogIntake, type SpanIntake } from './intake.ts';
+
+/**
+ * Decode + intake (normalize, redact, digest) of one request: pure, per request, and about a
+ * third of the bridge's main-thread time per span, so it can run on worker threads while the
+ * main thread correlates, seals and stores (see IntakePool).
+ */
+export interface IntakeJob {
+  raw: RawRequest;
+  decode?: DecodeOptions;
+  defaultRisk: string;
+  /** Epoch ms of arrival and the ingest_time it gives its events. */
+  now: number;
+  ingestTime: string;
+}
+
+export type IntakeResult =
+  | { signal: 'traces'; received: number; rejected: RejectedItem[]; intake: SpanIntake }
+  | { signal: 'logs'; received: number; rejected: RejectedItem[]; intake: LogIntake };
+
+/** Runs one job here, on the calling thread (also what each worker runs). */
+export function runIntake(job: IntakeJob, privacy: IntakePrivacy): IntakeResult {
+  const decoded = decodeRequest(job.raw, job.decode);
+  if (decoded.signal === 'traces') {
+    const intake = intakeSpans(decoded.spans, privacy, {
+      tenant: job.raw.tenant,
+      defaultRisk: job.defaultRisk,
+      now: job.now,
+      ingestTime: job.ingestTime,
+    });
+    return { signal: 'traces', received: decoded.spans.length, rejected: decoded.rejected, intake };
+  }
+  return { signal: 'logs', received: decoded.logs.length, rejected: decoded.rejected, intake: intakeLogs(decoded.logs, privacy) };
+}
+
+/** What a worker needs to build its own intake privacy filter (the redactor and the policy). */
+export interface IntakeWorkerData {
+  policy: PrivacyPolicy;
+  keepsRaw: boolean;
+}
+
+const YOUNG_GENERATION_MB = 48;
+
+type Reply = { id: number; result: IntakeResult } | { id: number; error: { name: string; message: string } };
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, { resolve: (r: IntakeResult) => void; reject: (e: Error) => void }>;
+}
+
+/** Worker threads by default: one per core but one (the main thread needs its own), at most 4. */
+export function defaultIntakeWorkers(): number {
+  return Math.max(0, Math.min(4, availableParallelism() - 1));
+}
+
+/**
+ * A fixed set of worker threads running decode + intake, jobs dealt to the least busy. Results
+ * come back by structured clone, which costs the main thread about a third of doing the work
+ * itself. Order across requests does not matter: the pipeline logs and applies each request
+ * when its result is back. A worker that dies fails its jobs (the requests get an error and
+ * are re-sent by the exporter) and is replaced.
+ */
+export class IntakePool {
+  private readonly slots: Slot[] = [];
+  private readonly data: IntakeWorkerData;
+  private nextId = 0;
+  private closed = false;
+  private onWorkerError: (err: Error) => void;
+
+  constructor(size: number, data: IntakeWorkerData, onWorkerError: (err: Error) => void = () => {}) {
+    if (size < 1) throw new Error('IntakePool: size must be at least 1 (use runIntake for none)');
+    this.data = data;
+    this.onWorkerError = onWorkerError;
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** Jobs sent to the workers and not answered yet. */
+  get inFlight(): number {
+    let n = 0;
+    for (const s of this.slots) n += s.pending.size;
+    return n;
+  }
+
+  run(job: IntakeJob): Promise<IntakeResult> {
+    if (this.closed) return Promise.reject(new Error('the intake workers are stopped'));
+    let slot = this.slots[0]!;
+    for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
+    const id = ++this.nextId;
+    return new Promise<IntakeResult>((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ id, job });
+    });
+  }
+
+  /** Waits for the jobs in flight, then stops the workers. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(new URL('./intake-worker.ts', import.meta.url), {
+      workerData: this.data,
+      // A worker's objects die young (its results leave by copy): a smaller young generation
+      // than the main thread's keeps its memory down at little cost.
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    });
+    // Idle workers must not keep the process alive (the CLI exits when the bridge stops).
+    worker.unref();
+    const slot: Slot = { worker, pending: new Map() };
+    worker.on('message', (reply: Reply) => {
+      const p = slot.pending.get(reply.id);
+      if (!p) return;
+      slot.pending.delete(reply.id);
+      if ('result' in reply) p.resolve(reply.result);
+      else p.reject(reply.error.name === 'OtlpDecodeError' ? new OtlpDecodeError(reply.error.message) : new Error(reply.error.message));
+    });
+    const fail = (err: Error): void => {
+      for (const p of slot.pending.values()) p.reject(new Error(`intake worker failed: ${err.message}`));
+      slot.pending.clear();
+      const i = this.slots.indexOf(slot);
+      if (i < 0) return;
+      if (this.closed) return;
+      this.onWorkerError(err);
+      this.slots[i] = this.spawn();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => {
+      if (!this.closed) fail(new Error(`exited with code ${code}`));
+    });
+    return slot;
+  }
+}

@@ -1,0 +1,23 @@
+/** A worker thread of IntakePool (intake-pool.ts): decode + intake of the requests it is sent. */
+import { randomBytes } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+import { runIntake, type IntakeJob, type IntakeWorkerData } from './intake-pool.ts';
+import { PrivacyFilter } from './privacy.ts';
+
+const data = workerData as IntakeWorkerData;
+// Intake masks and digests only; pseudonyms are made at finalize on the main thread, so this
+// filter's key is never used.
+const filter = new PrivacyFilter(randomBytes(32), { policy: data.policy });
+const privacy = { value: (v: unknown) => filter.value(v), policy: filter.policy, keepsRaw: data.keepsRaw };
+
+parentPort!.on('message', ({ id, job }: { id: number; job: IntakeJob }) => {
+  try {
+    // The body arrives as a Uint8Array (structured clone): the decoder wants a Buffer.
+    const body = Buffer.from(job.raw.body.buffer, job.raw.body.byteOffset, job.raw.body.byteLength);
+    const result = runIntake({ ...job, raw: { ...job.raw, body } }, privacy);
+    parentPort!.postMessage({ id, result });
+  } catch (err) {
+    const e = err as Error;
+    parentPort!.postMessage({ id, error: { name: e.name, message: e.message } });
+  }
+});

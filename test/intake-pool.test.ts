@@ -1,0 +1,117 @@
+/**
+ * Decode + intake on worker threads (packages/bridge/src/pipeline/intake-pool.ts): real worker
+ * threads, compared with the same work done on this thread.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { resolveConfig, ConfigError } from '../packages/bridge/src/config.ts';
+import { IntakePool, runIntake, type IntakeJob } from '../packages/bridge/src/pipeline/intake-pool.ts';
+import { PrivacyFilter } from '../packages/bridge/src/pipeline/privacy.ts';
+import { DEFAULT_POLICY } from '../packages/bridge/src/policy/policy.ts';
+import { OtlpDecodeError } from '../packages/bridge/src/receive/otlp/decode.ts';
+import { encodeLogs, encodeTraces, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
+
+const privacy = new PrivacyFilter(randomBytes(32), { policy: DEFAULT_POLICY });
+const pool = new IntakePool(2, { policy: DEFAULT_POLICY, keepsRaw: privacy.keepsRaw });
+afterAll(() => pool.close());
+
+function tracesJob(format: 'protobuf' | 'json'): IntakeJob {
+  const t = traceId();
+  const root = spanId();
+  const spans: SpanSpec[] = [
+    { traceId: t, spanId: root, name: 'POST /chat', kind: 1, attributes: { 'audit.correlation_id': 'CASE-7', 'audit.actor.id': 'jane@example.com' } },
+    {
+      traceId: t,
+      spanId: spanId(),
+      parentSpanId: root,
+      name: 'chat gpt-4o',
+      kind: 2,
+      attributes: {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.provider.name': 'openai',
+        'gen_ai.request.model': 'gpt-4o',
+        'gen_ai.input.messages': JSON.stringify([{ role: 'user', parts: [{ type: 'text', content: 'my card is 4111 1111 1111 1111' }] }]),
+        'gen_ai.output.messages': JSON.stringify([{ role: 'assistant', parts: [{ type: 'text', content: 'noted' }] }]),
+        'api.key': 'sk-proj-abcdefghijklmnopqrstuvwxyz0123456789',
+      },
+    },
+    { traceId: t, spanId: spanId(), parentSpanId: root, name: 'GET /health', kind: 2, attributes: { 'http.request.method': 'GET' } },
+  ];
+  return {
+    raw: { signal: 'traces', encoding: format, body: Buffer.from(encodeTraces(spans, format)), tenant: 'acme' },
+    defaultRisk: 'medium',
+    now: 1_700_000_000_000,
+    ingestTime: '2023-11-14 22:13:20.000000000',
+  };
+}
+
+describe('IntakePool', () => {
+  it('gives what the main thread gives, for protobuf and JSON traces and for logs', async () => {
+    const logs: IntakeJob = {
+      raw: {
+        signal: 'logs',
+        encoding: 'json',
+        body: Buffer.from(encodeLogs([{ traceId: traceId(), spanId: spanId(), eventName: 'gen_ai.user.message', body: { content: 'call me at +1 415 555 0100' } }], 'json')),
+      },
+      defaultRisk: 'medium',
+      now: 1_700_000_000_000,
+      ingestTime: '2023-11-14 22:13:20.000000000',
+    };
+    for (const job of [tracesJob('protobuf'), tracesJob('json'), logs]) {
+      const here = runIntake(job, privacy);
+      const there = await pool.run(job);
+      expect(there).toEqual(here);
+    }
+    const r = await pool.run(tracesJob('protobuf'));
+    if (r.signal !== 'traces') throw new Error('expected traces');
+    expect(r.received).toBe(3);
+    expect(r.intake.dropped).toBe(1);
+    // Redacted on the worker: the card and the key are masked, the actor stays raw until finalize.
+    const text = JSON.stringify(r.intake.events);
+    expect(text).not.toContain('4111 1111 1111 1111');
+    expect(text).not.toContain('sk-proj-abcdefghijklmnopqrstuvwxyz0123456789');
+    expect(r.intake.events[0].node.context.tenant).toBe('acme');
+  });
+
+  it('fails an unusable request with the OtlpDecodeError the main thread would throw', async () => {
+    const job: IntakeJob = { ...tracesJob('json'), raw: { signal: 'traces', encoding: 'json', body: Buffer.from('{"resourceSpans": 7}') } };
+    let expected: unknown;
+    try {
+      runIntake(job, privacy);
+    } catch (err) {
+      expected = err;
+    }
+    expect(expected).toBeInstanceOf(OtlpDecodeError);
+    const got = await pool.run(job).catch((err: unknown) => err);
+    expect(got).toBeInstanceOf(OtlpDecodeError);
+    expect((got as Error).message).toBe((expected as Error).message);
+  });
+
+  it('fails the jobs of a worker that dies, and replaces it', async () => {
+    const failures: string[] = [];
+    const small = new IntakePool(1, { policy: DEFAULT_POLICY, keepsRaw: false }, (err) => failures.push(err.message));
+    try {
+      const inFlight = small.run(tracesJob('protobuf'));
+      const slots = (small as unknown as { slots: Array<{ worker: { terminate(): Promise<number> } }> }).slots;
+      await slots[0].worker.terminate();
+      await expect(inFlight).rejects.toThrow(/intake worker failed/);
+      expect(failures).toHaveLength(1);
+      const after = await small.run(tracesJob('protobuf'));
+      expect(after.received).toBe(3);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+describe('--intake-workers', () => {
+  it('takes 0 to 64 and names the flag when it is wrong', () => {
+    expect(resolveConfig({ intakeWorkers: '0' }, {}).pipeline.intakeWorkers).toBe(0);
+    expect(resolveConfig({ intakeWorkers: '3' }, {}).pipeline.intakeWorkers).toBe(3);
+    expect(resolveConfig({}, { OTEL_AUDIT_INTAKE_WORKERS: '2' }).pipeline.intakeWorkers).toBe(2);
+    for (const bad of ['65', '-1', 'two', '1.5']) {
+      expect(() => resolveConfig({ intakeWorkers: bad }, {})).toThrow(ConfigError);
+      expect(() => resolveConfig({ intakeWorkers: bad }, {})).toThrow(/--intake-workers/);
+    }
+  });
+});
