@@ -171,6 +171,39 @@ function procCpu(pid: number): { total: number; main: number } {
   return { total: ticks(`/proc/${pid}/stat`), main: ticks(`/proc/${pid}/task/${pid}/stat`) };
 }
 
+/**
+ * CPU seconds of the bridge's threads by name (`comm`): MainThread, WorkerThread (intake),
+ * V8Worker (GC), MergeMutate and ThreadPool (chDB merges and inserts), libuv-worker (file I/O).
+ */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / CLK_TCK);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/** µs of CPU per acknowledged span, by thread name, between two threadCpu readings (largest first). */
+function cpuByThread(before: Map<string, number>, after: Map<string, number>, spans: number): Array<{ thread: string; microsPerSpan: number }> {
+  return [...after]
+    .map(([thread, t]) => ({ thread, microsPerSpan: (1e6 * (t - (before.get(thread) ?? 0))) / spans }))
+    .filter((x) => x.microsPerSpan >= 0.5)
+    .sort((x, y) => y.microsPerSpan - x.microsPerSpan);
+}
+
 /** CPU seconds the whole machine spent busy (all cores), from /proc/stat. */
 function systemBusySeconds(): number {
   try {
@@ -408,6 +441,7 @@ async function main(): Promise<number> {
     say(`phase a: closed loop, ${o.concurrency} connections, ${o.duration} s`);
     const storedBefore = (await metrics(bridge.api)).otel_audit_events_stored_total ?? 0;
     const cpuA0 = procCpu(bridge.pid);
+    const threadsA0 = threadCpu(bridge.pid);
     const sysA0 = systemBusySeconds();
     const selfA0 = selfCpuSeconds();
     const a = await gen.call<PhaseResult>({ type: 'closed', seconds: o.duration, concurrency: o.concurrency });
@@ -418,6 +452,7 @@ async function main(): Promise<number> {
         `pending events ${memA.otel_audit_events_pending ?? 0}, unstored ${memA.otel_audit_events_unstored ?? 0}`,
     );
     const cpuA1 = procCpu(bridge.pid);
+    const threadsA1 = threadCpu(bridge.pid);
     const sysA1 = systemBusySeconds();
     const selfA1 = selfCpuSeconds();
     expected += a.okRequests * eventsPerRequest;
@@ -512,6 +547,7 @@ async function main(): Promise<number> {
         bridgeMainThreadCpuCores: mainCpuA / ackSeconds,
         bridgeMainThreadCpuMicrosPerSpan: (1e6 * mainCpuA) / a.okSpans,
         bridgeProcessCpuMicrosPerSpan: (1e6 * (cpuA1.total - cpuA0.total)) / a.okSpans,
+        bridgeCpuByThread: cpuByThread(threadsA0, threadsA1, a.okSpans),
         mainThreadCeilingSpansPerSecond: ceiling,
         loadgenCpuCores: a.cpuSeconds / ackSeconds,
         otherProcessesCpuCores: otherCores,
@@ -567,6 +603,8 @@ async function main(): Promise<number> {
       `  phase a: ${a.requests} requests, errors ${JSON.stringify(a.errors)}, ack p50/p99 under saturation ${fmt(latA.p50)}/${fmt(latA.p99)} ms; ` +
         `bridge CPU ${fmt(results.throughput.bridgeCpuCores, 2)} cores (main thread ${fmt(results.throughput.bridgeMainThreadCpuCores, 2)}), ` +
         `load generator ${fmt(results.throughput.loadgenCpuCores, 2)}, other processes ${fmt(otherCores, 2)}`,
+      `  phase a: bridge CPU per span ${fmt(results.throughput.bridgeProcessCpuMicrosPerSpan, 0)} µs: ` +
+        results.throughput.bridgeCpuByThread.map((x) => `${x.thread} ${fmt(x.microsPerSpan, 0)}`).join(', '),
       `  phase a: last event stored ${fmt(storeLagMs)} ms after the last ack; events ${checkA.stored}/${checkA.expected} ` +
         `(distinct ${checkA.distinctIds}) ${checkA.ok ? 'ok' : 'MISMATCH'}, ${JSON.stringify(checkA.byType)}; emails left in content: ${checkA.emailsLeakedInContent}`,
       `  phase b: ${b.requests} requests, errors ${JSON.stringify(b.errors)}, late starts ${b.lateStarts}, max ${fmt(latB.max)} ms; ` +
