@@ -3,6 +3,10 @@
  * threads, compared with the same work done on this thread.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig, ConfigError } from '../packages/bridge/src/config.ts';
 import { IntakePool, runIntake, type IntakeJob } from '../packages/bridge/src/pipeline/intake-pool.ts';
@@ -100,6 +104,24 @@ describe('IntakePool', () => {
       expect(after.received).toBe(3);
     } finally {
       await small.close();
+    }
+  });
+
+  it('gives up workers that cannot even start, after three tries, instead of respawning forever', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'intake-pool-'));
+    const script = join(dir, 'broken-worker.mjs');
+    writeFileSync(script, "throw new Error('cannot load the intake module');\n");
+    const failures: string[] = [];
+    const broken = new IntakePool(1, { policy: DEFAULT_POLICY, keepsRaw: false }, (err) => failures.push(err.message), pathToFileURL(script));
+    try {
+      const deadline = Date.now() + 10_000;
+      while (broken.usable && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(broken.usable).toBe(false);
+      expect(failures).toHaveLength(3);
+      expect(failures[0]).toContain('cannot load the intake module');
+      await expect(broken.run(tracesJob('json'))).rejects.toThrow(/could not be started: .*cannot load the intake module/);
+    } finally {
+      await broken.close();
     }
   });
 });

@@ -51,7 +51,12 @@ type Reply = { id: number; result: IntakeResult } | { id: number; error: { name:
 interface Slot {
   worker: Worker;
   pending: Map<number, { resolve: (r: IntakeResult) => void; reject: (e: Error) => void }>;
+  /** Set by the worker's first message ('ready'): it loaded. */
+  started: boolean;
 }
+
+/** Workers that fail before they start, in a row, after which the pool stops replacing them. */
+const MAX_START_FAILURES = 3;
 
 /** Worker threads by default: one per core but one (the main thread needs its own), at most 4. */
 export function defaultIntakeWorkers(): number {
@@ -70,17 +75,32 @@ export class IntakePool {
   private readonly data: IntakeWorkerData;
   private nextId = 0;
   private closed = false;
+  private startFailures = 0;
+  /**
+   * Set when workers keep failing before they start (they cannot load): the pool is given up,
+   * and the pipeline does the intake on the main thread (see `usable`).
+   */
+  private brokenReason = '';
   private onWorkerError: (err: Error) => void;
 
-  constructor(size: number, data: IntakeWorkerData, onWorkerError: (err: Error) => void = () => {}) {
+  private readonly script: URL;
+
+  /** `script` is the worker's module (tests give another). */
+  constructor(size: number, data: IntakeWorkerData, onWorkerError: (err: Error) => void = () => {}, script = new URL('./intake-worker.ts', import.meta.url)) {
     if (size < 1) throw new Error('IntakePool: size must be at least 1 (use runIntake for none)');
     this.data = data;
+    this.script = script;
     this.onWorkerError = onWorkerError;
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
   get size(): number {
     return this.slots.length;
+  }
+
+  /** False once the workers could not be started; the caller then does the work itself. */
+  get usable(): boolean {
+    return !this.brokenReason && !this.closed;
   }
 
   /** Jobs sent to the workers and not answered yet. */
@@ -92,6 +112,7 @@ export class IntakePool {
 
   run(job: IntakeJob): Promise<IntakeResult> {
     if (this.closed) return Promise.reject(new Error('the intake workers are stopped'));
+    if (this.brokenReason) return Promise.reject(new Error(`the intake workers could not be started: ${this.brokenReason}`));
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
     const id = ++this.nextId;
@@ -109,7 +130,7 @@ export class IntakePool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(new URL('./intake-worker.ts', import.meta.url), {
+    const worker = new Worker(this.script, {
       workerData: this.data,
       // A worker's objects die young (its results leave by copy): a smaller young generation
       // than the main thread's keeps its memory down at little cost.
@@ -117,8 +138,13 @@ export class IntakePool {
     });
     // Idle workers must not keep the process alive (the CLI exits when the bridge stops).
     worker.unref();
-    const slot: Slot = { worker, pending: new Map() };
-    worker.on('message', (reply: Reply) => {
+    const slot: Slot = { worker, pending: new Map(), started: false };
+    worker.on('message', (reply: Reply | 'ready') => {
+      if (reply === 'ready') {
+        slot.started = true;
+        this.startFailures = 0;
+        return;
+      }
       const p = slot.pending.get(reply.id);
       if (!p) return;
       slot.pending.delete(reply.id);
@@ -132,6 +158,13 @@ export class IntakePool {
       if (i < 0) return;
       if (this.closed) return;
       this.onWorkerError(err);
+      if (!slot.started && ++this.startFailures >= MAX_START_FAILURES) {
+        this.brokenReason = err.message;
+        this.slots.splice(i, 1);
+        for (const s of this.slots) void s.worker.terminate();
+        this.slots.length = 0;
+        return;
+      }
       this.slots[i] = this.spawn();
     };
     worker.on('error', fail);

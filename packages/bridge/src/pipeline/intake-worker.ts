@@ -10,6 +10,7 @@ const data = workerData as IntakeWorkerData;
 const filter = new PrivacyFilter(randomBytes(32), { policy: data.policy });
 const privacy = { value: (v: unknown) => filter.value(v), policy: filter.policy, keepsRaw: data.keepsRaw };
 
+parentPort!.postMessage('ready');
 parentPort!.on('message', ({ id, job }: { id: number; job: IntakeJob }) => {
   try {
     // The body arrives as a Uint8Array (structured clone): the decoder wants a Buffer.

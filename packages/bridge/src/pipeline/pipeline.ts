@@ -244,7 +244,7 @@ export class AuditPipeline {
     const pool =
       config.intakeWorkers > 0
         ? new IntakePool(config.intakeWorkers, { policy: privacy.policy.policy, keepsRaw: privacy.keepsRaw }, (err) =>
-            log.error('an intake worker failed; its requests got an error, and it was replaced', { error: err.message }),
+            log.error('an intake worker failed; its requests got an error. It is replaced, unless workers keep failing to start: then intake runs on the main thread', { error: err.message }),
           )
         : null;
     const p = new AuditPipeline(config, store, privacy, log, metrics, wal, heads, recent, pool);
@@ -274,7 +274,7 @@ export class AuditPipeline {
       ingestTime: nanosToDateTime64(nowNanos()),
     };
     const job: IntakeJob = { raw, decode, defaultRisk: this.config.defaultRisk, now: header.at, ingestTime: header.ingestTime };
-    const result = this.pool ? await this.pool.run(job) : runIntake(job, this.privacy);
+    const result = this.pool?.usable ? await this.pool.run(job) : runIntake(job, this.privacy);
     if (result.received === 0) return { rejected: result.rejected };
     const durable = this.wal.append(encodeRecord(header, raw.body));
     // State changes now (not after the fsync) so that a concurrent compaction snapshot covers it.
