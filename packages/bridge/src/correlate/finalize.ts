@@ -75,33 +75,60 @@ export function assembleContent(p: PendingEvent, finalizer: EventFinalizer = def
   e.input_digest = digestOf(pieces, INPUT_SECTIONS) || e.input_digest;
   e.output_digest = digestOf(pieces, OUTPUT_SECTIONS) || e.output_digest;
   const mode = finalizer.contentMode(e);
-  const content: Record<string, unknown> = {};
-  const raw: Record<string, unknown> = {};
   let rawComplete = true;
   for (const piece of pieces) {
     e.redactions += piece.redactions;
-    if (piece.raw === undefined) rawComplete = false;
-    if (piece.section === 'system' || piece.section === 'input' || piece.section === 'output') {
-      ((content[piece.section] ??= []) as unknown[]).push(piece.value);
-      ((raw[piece.section] ??= []) as unknown[]).push(piece.raw);
-    } else {
-      content[piece.section] = piece.value;
-      raw[piece.section] = piece.raw;
-    }
-    delete piece.raw;
+    if (piece.rawJson === undefined && piece.raw === undefined) rawComplete = false;
   }
   if (mode === 'digests') {
     e.content = '';
     e.attributes['otel_audit.content'] = 'withheld';
-    return;
+  } else {
+    e.content = joinSections(pieces, pieceJson);
+    if (mode === 'sealed') {
+      // Pieces without their raw form (intake did not keep it) cannot be sealed: say so.
+      const sealed = rawComplete ? finalizer.sealContent(e, joinSections(pieces, pieceRawJson)) : '';
+      if (sealed) e.content_sealed = sealed;
+      else e.attributes['otel_audit.content_sealed'] = 'unavailable';
+    }
   }
-  e.content = JSON.stringify(content);
-  if (mode === 'sealed') {
-    // Pieces without their raw form (intake did not keep it) cannot be sealed: say so.
-    const sealed = rawComplete ? finalizer.sealContent(e, JSON.stringify(raw)) : '';
-    if (sealed) e.content_sealed = sealed;
-    else e.attributes['otel_audit.content_sealed'] = 'unavailable';
+  for (const piece of pieces) {
+    delete piece.rawJson;
+    delete piece.raw;
   }
+}
+
+const LIST_SECTIONS = new Set<ContentSection>(['system', 'input', 'output']);
+
+const pieceJson = (p: ContentPiece): string | undefined => p.json ?? JSON.stringify(p.value);
+const pieceRawJson = (p: ContentPiece): string | undefined => p.rawJson ?? JSON.stringify(p.raw);
+
+/**
+ * `{"system":[…],"input":[…],"output":[…],"arguments":…}`: the list sections hold their pieces in
+ * order, the others their last piece; keys in order of first appearance. Joined from each
+ * piece's JSON text, byte for byte what JSON.stringify gives for the same object.
+ */
+function joinSections(pieces: ContentPiece[], text: (p: ContentPiece) => string | undefined): string {
+  const sections: ContentSection[] = [];
+  const values = new Map<ContentSection, string[] | string | undefined>();
+  for (const p of pieces) {
+    const t = text(p);
+    if (!values.has(p.section)) sections.push(p.section);
+    if (LIST_SECTIONS.has(p.section)) {
+      let list = values.get(p.section) as string[] | undefined;
+      if (!list) values.set(p.section, (list = []));
+      list.push(t ?? 'null');
+    } else {
+      values.set(p.section, t);
+    }
+  }
+  const parts: string[] = [];
+  for (const s of sections) {
+    const v = values.get(s);
+    if (v === undefined) continue; // as JSON.stringify drops a key whose value is undefined
+    parts.push(`"${s}":${Array.isArray(v) ? `[${v.join(',')}]` : v}`);
+  }
+  return `{${parts.join(',')}}`;
 }
 
 /**

@@ -18,7 +18,10 @@ export type ContentSection = 'system' | 'input' | 'output' | 'arguments' | 'resu
  */
 export interface ContentPiece {
   section: ContentSection;
-  value: unknown;
+  /** The redacted piece as JSON text (pieces made before it existed carry `value` instead). */
+  json?: string;
+  /** The redacted piece, in write-ahead logs written before `json` existed. */
+  value?: unknown;
   /** hex SHA-256 of the raw (unredacted) canonical JSON of the piece. */
   digest: string;
   /** Sort key within its section: log record time (ns, zero-padded) or position. */
@@ -26,10 +29,12 @@ export interface ContentPiece {
   /** How many values redaction masked in this piece (added to the event's count). */
   redactions: number;
   /**
-   * The raw (unredacted) piece, kept only when the policy may seal content (high risk). It lives
-   * in memory and in the sealed write-ahead log only; finalize encrypts it into
+   * The raw (unredacted) piece as JSON text, kept only when the policy may seal content (high
+   * risk). It lives in memory and in the sealed write-ahead log only; finalize encrypts it into
    * `content_sealed` and deletes it. Never store or log it.
    */
+  rawJson?: string;
+  /** The raw piece, in write-ahead logs written before `rawJson` existed (same rules). */
   raw?: unknown;
 }
 

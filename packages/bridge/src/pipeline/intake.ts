@@ -191,15 +191,18 @@ function toPieces(content: Partial<EventContent>, privacy: IntakePrivacy, order:
     items.forEach((item, i) => {
       const raw = JSON.stringify(item) ?? 'null';
       const r = privacy.value(item);
+      // Pieces carry JSON text, not object trees: cheaper to copy from a worker thread and to
+      // hold, and finalize joins them without serializing again. Unchanged by redaction (the
+      // usual case), the redacted JSON is the raw JSON.
       const piece: ContentPiece = {
         section,
-        value: r.value,
+        json: r.value === item ? raw : (JSON.stringify(r.value) ?? 'null'),
         digest: hash('sha256', raw, 'hex'),
         order: `${order}:${String(i).padStart(6, '0')}`,
         redactions: r.findings,
       };
       // Kept for sealing (high risk) until finalize; memory and the sealed WAL only.
-      if (privacy.keepsRaw) piece.raw = item;
+      if (privacy.keepsRaw) piece.rawJson = raw;
       pieces.push(piece);
     });
   }
