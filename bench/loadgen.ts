@@ -10,7 +10,7 @@
  * Messages out: {type:'ready', ...} / {type:'result', ...} / {type:'error', message}
  */
 import { Agent, request } from 'node:http';
-import { buildTemplate, PayloadFactory, SPANS_PER_TRACE } from './payload.ts';
+import { buildTemplate, PayloadFactory, SPANS_PER_TRACE, type Risk } from './payload.ts';
 
 export interface PhaseResult {
   type: 'result';
@@ -141,7 +141,7 @@ async function openLoop(seconds: number, rate: number, maxSockets: number): Prom
 }
 
 type InMessage =
-  | { type: 'init'; url: string; traces: number; nonce: number }
+  | { type: 'init'; url: string; traces: number; nonce: number; risk: Risk }
   | { type: 'closed'; seconds: number; concurrency: number }
   | { type: 'open'; seconds: number; rate: number; maxSockets: number }
   | { type: 'exit' };
@@ -153,7 +153,7 @@ process.on('message', (msg: InMessage) => {
       case 'init': {
         const t0 = performance.now();
         url = new URL(msg.url);
-        const template = buildTemplate(msg.traces);
+        const template = buildTemplate(msg.traces, Date.now(), msg.risk);
         factory = new PayloadFactory(template, msg.nonce);
         spansPerRequest = template.traces * SPANS_PER_TRACE;
         const ready: ReadyMessage = {

@@ -138,7 +138,7 @@ function toReadable(s: SpanSpec): ReadableSpan {
 }
 
 /** The five spans of one trace, children first. */
-function traceSpans(i: number, traceId: string, ids: string[], t0: number): SpanSpec[] {
+function traceSpans(i: number, traceId: string, ids: string[], t0: number, risk: Risk): SpanSpec[] {
   const [rootId, retrievalId, chatId, toolId, httpId] = ids;
   const user = `user-${i % 500}`;
   const root: SpanSpec = {
@@ -166,7 +166,7 @@ function traceSpans(i: number, traceId: string, ids: string[], t0: number): Span
       'audit.actor.role': 'customer',
       'audit.initiation': 'human',
       'audit.purpose': 'answer',
-      'audit.risk': 'high',
+      'audit.risk': risk,
       'session.id': `sess-${i % 1000}`,
       'app.request_id': `req-${i.toString(36)}-${traceId.slice(0, 8)}`,
     },
@@ -301,8 +301,13 @@ export interface Template {
   spanIdOffsets: Uint32Array;
 }
 
-/** Encodes `traces` traces (5 spans each) into one ExportTraceServiceRequest. */
-export function buildTemplate(traces: number, t0Ms = Date.now()): Template {
+export type Risk = 'low' | 'medium' | 'high';
+
+/**
+ * Encodes `traces` traces (5 spans each) into one ExportTraceServiceRequest. `risk` is the
+ * root's `audit.risk`, inherited by the trace: high (the default) seals model-call content.
+ */
+export function buildTemplate(traces: number, t0Ms = Date.now(), risk: Risk = 'high'): Template {
   const spans: ReadableSpan[] = [];
   const traceIds: string[] = [];
   const spanIds: string[] = [];
@@ -311,7 +316,7 @@ export function buildTemplate(traces: number, t0Ms = Date.now()): Template {
     const ids = Array.from({ length: SPANS_PER_TRACE }, () => hex(8));
     traceIds.push(traceId);
     spanIds.push(...ids);
-    for (const s of traceSpans(t, traceId, ids, t0Ms + t)) spans.push(toReadable(s));
+    for (const s of traceSpans(t, traceId, ids, t0Ms + t, risk)) spans.push(toReadable(s));
   }
   const bytes = Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!);
   const find = (idHex: string, expected: number): number[] => {

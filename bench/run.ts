@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { PhaseResult, ReadyMessage } from './loadgen.ts';
-import { EVENTS_PER_TRACE } from './payload.ts';
+import { EVENTS_PER_TRACE, type Risk } from './payload.ts';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 import { flush, npmStartLaunch, sql, startBridge as startBridgeProcess } from '../test/helpers/bridge-process.ts';
 
@@ -37,6 +37,8 @@ Options:
   --rate-fraction F     rate of phase (b) as a fraction of (a)'s spans/s (default 0.5)
   --rate N              rate of phase (b) in spans/s (overrides --rate-fraction)
   --batch N             spans per request, rounded down to whole 5-span traces (default 512 → 510)
+  --risk LEVEL          audit.risk of the traces: high (default; model-call content is also sealed),
+                        medium (redacted content only) or low (digests only)
   --raw-rows N          rows read back for phase (d) (default 100000)
   --raw-batch N         rows per insert in phase (d) (default 10000, as the bridge)
   --profile             run the bridge with --cpu-prof (into bench/out/profiles/) and print its
@@ -54,6 +56,7 @@ interface Options {
   rateFraction: number;
   rate: number | null;
   batch: number;
+  risk: Risk;
   rawRows: number;
   rawBatch: number;
   profile: boolean;
@@ -71,6 +74,7 @@ function options(): Options {
       'rate-fraction': { type: 'string' },
       rate: { type: 'string' },
       batch: { type: 'string' },
+      risk: { type: 'string' },
       'raw-rows': { type: 'string' },
       'raw-batch': { type: 'string' },
       profile: { type: 'boolean' },
@@ -93,7 +97,13 @@ function options(): Options {
     return n;
   };
   const duration = num('duration', values.duration, 15, 1);
+  const risk = (values.risk ?? 'high') as Risk;
+  if (!['low', 'medium', 'high'].includes(risk)) {
+    console.error(`bench: --risk must be low, medium or high, got "${values.risk}"`);
+    process.exit(2);
+  }
   return {
+    risk,
     duration,
     latencyDuration: num('latency-duration', values['latency-duration'], duration, 1),
     warmup: num('warmup', values.warmup, 3, 0),
@@ -419,7 +429,7 @@ async function main(): Promise<number> {
   const gen = new LoadGen();
   let exitCode = 0;
   try {
-    const ready = await gen.call<ReadyMessage>({ type: 'init', url: bridge.otlp, traces, nonce: (Date.now() / 1000) >>> 0 });
+    const ready = await gen.call<ReadyMessage>({ type: 'init', url: bridge.otlp, traces, nonce: (Date.now() / 1000) >>> 0, risk: o.risk });
     say(
       `payload: ${ready.spansPerRequest} spans (${ready.tracesPerRequest} traces) per request, ` +
         `${fmt(ready.bytesPerRequest / 1024)} KiB protobuf; encoded in ${fmt(ready.setupMs)} ms`,
@@ -593,7 +603,7 @@ async function main(): Promise<number> {
     const line = (r: [string, string, string, string]) => `  ${r[0].padEnd(w[0])}  ${r[1].padStart(w[1])}  ${r[2].padEnd(w[2])}  ${r[3]}`;
     const out = [
       '',
-      `otel-audit bench — ${results.cpus} CPUs, Node ${process.version}, ${ready.spansPerRequest} spans/request, ` +
+      `otel-audit bench — ${results.cpus} CPUs, Node ${process.version}, ${ready.spansPerRequest} spans/request (risk ${o.risk}), ` +
         `${o.concurrency} connections, ${o.duration} s + ${o.latencyDuration} s`,
       '',
       line(['metric', 'value', 'target', '']),
