@@ -46,15 +46,16 @@ export function intakeSpans(spans: TelemetrySpan[], privacy: IntakePrivacy, o: I
   const resourceCache = new WeakMap<Attributes, { attrs: Record<string, string>; findings: number }>();
   let dropped = 0;
   for (const span of spans) {
+    const draft = normalizeSpan(span);
     // Identities stay raw in the context (memory and the sealed write-ahead log only): they are
     // pseudonymized at finalize, under the key of the tenant decided there (pipeline/privacy.ts).
-    let context = spanContext(span);
+    // A draft read the span's context already (the same rules: normalize.test.ts checks it).
+    let context = draft ? draft.context : spanContext(span);
     if (o.tenant) context.tenant = o.tenant;
     // Most spans state no context of their own; their nodes outlive them (late descendants).
     else if (isEmpty(context)) context = NO_CONTEXT;
     const node: SpanNode = { traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId, context };
     nodes.push(node);
-    const draft = normalizeSpan(span);
     if (!draft) {
       dropped++;
       continue;
