@@ -63,7 +63,13 @@ const counts = new Map<string, number>();
 for (const r of await sql<{ span_id: string; n: string }>(bridge.apiUrl, 'SELECT span_id, count() AS n FROM otel_audit.events GROUP BY span_id')) {
   counts.set(r.span_id, Number(r.n));
 }
-const [chain] = await sql<{ rows: string; mx: string; mn: string }>(bridge.apiUrl, "SELECT count() AS rows, max(seq) AS mx, min(seq) AS mn FROM otel_audit.events WHERE chain_id = 'main'");
+// One chain per risk level (main-low, main-medium, main-high): each must run 1..n without a gap.
+const chains = await sql<{ chain_id: string; rows: string; mx: string; mn: string }>(
+  bridge.apiUrl,
+  "SELECT chain_id, count() AS rows, max(seq) AS mx, min(seq) AS mn FROM otel_audit.events WHERE startsWith(chain_id, 'main-') GROUP BY chain_id ORDER BY chain_id",
+);
+const storedRows = chains.reduce((n, c) => n + Number(c.rows), 0);
+const gapFree = chains.every((c) => Number(c.mn) === 1 && Number(c.mx) === Number(c.rows));
 const missing = [...acked].filter((id) => !counts.has(id)).length;
 const duplicated = [...counts.values()].filter((n) => n > 1).length;
 const verify = await runCli(['verify', '--api-url', bridge.apiUrl]);
@@ -78,11 +84,11 @@ const result = {
   seconds: Math.round((Date.now() - t0) / 1000),
   exporter: summary,
   acknowledged_spans: acked.size,
-  stored_rows: Number(chain.rows),
+  stored_rows: storedRows,
   distinct_spans_stored: counts.size,
   acknowledged_missing: missing,
   duplicated_spans: duplicated,
-  chain_seq: [Number(chain.mn), Number(chain.mx)],
+  chain_seq: Object.fromEntries(chains.map((c) => [c.chain_id, [Number(c.mn), Number(c.mx)]])),
   verify_exit: verify.code,
   replayed_total_last_start: Number(/otel_audit_events_replayed_total (\d+)/.exec(metrics)?.[1] ?? 0),
   final_stop_exit: stopCode,
@@ -93,9 +99,8 @@ console.log(JSON.stringify(result, null, 2));
 const ok =
   missing === 0 &&
   duplicated === 0 &&
-  Number(chain.rows) === counts.size &&
-  Number(chain.mn) === 1 &&
-  Number(chain.mx) === Number(chain.rows) &&
+  storedRows === counts.size &&
+  gapFree &&
   verify.code === 0 &&
   stopCode === 0 &&
   termExit.every((c) => c === 0);
