@@ -81,8 +81,7 @@ export class IntakePool {
    * and the pipeline does the intake on the main thread (see `usable`).
    */
   private brokenReason = '';
-  private onWorkerError: (err: Error) => void;
-
+  private readonly onWorkerError: (err: Error) => void;
   private readonly script: URL;
 
   /** `script` is the worker's module (tests give another). */
@@ -92,10 +91,6 @@ export class IntakePool {
     this.script = script;
     this.onWorkerError = onWorkerError;
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
-  }
-
-  get size(): number {
-    return this.slots.length;
   }
 
   /** False once the workers could not be started; the caller then does the work itself. */

@@ -14,14 +14,13 @@ import type { EventFinalizer, PendingEvent } from '../correlate/types.ts';
  * checked as hex (trace_id, span_id, parent_span_id), event_id, digests and chain columns (made
  * by the bridge), and the enums event_type, correlation_source and risk (validated).
  */
-const TEXT_COLUMNS = ['name', 'prompt_version', 'tool_call_id', 'target_id', 'rationale'] as const;
-/** Text columns of few distinct values (LowCardinality): their floor results are cached. */
-const ENUM_LIKE_COLUMNS = [
+const TEXT_COLUMNS = [
+  'name', 'prompt_version', 'tool_call_id', 'target_id', 'rationale',
+  // Few distinct values (LowCardinality): the redactor's short-string cache answers most.
   'operation', 'actor_type', 'actor_role', 'initiation', 'service_name', 'environment', 'purpose', 'provider',
   'request_model', 'response_model', 'tool_name', 'action', 'target_system', 'permission', 'decision',
   'reviewer_role', 'effect', 'outcome', 'status', 'error_type',
 ] as const;
-const ENUM_CACHE_LIMIT = 10_000;
 
 /** HKDF salts: one derived key per purpose and tenant (info = the tenant, UTF-8). */
 const SALT_PSEUDONYM = 'otel-audit/pseudonym/v1';
@@ -54,8 +53,6 @@ export class PrivacyFilter implements EventFinalizer {
   readonly vault: SubjectVault | null;
   private readonly masterKey: Buffer;
   private readonly tenantKeys = new Map<string, Buffer>();
-  /** Floor results of the enum-like columns, which repeat (service names, models, statuses). */
-  private readonly enumCache = new Map<string, { text: string; findings: number }>();
   /** Stored forms of identities by tenant (actors and cases repeat across events). */
   private readonly identityCache = new Map<string, string>();
 
@@ -165,20 +162,6 @@ export class PrivacyFilter implements EventFinalizer {
     }
     for (const col of TEXT_COLUMNS) {
       const r = this.text(e[col]);
-      if (r.findings) {
-        e[col] = r.text;
-        findings += r.findings;
-      }
-    }
-    for (const col of ENUM_LIKE_COLUMNS) {
-      const v = e[col];
-      if (!v) continue;
-      let r = this.enumCache.get(v);
-      if (!r) {
-        r = this.text(v);
-        if (this.enumCache.size >= ENUM_CACHE_LIMIT) this.enumCache.clear();
-        this.enumCache.set(v, r);
-      }
       if (r.findings) {
         e[col] = r.text;
         findings += r.findings;

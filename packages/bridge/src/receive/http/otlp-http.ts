@@ -77,7 +77,6 @@ export class OtlpHttpReceiver {
     return server.address() as AddressInfo;
   }
 
-  /** Stops accepting; resolves when in-flight requests are answered. */
   /**
    * Stops accepting; resolves when in-flight requests are answered. Requests that still arrive
    * on open keep-alive connections get 503 (retry elsewhere or later) and every answer closes its
