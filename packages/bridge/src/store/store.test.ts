@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,5 +56,14 @@ describe('Store on chDB', () => {
     expect(ddl).toContain("ReplicatedMergeTree('/clickhouse/tables/{shard}/otel_audit/events'");
     expect(ddl).toContain("ENGINE = Distributed('prod', otel_audit, events_local");
     expect(ddl).toContain("ON CLUSTER 'prod'");
+  });
+
+  it('runs the embedded engine with its own configuration, and names the file when it cannot write it', async () => {
+    const [{ v }] = await store.rows<{ v: string }>("SELECT value AS v FROM system.merge_tree_settings WHERE name = 'vertical_merge_algorithm_min_rows_to_activate'");
+    expect(v).toBe('1');
+    // A directory where the configuration file goes: the write fails before any engine starts.
+    const dataDir = mkdtempSync(join(tmpdir(), 'store-test-unwritable-'));
+    mkdirSync(join(dataDir, 'clickhouse.xml'));
+    await expect(Store.open({ dataDir, database: 'otel_audit' })).rejects.toThrow(/cannot write the embedded ClickHouse configuration .*clickhouse\.xml.*--data-dir/);
   });
 });

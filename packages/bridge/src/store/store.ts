@@ -77,13 +77,17 @@ export class Store {
     // Loaded lazily: a server deployment never needs the native addon.
     const { createChdbConnection } = await import('chdb/connection');
     const { Session } = (await import('chdb')).default as unknown as { Session: EngineSessionCtor };
+    const configFile = resolve(config.dataDir, 'clickhouse.xml');
+    try {
+      writeFileSync(configFile, EMBEDDED_ENGINE_CONFIG);
+    } catch (err) {
+      throw new Error(`cannot write the embedded ClickHouse configuration ${configFile}: ${(err as Error).message}. Check that --data-dir is writable.`);
+    }
     let connection;
     let engine: EngineSession;
     try {
       // The first connection to a data directory starts the engine with its arguments; the
       // client's connection (same directory) then shares that engine.
-      const configFile = resolve(config.dataDir, 'clickhouse.xml');
-      writeFileSync(configFile, EMBEDDED_ENGINE_CONFIG);
       engine = new Session(path, { connectionArgs: [`--config-file=${configFile}`] });
       try {
         connection = createChdbConnection({ path });
