@@ -25,7 +25,8 @@ function run(command: string, args: string[], env: Record<string, string> = {}):
   const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': the process can exit before its output is read to the end.
+    child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
