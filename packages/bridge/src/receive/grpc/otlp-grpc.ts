@@ -1,18 +1,23 @@
 import {
   Server,
   ServerCredentials,
-  status as GrpcStatus,
+  ServerInterceptingCall,
+  ServerListenerBuilder,
+  ResponderBuilder,
+  type ServerInterceptor,
   type ServerUnaryCall,
   type sendUnaryData,
   type ServiceDefinition,
   type UntypedServiceImplementation,
   Metadata,
 } from '@grpc/grpc-js';
+import { Access } from '../../auth/index.ts';
 import type { Logger } from '../../internal/logger.ts';
 import type { Metrics } from '../../internal/metrics.ts';
-import { OtlpDecodeError, type DecodeOptions } from '../otlp/decode.ts';
+import type { DecodeOptions } from '../otlp/decode.ts';
 import { encodeExportResponseProtobuf, encodeStatusProtobuf } from '../otlp/encode.ts';
-import { ingestRequest, type Signal, type TelemetrySink } from '../otlp/request.ts';
+import { IngestError, ingestErrorOf } from '../otlp/errors.ts';
+import { ingestRequest, requestAccess, type RequestAccess, type Signal, type TelemetrySink } from '../otlp/request.ts';
 
 export interface OtlpGrpcConfig {
   host: string;
@@ -51,22 +56,14 @@ function exportMethod(path: string) {
 const TRACE_SERVICE = { Export: exportMethod('/opentelemetry.proto.collector.trace.v1.TraceService/Export') } as unknown as ServiceDefinition;
 const LOGS_SERVICE = { Export: exportMethod('/opentelemetry.proto.collector.logs.v1.LogsService/Export') } as unknown as ServiceDefinition;
 
-class CallError extends Error {
-  readonly code: GrpcStatus;
-  readonly retryAfterSeconds?: number;
-  constructor(code: GrpcStatus, message: string, retryAfterSeconds?: number) {
-    super(message);
-    this.code = code;
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
-}
-
 /**
  * OTLP/gRPC receiver: the trace and logs services, on the same pipeline as OTLP/HTTP, with the
  * same contract: OK only once the request is durable (write-ahead log fsynced), partial success
  * for rejected items, INVALID_ARGUMENT for an unreadable message, UNAVAILABLE when the bridge
  * cannot take more (spool budget, log errors) and RESOURCE_EXHAUSTED over the in-flight limits,
  * both with a google.rpc.RetryInfo in the status details (and a `retry-after` trailer).
+ * Access is checked on the call's metadata, before its message is read: UNAUTHENTICATED,
+ * PERMISSION_DENIED.
  */
 export class OtlpGrpcReceiver {
   readonly config: OtlpGrpcConfig;
@@ -75,12 +72,16 @@ export class OtlpGrpcReceiver {
   private inFlightBytes = 0;
   private readonly sink: TelemetrySink;
   private readonly log: Logger;
+  private readonly access: Access;
+  /** What the access check found for a call, by its metadata (the handler's call.metadata). */
+  private readonly admitted = new WeakMap<Metadata, RequestAccess>();
   private readonly m;
 
-  constructor(config: OtlpGrpcConfig, sink: TelemetrySink, log: Logger, metrics: Metrics) {
+  constructor(config: OtlpGrpcConfig, sink: TelemetrySink, log: Logger, metrics: Metrics, access: Access = Access.open()) {
     this.config = config;
     this.sink = sink;
     this.log = log;
+    this.access = access;
     this.m = {
       calls: metrics.counter('otel_audit_otlp_grpc_calls_total', 'OTLP/gRPC export calls'),
       rejectedCalls: metrics.counter('otel_audit_otlp_grpc_rejected_calls_total', 'OTLP/gRPC calls answered with an error status'),
@@ -95,6 +96,7 @@ export class OtlpGrpcReceiver {
     const server = new Server({
       'grpc.max_receive_message_length': this.config.maxMessageBytes,
       'grpc.max_send_message_length': 4 * 1024 * 1024,
+      interceptors: [this.checkAccess],
     });
     server.addService(TRACE_SERVICE, { Export: this.handler('traces') } as UntypedServiceImplementation);
     server.addService(LOGS_SERVICE, { Export: this.handler('logs') } as UntypedServiceImplementation);
@@ -128,47 +130,75 @@ export class OtlpGrpcReceiver {
     });
   }
 
+  /**
+   * Checks the call's `authorization` and `x-otel-audit-tenant` metadata as soon as it arrives:
+   * a refused call ends there, its message never read (grpc-js reads it only once asked to).
+   */
+  private readonly checkAccess: ServerInterceptor = (_method, call) => {
+    const listener = new ServerListenerBuilder()
+      .withOnReceiveMetadata((metadata, next) => {
+        let access: RequestAccess;
+        try {
+          access = this.accessOf(metadata);
+        } catch (err) {
+          this.m.calls.inc();
+          call.sendStatus(this.refuse(ingestErrorOf(err)));
+          return;
+        }
+        this.admitted.set(metadata, access);
+        next(metadata);
+      })
+      .build();
+    return new ServerInterceptingCall(call, new ResponderBuilder().withStart((next) => next(listener)).build());
+  };
+
+  private accessOf(metadata: Metadata): RequestAccess {
+    return requestAccess(this.access, first(metadata, 'authorization'), first(metadata, 'x-otel-audit-tenant'));
+  }
+
   private handler(signal: Signal) {
     return (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
       this.m.calls.inc();
-      this.process(signal, call.request).then(
+      // Found by checkAccess (the same metadata object); checked again should it ever not be.
+      const work = (async () => {
+        const access = this.admitted.get(call.metadata) ?? this.accessOf(call.metadata);
+        return this.process(signal, call.request, access);
+      })();
+      work.then(
         (partial) => callback(null, Buffer.from(encodeExportResponseProtobuf(signal, partial))),
-        (err) => {
-          const e =
-            err instanceof CallError
-              ? err
-              : err instanceof OtlpDecodeError
-                ? new CallError(GrpcStatus.INVALID_ARGUMENT, err.message)
-                : new CallError(GrpcStatus.UNAVAILABLE, `the bridge cannot store this request now: ${(err as Error).message}`, 5);
-          if (e.code === GrpcStatus.UNAVAILABLE) this.log.warn('OTLP/gRPC call failed', { error: e.message });
-          this.m.rejectedCalls.inc();
-          const metadata = new Metadata();
-          if (e.retryAfterSeconds) {
-            // The OTLP retry hint: a google.rpc.RetryInfo in the status details; plus a plain trailer.
-            metadata.set('grpc-status-details-bin', Buffer.from(encodeStatusProtobuf(e.code, e.message, e.retryAfterSeconds)));
-            metadata.set('retry-after', String(e.retryAfterSeconds));
-          }
-          callback({ code: e.code, details: e.message, metadata });
-        },
+        (err) => callback(this.refuse(ingestErrorOf(err))),
       );
     };
   }
 
-  private async process(signal: Signal, body: Buffer): Promise<{ rejected: number; errorMessage: string } | undefined> {
+  /** The status of a refused call, with the retry hint when there is one. */
+  private refuse(e: IngestError): { code: number; details: string; metadata: Metadata } {
+    if (e.code === 'UNAVAILABLE') this.log.warn('OTLP/gRPC call failed', { error: e.message });
+    this.m.rejectedCalls.inc();
+    const metadata = new Metadata();
+    if (e.retryAfterSeconds) {
+      // The OTLP retry hint: a google.rpc.RetryInfo in the status details; plus a plain trailer.
+      metadata.set('grpc-status-details-bin', Buffer.from(encodeStatusProtobuf(e.grpcStatus, e.message, e.retryAfterSeconds)));
+      metadata.set('retry-after', String(e.retryAfterSeconds));
+    }
+    return { code: e.grpcStatus, details: e.message, metadata };
+  }
+
+  private async process(signal: Signal, body: Buffer, access: RequestAccess): Promise<{ rejected: number; errorMessage: string } | undefined> {
     const overload = this.sink.overloaded?.();
-    if (overload) throw new CallError(GrpcStatus.UNAVAILABLE, overload.reason, overload.retryAfterSeconds);
+    if (overload) throw new IngestError('UNAVAILABLE', overload.reason, overload.retryAfterSeconds);
     if (this.inFlight >= this.config.maxInFlight) {
       this.m.throttled.inc();
-      throw new CallError(GrpcStatus.RESOURCE_EXHAUSTED, `too many calls in flight (${this.config.maxInFlight}); retry later`, 1);
+      throw new IngestError('RESOURCE_EXHAUSTED', `too many calls in flight (${this.config.maxInFlight}); retry later`, 1);
     }
     if (this.inFlightBytes > 0 && this.inFlightBytes + body.length > this.config.maxInFlightBytes) {
       this.m.throttled.inc();
-      throw new CallError(GrpcStatus.RESOURCE_EXHAUSTED, `too many message bytes in flight (limit ${this.config.maxInFlightBytes}); retry later`, 1);
+      throw new IngestError('RESOURCE_EXHAUSTED', `too many message bytes in flight (limit ${this.config.maxInFlightBytes}); retry later`, 1);
     }
     this.inFlight++;
     this.inFlightBytes += body.length;
     try {
-      const { rejected, partial } = await ingestRequest({ signal, encoding: 'protobuf', body }, this.sink, this.config.decode);
+      const { rejected, partial } = await ingestRequest({ signal, encoding: 'protobuf', body, ...access }, this.sink, this.config.decode);
       (signal === 'traces' ? this.m.rejectedSpans : this.m.rejectedLogs).inc(rejected.length);
       return partial;
     } finally {
@@ -176,4 +206,10 @@ export class OtlpGrpcReceiver {
       this.inFlightBytes -= body.length;
     }
   }
+}
+
+/** A metadata value as text (the first, if repeated); undefined when absent or empty. */
+function first(metadata: Metadata, key: string): string | undefined {
+  const v = metadata.get(key)[0];
+  return typeof v === 'string' && v ? v : undefined;
 }

@@ -1,58 +1,116 @@
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
+import { IngestError } from '../otlp/errors.ts';
 
-export class HttpError extends Error {
-  readonly status: number;
-  readonly retryAfterSeconds?: number;
-  constructor(status: number, message: string, retryAfterSeconds?: number) {
-    super(message);
-    this.status = status;
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
+export interface BodyLimits {
+  /** Largest body, measured after decompression. */
+  maxBytes: number;
+  /**
+   * The slowest upload accepted, in bytes per second on the wire: once minTimeMs have passed, the
+   * body must keep up this rate: it is cut (408) when it has taken longer than minTimeMs + the
+   * bytes received so far / minBytesPerSecond. So a body of any size completes in at most
+   * minTimeMs + its size / minBytesPerSecond, and one that stalls, or trickles, is cut soon after
+   * minTimeMs, whatever size it announced. Unset: no limit.
+   */
+  minBytesPerSecond?: number;
+  /** The least time any body is given (ms). */
+  minTimeMs?: number;
+  /**
+   * Told of every decompressed chunk before it is kept; an error it returns stops the read (the
+   * receiver's bound on bytes in flight across requests).
+   */
+  admit?: (bytes: number) => IngestError | undefined;
 }
 
 /**
  * Reads a request body, decompressing gzip/deflate on the fly, and stops as soon as the
- * decompressed size passes the limit: a gzip bomb costs at most `limit` bytes of memory.
- * `admit` is told of every decompressed chunk before it is kept; an error it returns stops the
- * read (the receiver's bound on bytes in flight across requests).
+ * decompressed size passes the limit (a gzip bomb costs at most `maxBytes` of memory), `admit`
+ * refuses a chunk, or the upload is too slow (REQUEST_TIMEOUT). On such a stop the rest of the
+ * body is discarded as it comes, until the caller's answer closes the connection (or drains it).
  */
-export async function readBody(req: IncomingMessage, limit: number, admit?: (bytes: number) => HttpError | undefined): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+  const { maxBytes, admit } = limits;
   const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
-  let source: NodeJS.ReadableStream = req;
   let inflater: Gunzip | Inflate | null = null;
   if (encoding === 'gzip' || encoding === 'x-gzip') inflater = createGunzip();
   else if (encoding === 'deflate') inflater = createInflate();
   else if (encoding !== 'identity' && encoding !== '') {
-    req.resume();
-    throw new HttpError(415, `unsupported Content-Encoding "${encoding}": use gzip, deflate or none`);
+    return Promise.reject(new IngestError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Encoding "${encoding}": use gzip, deflate or none`));
   }
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    req.resume();
-    throw new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    return Promise.reject(new IngestError('PAYLOAD_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`));
   }
-  if (inflater) source = req.pipe(inflater);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
+  const source: NodeJS.ReadableStream = inflater ? req.pipe(inflater) : req;
+  const started = Date.now();
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let wire = 0;
+    let timer: NodeJS.Timeout | undefined;
+    let done = false;
+    const finish = (err: IngestError | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      source.removeListener('data', onData);
+      source.removeListener('end', onEnd);
+      source.removeListener('error', onError);
+      req.removeListener('data', onWire);
+      req.removeListener('close', onClose);
+      req.removeListener('error', onError);
+      if (err) {
+        if (inflater) {
+          req.unpipe(inflater);
+          inflater.destroy();
+        }
+        // The rest is discarded as it comes, until the caller's answer closes the connection (or
+        // the body ends, on a connection worth keeping).
+        req.resume();
+        reject(err);
+      } else resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       const stop =
-        size > limit
-          ? new HttpError(413, `request body exceeds the limit of ${limit} bytes${inflater ? ' after decompression' : ''}`)
+        size > maxBytes
+          ? new IngestError('PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${maxBytes} bytes${inflater ? ' after decompression' : ''}`)
           : admit?.(chunk.length);
-      if (stop) {
-        req.unpipe();
-        inflater?.destroy();
-        req.resume();
-        throw stop;
-      }
-      chunks.push(chunk);
+      if (stop) finish(stop);
+      else chunks.push(chunk);
+    };
+    const onWire = (chunk: Buffer) => {
+      wire += chunk.length;
+    };
+    const onEnd = () => finish(null);
+    const onError = (err: Error) => finish(new IngestError('INVALID_ARGUMENT', `cannot read the request body: ${err.message}`));
+    // A client gone mid-body: req does not pass that on to the inflater, which would wait forever.
+    const onClose = () => {
+      if (!req.complete) finish(new IngestError('INVALID_ARGUMENT', 'the client closed the connection before the end of the body'));
+    };
+    source.on('data', onData);
+    source.once('end', onEnd);
+    source.once('error', onError);
+    if (inflater) req.once('error', onError);
+    req.once('close', onClose);
+    req.on('data', onWire);
+
+    const rate = limits.minBytesPerSecond;
+    if (rate && rate > 0) {
+      const minTime = limits.minTimeMs ?? 10_000;
+      // The time the body is allowed so far grows with what it has sent.
+      const allowed = () => minTime + (wire / rate) * 1000;
+      const check = () => {
+        const left = allowed() - (Date.now() - started);
+        if (left > 0) {
+          timer = setTimeout(check, Math.min(left, 2 ** 31 - 1));
+          timer.unref();
+          return;
+        }
+        const seconds = Math.round((Date.now() - started) / 100) / 10;
+        finish(new IngestError('REQUEST_TIMEOUT', `the request body came too slowly: ${wire} bytes in ${seconds} s (the least rate accepted is ${rate} bytes/s)`));
+      };
+      check();
     }
-  } catch (err) {
-    if (err instanceof HttpError) throw err;
-    throw new HttpError(400, `cannot read the request body: ${(err as Error).message}`);
-  }
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+  });
 }

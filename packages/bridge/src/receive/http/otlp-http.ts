@@ -1,11 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { Access } from '../../auth/index.ts';
 import type { Logger } from '../../internal/logger.ts';
 import type { Metrics } from '../../internal/metrics.ts';
-import { OtlpDecodeError, type DecodeOptions } from '../otlp/decode.ts';
-import { ingestRequest, type Encoding, type Signal, type TelemetrySink } from '../otlp/request.ts';
+import type { DecodeOptions } from '../otlp/decode.ts';
 import { encodeExportResponseJson, encodeExportResponseProtobuf, encodeStatusJson, encodeStatusProtobuf } from '../otlp/encode.ts';
-import { HttpError, readBody } from './body.ts';
+import { IngestError, ingestErrorOf } from '../otlp/errors.ts';
+import { ingestRequest, requestAccess, type Encoding, type RequestAccess, type Signal, type TelemetrySink } from '../otlp/request.ts';
+import { readBody } from './body.ts';
 
 export type { TelemetrySink } from '../otlp/request.ts';
 
@@ -14,7 +16,10 @@ export interface OtlpHttpConfig {
   port: number;
   /** Largest accepted body, measured after decompression. */
   maxBodyBytes: number;
-  /** Requests being processed at once; more get 429 with Retry-After. */
+  /**
+   * Requests being processed at once, counted from the end of their body (a slow upload does not
+   * hold a place); more get 429 with Retry-After.
+   */
   maxInFlight: number;
   /**
    * Request bytes (after decompression) held at once across requests, from the first byte read
@@ -22,6 +27,15 @@ export interface OtlpHttpConfig {
    * maxBodyBytes).
    */
   maxInFlightBytes: number;
+  /** Open connections from one client address; more are answered 429 and closed. */
+  maxConnectionsPerClient: number;
+  /** Time for a request's headers to arrive, and the least time a body is given (ms). */
+  clientTimeoutMs: number;
+  /**
+   * The slowest upload accepted (bytes per second on the wire): a body that has taken longer than
+   * clientTimeoutMs + the bytes it sent / this rate is cut with 408 (readBody).
+   */
+  minBodyBytesPerSecond: number;
   decode?: DecodeOptions;
 }
 
@@ -31,9 +45,13 @@ export const DEFAULT_OTLP_HTTP_CONFIG: OtlpHttpConfig = {
   maxBodyBytes: 64 * 1024 * 1024,
   maxInFlight: 64,
   maxInFlightBytes: 128 * 1024 * 1024,
+  maxConnectionsPerClient: 32,
+  clientTimeoutMs: 10_000,
+  minBodyBytesPerSecond: 32 * 1024,
 };
 
-const GRPC_CODE_FOR_STATUS: Record<number, number> = { 400: 3, 413: 8, 415: 3, 404: 5, 405: 12, 429: 8, 503: 14, 500: 13 };
+/** Refused requests whose body is left unread are drained up to this size, else their connection is closed. */
+const DRAIN_LIMIT = 64 * 1024;
 
 /** OTLP/HTTP receiver: POST /v1/traces and /v1/logs, protobuf or JSON, optionally gzipped. */
 export class OtlpHttpReceiver {
@@ -42,39 +60,92 @@ export class OtlpHttpReceiver {
   private inFlight = 0;
   private inFlightBytes = 0;
   private stopping = false;
+  /** Open connections by client address. */
+  private readonly connections = new Map<string, number>();
+  /** Connections over the per-client limit: answered 429 at once, closed shortly after. */
+  private readonly refused = new WeakSet<Socket>();
   private readonly sink: TelemetrySink;
   private readonly log: Logger;
+  private readonly access: Access;
   private readonly m;
 
-  constructor(config: OtlpHttpConfig, sink: TelemetrySink, log: Logger, metrics: Metrics) {
+  constructor(config: OtlpHttpConfig, sink: TelemetrySink, log: Logger, metrics: Metrics, access: Access = Access.open()) {
     this.config = config;
     this.sink = sink;
     this.log = log;
+    this.access = access;
     this.m = {
       requests: metrics.counter('otel_audit_otlp_http_requests_total', 'OTLP/HTTP export requests'),
       rejectedRequests: metrics.counter('otel_audit_otlp_http_rejected_requests_total', 'OTLP/HTTP requests answered with an error status'),
       rejectedSpans: metrics.counter('otel_audit_spans_rejected_total', 'Spans rejected as invalid (partial success)'),
       rejectedLogs: metrics.counter('otel_audit_log_records_rejected_total', 'Log records rejected as invalid (partial success)'),
       throttled: metrics.counter('otel_audit_otlp_http_throttled_total', 'OTLP/HTTP requests answered 429 (in-flight requests or bytes over the limit)'),
+      refusedConnections: metrics.counter('otel_audit_otlp_http_refused_connections_total', 'OTLP/HTTP connections refused: too many open from one client address'),
+      slowBodies: metrics.counter('otel_audit_otlp_http_slow_bodies_total', 'OTLP/HTTP request bodies cut with 408: uploaded slower than the least rate accepted'),
     };
-    metrics.gauge('otel_audit_otlp_http_in_flight_requests', 'OTLP/HTTP requests being processed', () => this.inFlight);
+    metrics.gauge('otel_audit_otlp_http_in_flight_requests', 'OTLP/HTTP requests being processed (bodies complete)', () => this.inFlight);
     metrics.gauge('otel_audit_otlp_http_in_flight_bytes', 'OTLP/HTTP request bytes held (after decompression)', () => this.inFlightBytes);
   }
 
   async start(): Promise<AddressInfo> {
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err) => {
-        this.log.error('unexpected error in the OTLP/HTTP receiver', { error: (err as Error).message });
-        if (!res.headersSent) res.writeHead(500).end();
-      });
-    });
+    const { clientTimeoutMs, maxBodyBytes, minBodyBytesPerSecond } = this.config;
+    const server = createServer(
+      {
+        // Node's own timers, checked every connectionsCheckingInterval: headers (a new connection
+        // that sends nothing is cut by it too), and the whole request as a backstop behind the
+        // body's own deadline (readBody).
+        headersTimeout: clientTimeoutMs,
+        requestTimeout: 2 * clientTimeoutMs + Math.ceil((maxBodyBytes / minBodyBytesPerSecond) * 1000),
+        connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(clientTimeoutMs / 4))),
+      },
+      (req, res) => {
+        if (this.refused.has(req.socket)) return; // answered 429 already; closing
+        this.handle(req, res).catch((err) => {
+          this.log.error('unexpected error in the OTLP/HTTP receiver', { error: (err as Error).message });
+          if (!res.headersSent) res.writeHead(500).end();
+        });
+      },
+    );
     server.keepAliveTimeout = 65_000;
+    server.on('connection', (socket: Socket) => this.countConnection(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.config.port, this.config.host, () => resolve());
     });
     return server.address() as AddressInfo;
+  }
+
+  /**
+   * Counts a client's open connections; one past the limit is answered 429 (Retry-After: 1)
+   * before anything is read from it, and closed: a client that opens many connections and
+   * uploads slowly on each cannot take the receiver for itself.
+   */
+  private countConnection(socket: Socket): void {
+    const client = socket.remoteAddress ?? 'unknown';
+    const open = (this.connections.get(client) ?? 0) + 1;
+    this.connections.set(client, open);
+    socket.once('close', () => {
+      const n = (this.connections.get(client) ?? 1) - 1;
+      if (n > 0) this.connections.set(client, n);
+      else this.connections.delete(client);
+    });
+    if (open <= this.config.maxConnectionsPerClient) return;
+    this.refused.add(socket);
+    this.m.refusedConnections.inc();
+    this.m.throttled.inc();
+    const body = encodeStatusJson(
+      8,
+      `too many connections from ${client} (limit ${this.config.maxConnectionsPerClient}, --max-connections-per-client); retry later`,
+      1,
+    );
+    socket.on('error', () => {});
+    socket.end(
+      `HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `retry-after: 1\r\nconnection: close\r\n\r\n${body}`,
+    );
+    // Time for the client to read the answer before its unread request makes the close a reset.
+    setTimeout(() => socket.destroy(), 1000).unref();
   }
 
   /**
@@ -107,40 +178,57 @@ export class OtlpHttpReceiver {
     const ctype = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     const encoding: Encoding = ctype === 'application/json' ? 'json' : 'protobuf';
     try {
-      if (!signal) throw new HttpError(404, `no OTLP endpoint at ${path}: use /v1/traces or /v1/logs`);
-      if (req.method !== 'POST') throw new HttpError(405, `method ${req.method} not allowed on ${path}: use POST`);
+      // Before anything else, and before a byte of the body is read.
+      const access = requestAccess(this.access, header(req, 'authorization'), header(req, 'x-otel-audit-tenant'));
+      if (!signal) throw new IngestError('NOT_FOUND', `no OTLP endpoint at ${path}: use /v1/traces or /v1/logs`);
+      if (req.method !== 'POST') throw new IngestError('METHOD_NOT_ALLOWED', `method ${req.method} not allowed on ${path}: use POST`);
       if (ctype !== 'application/json' && ctype !== 'application/x-protobuf' && ctype !== 'application/protobuf') {
-        throw new HttpError(415, `unsupported Content-Type "${ctype}": use application/x-protobuf or application/json`);
+        throw new IngestError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Type "${ctype}": use application/x-protobuf or application/json`);
       }
       this.m.requests.inc();
-      if (this.stopping) throw new HttpError(503, 'the bridge is shutting down; retry later', 1);
+      if (this.stopping) throw new IngestError('UNAVAILABLE', 'the bridge is shutting down; retry later', 1);
       const overload = this.sink.overloaded?.();
-      if (overload) throw new HttpError(503, overload.reason, overload.retryAfterSeconds);
-      if (this.inFlight >= this.config.maxInFlight) {
-        this.m.throttled.inc();
-        throw new HttpError(429, `too many requests in flight (${this.config.maxInFlight}); retry later`, 1);
-      }
+      if (overload) throw new IngestError('UNAVAILABLE', overload.reason, overload.retryAfterSeconds);
       const declared = Number(req.headers['content-length']);
       if (this.inFlightBytes > 0 && Number.isFinite(declared) && this.inFlightBytes + declared > this.config.maxInFlightBytes) {
         this.m.throttled.inc();
-        throw new HttpError(429, this.bytesMessage(), 1);
+        throw new IngestError('RESOURCE_EXHAUSTED', this.bytesMessage(), 1);
       }
-      this.inFlight++;
+      // Bytes count from the first one read (they are held in memory); the request's place
+      // among maxInFlight only once the body is complete, so that slow uploads hold no place.
       let held = 0;
-      const admit = (n: number): HttpError | undefined => {
+      const admit = (n: number): IngestError | undefined => {
         // Other requests hold bytes and this chunk would pass the limit: stop reading.
         if (this.inFlightBytes > held && this.inFlightBytes + n > this.config.maxInFlightBytes) {
           this.m.throttled.inc();
           cutShort = true;
-          return new HttpError(429, this.bytesMessage(), 1);
+          return new IngestError('RESOURCE_EXHAUSTED', this.bytesMessage(), 1);
         }
         held += n;
         this.inFlightBytes += n;
         return undefined;
       };
+      let counted = false;
       try {
-        const body = await readBody(req, this.config.maxBodyBytes, admit);
-        const result = await this.process(signal, encoding, body, tenantOf(req));
+        const body = await readBody(req, {
+          maxBytes: this.config.maxBodyBytes,
+          minBytesPerSecond: this.config.minBodyBytesPerSecond,
+          minTimeMs: this.config.clientTimeoutMs,
+          admit,
+        }).catch((err: unknown) => {
+          if (err instanceof IngestError && err.code === 'REQUEST_TIMEOUT') {
+            this.m.slowBodies.inc();
+            cutShort = true;
+          }
+          throw err;
+        });
+        if (this.inFlight >= this.config.maxInFlight) {
+          this.m.throttled.inc();
+          throw new IngestError('RESOURCE_EXHAUSTED', `too many requests in flight (${this.config.maxInFlight}); retry later`, 1);
+        }
+        this.inFlight++;
+        counted = true;
+        const result = await this.process(signal, encoding, body, access);
         const out =
           encoding === 'json'
             ? Buffer.from(encodeExportResponseJson(signal, result))
@@ -152,25 +240,20 @@ export class OtlpHttpReceiver {
         });
         res.end(out);
       } finally {
-        this.inFlight--;
+        if (counted) this.inFlight--;
         this.inFlightBytes -= held;
       }
     } catch (err) {
-      const e =
-        err instanceof HttpError
-          ? err
-          : err instanceof OtlpDecodeError
-            ? new HttpError(400, err.message)
-            : new HttpError(503, `the bridge cannot store this request now: ${(err as Error).message}`, 5);
-      if (e.status >= 500) this.log.warn('OTLP/HTTP request failed', { status: e.status, error: e.message });
+      const e = ingestErrorOf(err);
+      if (e.httpStatus >= 500) this.log.warn('OTLP/HTTP request failed', { status: e.httpStatus, error: e.message });
       this.m.rejectedRequests.inc();
       // A body not read to its end is drained when its declared size is moderate (so that the
       // client, still writing, reads the answer instead of a broken pipe: 413 up to 4× the
       // limit, other refusals up to 64 KiB); otherwise the connection is closed (an overloaded
-      // bridge should not spend its time reading what it refuses).
+      // bridge should not spend its time reading what it refuses). Too slow a body is never drained.
       const declared = Number(req.headers['content-length']);
-      const drainable = declared <= (e.status === 413 ? 4 * this.config.maxBodyBytes : 64 * 1024);
-      this.sendError(res, encoding, e, cutShort || (!req.complete && !drainable));
+      const drainable = declared <= (e.code === 'PAYLOAD_TOO_LARGE' ? 4 * this.config.maxBodyBytes : DRAIN_LIMIT);
+      this.sendError(req, res, encoding, e, cutShort || (!req.complete && !drainable));
     }
   }
 
@@ -182,35 +265,44 @@ export class OtlpHttpReceiver {
     signal: Signal,
     encoding: Encoding,
     body: Buffer,
-    tenant: string | undefined,
+    access: RequestAccess,
   ): Promise<{ rejected: number; errorMessage: string } | undefined> {
-    const { rejected, partial } = await ingestRequest({ signal, encoding, body, tenant }, this.sink, this.config.decode);
+    const { rejected, partial } = await ingestRequest({ signal, encoding, body, ...access }, this.sink, this.config.decode);
     (signal === 'traces' ? this.m.rejectedSpans : this.m.rejectedLogs).inc(rejected.length);
     return partial;
   }
 
   /** `close`: the body was not read to its end and is not worth draining: close the connection. */
-  private sendError(res: ServerResponse, encoding: Encoding, e: HttpError, close = false): void {
+  private sendError(req: IncomingMessage, res: ServerResponse, encoding: Encoding, e: IngestError, close = false): void {
     if (res.headersSent) return;
-    const code = GRPC_CODE_FOR_STATUS[e.status] ?? 2;
     const body =
       encoding === 'json'
-        ? Buffer.from(encodeStatusJson(code, e.message, e.retryAfterSeconds))
-        : Buffer.from(encodeStatusProtobuf(code, e.message, e.retryAfterSeconds));
+        ? Buffer.from(encodeStatusJson(e.grpcStatus, e.message, e.retryAfterSeconds))
+        : Buffer.from(encodeStatusProtobuf(e.grpcStatus, e.message, e.retryAfterSeconds));
     const headers: Record<string, string | number> = {
       'content-type': encoding === 'json' ? 'application/json' : 'application/x-protobuf',
       'content-length': body.length,
     };
     if (e.retryAfterSeconds) headers['retry-after'] = String(e.retryAfterSeconds);
-    if (e.status === 405) headers['allow'] = 'POST';
+    if (e.code === 'METHOD_NOT_ALLOWED') headers['allow'] = 'POST';
+    if (e.code === 'UNAUTHENTICATED') headers['www-authenticate'] = 'Bearer realm="otel-audit"';
     if (close || this.stopping) headers['connection'] = 'close';
-    res.writeHead(e.status, headers);
+    res.writeHead(e.httpStatus, headers);
     res.end(body);
+    if (!close && !req.complete) {
+      // The rest of the body is drained (Node reads it after the answer), at the least rate too.
+      const socket = req.socket;
+      const drainMs = Math.max(this.config.clientTimeoutMs, (DRAIN_LIMIT / this.config.minBodyBytesPerSecond) * 1000);
+      setTimeout(() => {
+        if (!req.complete) socket.destroy();
+      }, drainMs).unref();
+    }
   }
 }
 
-/** A tenant set by a trusted front proxy (see README); the resource attribute is the fallback. */
-function tenantOf(req: IncomingMessage): string | undefined {
-  const t = req.headers['x-otel-audit-tenant'];
-  return typeof t === 'string' && t ? t : undefined;
+/** A request header's value (the first, if repeated); undefined when absent or empty. */
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  const s = Array.isArray(v) ? v[0] : v;
+  return s ? s : undefined;
 }

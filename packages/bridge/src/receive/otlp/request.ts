@@ -1,3 +1,4 @@
+import { ingestTenant, requireRole, type Access } from '../../auth/index.ts';
 import type { TelemetryLog, TelemetrySpan } from '../../model.ts';
 import {
   decodeLogsJson,
@@ -16,8 +17,30 @@ export interface RawRequest {
   signal: Signal;
   encoding: Encoding;
   body: Buffer;
-  /** Tenant from the ingest credential, when a trusted front end set one. */
+  /** Tenant every event of the request gets: the `x-otel-audit-tenant` header (among the token's tenants). */
   tenant?: string;
+  /** Tenant of spans that name none (`audit.tenant`), when the token limits tenants: its first. */
+  defaultTenant?: string;
+  /** The tenants `audit.tenant` may choose among (auth/ ingestTenant); undefined: any. A span naming another is rejected. */
+  allowedTenants?: readonly string[];
+  /** Who sent it: the ingest token's name, or `local` without an auth file (column ingest_principal). */
+  principal?: string;
+}
+
+/** What access control adds to a request: who sent it and the tenants it may go to. */
+export type RequestAccess = Pick<RawRequest, 'tenant' | 'defaultTenant' | 'allowedTenants' | 'principal'>;
+
+/**
+ * Who may send a request, from its `Authorization` header (gRPC: `authorization` metadata) and its
+ * `x-otel-audit-tenant` header; both receivers call it before they read the request's body.
+ * Throws AccessError: UNAUTHENTICATED for no or an unknown token, PERMISSION_DENIED for a token
+ * without the ingest role or a tenant header naming a tenant the token does not hold.
+ */
+export function requestAccess(access: Access, authorization: string | undefined, tenantHeader: string | undefined): RequestAccess {
+  const principal = access.authenticate(authorization);
+  requireRole(principal, 'ingest', 'send telemetry');
+  const { tenant, defaultTenant, allowed } = ingestTenant(principal, tenantHeader || undefined);
+  return { tenant, defaultTenant, allowedTenants: allowed, principal: principal.name };
 }
 
 export type DecodedRequest =
