@@ -16,6 +16,10 @@ import { EVENT_COLUMNS } from '../store/schema.ts';
  *  - maps as arrays of [key, value] pairs sorted by key (code-unit order);
  *  - everything else exactly as JSON has it (strings, booleans, UInt32, Float64).
  *
+ * Strings are well-formed Unicode: the OTLP decoder replaces lone surrogates (`\ud800` in
+ * OTLP/JSON) and invalid UTF-8 with U+FFFD, so the string hashed is the one UTF-8 storage keeps
+ * and reads back (a lone surrogate would be hashed as its `\u` escape but stored as U+FFFD).
+ *
  * Columns added after the first schema (those after `hash` in table order, for instance
  * `content_sealed`) follow the first-schema columns as `[name, value]` pairs, in table order,
  * and only when their value is not the column's default ('', 0, false, null, [], {}). A row stored before such a

@@ -847,6 +847,74 @@ describe('limits', () => {
   });
 });
 
+describe('well-formed strings (what is hashed is what UTF-8 storage keeps)', () => {
+  const FFFD = '\ufffd';
+
+  it('JSON: a lone surrogate anywhere becomes U+FFFD; pairs, NUL and combining marks stay', () => {
+    const lone = (s: string) => `a${s}\ud800b\udc00c\udbff`;
+    const body = JSON.stringify({
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'r', value: { stringValue: lone('') } }] },
+          scopeSpans: [
+            {
+              scope: { name: 'scope\udfff', version: '\ud83d' },
+              spans: [
+                jsonSpan({
+                  name: lone(' 😀\u0000e\u0301 '),
+                  attributes: [
+                    { key: 'k\udc00', value: { stringValue: lone('') } },
+                    { key: 'arr', value: { arrayValue: { values: [{ stringValue: '\udc00\ud800' }] } } },
+                    { key: 'kv', value: { kvlistValue: { values: [{ key: '\ud800', value: { stringValue: '\udfff' } }] } } },
+                  ],
+                  links: [{ traceId: TRACE_HEX, spanId: PARENT_HEX, attributes: [{ key: 'l', value: { stringValue: '\ud800' } }] }],
+                  status: { code: 2, message: '\udc00' },
+                }),
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    expect(body).toContain('\\ud800'); // JSON.stringify escapes lone surrogates: the request carries them as \u escapes
+    const [span] = decodeTracesJson(body).items;
+    const fixed = (s: string) => `a${s}${FFFD}b${FFFD}c${FFFD}`;
+    expect(span.name).toBe(fixed(' 😀\u0000e\u0301 '));
+    expect(span.attributes).toEqual({ [`k${FFFD}`]: fixed(''), arr: [FFFD + FFFD], kv: { [FFFD]: FFFD } });
+    expect(span.links[0].attributes).toEqual({ l: FFFD });
+    expect(span.statusMessage).toBe(FFFD);
+    expect(span.resource).toEqual({ r: fixed('') });
+    expect(span.scope).toEqual({ name: `scope${FFFD}`, version: FFFD });
+
+    const logs = decodeLogsJson(
+      JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ timeUnixNano: '1', severityText: '\ud800', eventName: 'e\udc00', body: { stringValue: 'x\ud800' } }] }] }] }),
+    );
+    expect(logs.items[0]).toMatchObject({ severityText: FFFD, eventName: `e${FFFD}`, body: `x${FFFD}` });
+  });
+
+  it('JSON: a cut string stays well-formed and within the limit', () => {
+    const body = jsonTraces([jsonSpan({ attributes: [{ key: 'k', value: { stringValue: 'ab\udc00\ud800xyz' } }, { key: 'p', value: { stringValue: 'ab😀😀' } }] })]);
+    const [span] = decodeTracesJson(body, { maxAttributeValueLength: 4 }).items;
+    expect(span.attributes.k).toBe(`ab${FFFD}`); // the high surrogate at the cut is dropped, the low one replaced
+    expect(span.attributes.p).toBe('ab😀');
+  });
+
+  it('protobuf: bytes that are not UTF-8 become U+FFFD', () => {
+    // Encoded with placeholders of the same length, then patched: the protobuf stays valid.
+    const bad = [
+      [0xed, 0xa0, 0x80], // U+D800 encoded (CESU-8 / WTF-8)
+      [0xc0, 0xaf, 0xff], // overlong '/', a byte never valid
+      [0xe2, 0x82, 0x00], // a cut sequence, then NUL
+    ];
+    const body = Buffer.from(pbTraces([[pbSpan({ name: 'n#0#', attributes: [kv('k#1#', { stringValue: 'v#2#' })] })]]));
+    for (const [i, bytes] of bad.entries()) body.set(bytes, body.indexOf(`#${i}#`));
+    const [span] = decodeTracesProtobuf(body).items;
+    expect(span.name).toBe(`n${FFFD.repeat(3)}`);
+    expect(span.attributes).toEqual({ [`k${FFFD.repeat(3)}`]: `v${FFFD}\u0000` });
+    for (const s of [span.name, ...Object.keys(span.attributes)]) expect(s.isWellFormed()).toBe(true);
+  });
+});
+
 describe('fuzz', () => {
   // Deterministic, so a failure reproduces.
   function prng(seed: number) {

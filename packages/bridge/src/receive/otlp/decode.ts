@@ -1049,10 +1049,19 @@ function itemList(v: unknown, field: string): readonly unknown[] {
   return v;
 }
 
+/**
+ * Every string of a JSON request passes here. A `\ud800` escape decodes to a lone surrogate,
+ * which no UTF-8 store can hold: the row would be stored with U+FFFD while the chain hashed the
+ * surrogate, and verify would report the event `modified` for ever. It becomes U+FFFD here, as
+ * invalid UTF-8 does in the protobuf reader (`utf8Slice`) and in the body's TextDecoder, so
+ * every later stage sees well-formed strings. `isWellFormed` is O(1) on V8's one-byte strings.
+ */
 function jsonString(s: string, ctx: JsonCtx): string {
-  if (s.length <= ctx.lim.valueLen) return s;
-  ctx.truncated = true;
-  return cutString(s, ctx.lim.valueLen);
+  if (s.length > ctx.lim.valueLen) {
+    ctx.truncated = true;
+    s = cutString(s, ctx.lim.valueLen);
+  }
+  return s.isWellFormed() ? s : s.toWellFormed();
 }
 
 /** A string field of an item; `note` names it in the truncation note. */
