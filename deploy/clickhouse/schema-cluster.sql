@@ -110,3 +110,7 @@ ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN I
 ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS content_sealed String CODEC(ZSTD(1));
 
 ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' MODIFY TTL toDateTime(ingest_time) + toIntervalDay(multiIf(risk = 'low', 90, risk = 'medium', 365, 2190)) DELETE WHERE endsWith(chain_id, concat('-', risk));
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS ingest_principal LowCardinality(String);
+
+ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS ingest_principal LowCardinality(String);

@@ -103,3 +103,5 @@ CREATE VIEW IF NOT EXISTS otel_audit.timeline AS SELECT correlation_id, event_ti
 ALTER TABLE otel_audit.events ADD COLUMN IF NOT EXISTS content_sealed String CODEC(ZSTD(1));
 
 ALTER TABLE otel_audit.events MODIFY TTL toDateTime(ingest_time) + toIntervalDay(multiIf(risk = 'low', 90, risk = 'medium', 365, 2190)) DELETE WHERE endsWith(chain_id, concat('-', risk));
+
+ALTER TABLE otel_audit.events ADD COLUMN IF NOT EXISTS ingest_principal LowCardinality(String);

@@ -75,6 +75,7 @@ export const EVENT_TYPES = [
   'approval',
   'system_effect',
   'outcome',
+  'access',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -189,4 +190,6 @@ export interface AuditEvent {
   seq: number;
   prev_hash: string;
   hash: string;
+  /** Who sent it: the ingest token's name, `local` without an auth file (a column added later). */
+  ingest_principal?: string;
 }

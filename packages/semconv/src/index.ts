@@ -52,6 +52,8 @@ export const EVENT_TYPE_VALUES = {
   APPROVAL: 'approval',
   SYSTEM_EFFECT: 'system_effect',
   OUTCOME: 'outcome',
+  /** A read of the trail itself: sealed content opened, an export, an evidence pack (written by the bridge). */
+  ACCESS: 'access',
 } as const;
 export type EventType = (typeof EVENT_TYPE_VALUES)[keyof typeof EVENT_TYPE_VALUES];
 export const EVENT_TYPES: readonly EventType[] = Object.values(EVENT_TYPE_VALUES);

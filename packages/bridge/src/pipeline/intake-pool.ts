@@ -29,11 +29,15 @@ export function runIntake(job: IntakeJob, privacy: IntakePrivacy): IntakeResult 
   if (decoded.signal === 'traces') {
     const intake = intakeSpans(decoded.spans, privacy, {
       tenant: job.raw.tenant,
+      defaultTenant: job.raw.defaultTenant,
+      allowedTenants: job.raw.allowedTenants,
+      principal: job.raw.principal,
       defaultRisk: job.defaultRisk,
       now: job.now,
       ingestTime: job.ingestTime,
     });
-    return { signal: 'traces', received: decoded.spans.length, rejected: decoded.rejected, intake };
+    const rejected = intake.rejected.length ? [...decoded.rejected, ...intake.rejected].sort((a, b) => a.index - b.index) : decoded.rejected;
+    return { signal: 'traces', received: decoded.spans.length, rejected, intake };
   }
   return { signal: 'logs', received: decoded.logs.length, rejected: decoded.rejected, intake: intakeLogs(decoded.logs, privacy) };
 }
@@ -85,7 +89,7 @@ export class IntakePool {
   private readonly script: URL;
 
   /** `script` is the worker's module (tests give another). */
-  constructor(size: number, data: IntakeWorkerData, onWorkerError: (err: Error) => void = () => {}, script = new URL('./intake-worker.ts', import.meta.url)) {
+  constructor(size: number, data: IntakeWorkerData, onWorkerError: (err: Error) => void = () => {}, script = new URL(`./intake-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)) {
     if (size < 1) throw new Error('IntakePool: size must be at least 1 (use runIntake for none)');
     this.data = data;
     this.script = script;

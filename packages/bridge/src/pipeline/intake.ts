@@ -4,7 +4,7 @@ import { normalizeLog, normalizeSpan, spanContext } from '../normalize/normalize
 import type { AuditContext, EventDraft } from '../normalize/types.ts';
 import type { ContentPiece, ContentSection, PendingEvent, SpanNode } from '../correlate/types.ts';
 import { durationNanos, nanosToDateTime64 } from '../internal/time.ts';
-import { TRUNCATED_ATTRIBUTE } from '../receive/otlp/decode.ts';
+import { TRUNCATED_ATTRIBUTE, type RejectedItem } from '../receive/otlp/decode.ts';
 import type { PrivacyFilter } from './privacy.ts';
 
 /** What intake needs of the privacy filter: the floor's masks and which policy rules may apply. */
@@ -12,8 +12,14 @@ export type IntakePrivacy = Pick<PrivacyFilter, 'value' | 'policy' | 'keepsRaw'>
 
 
 export interface IntakeOptions {
-  /** Tenant from the ingest credential; wins over `audit.tenant`. */
+  /** Tenant every event gets (the request's `x-otel-audit-tenant`); wins over `audit.tenant`. */
   tenant?: string;
+  /** Tenant of spans that name none, when the ingest token limits tenants. */
+  defaultTenant?: string;
+  /** The tenants `audit.tenant` may name (the ingest token's); a span naming another is rejected. Undefined: any. */
+  allowedTenants?: readonly string[];
+  /** The ingest token's name (column ingest_principal). */
+  principal?: string;
   /** Risk for events that state none and inherit none. */
   defaultRisk: string;
   /** Epoch ms of arrival. */
@@ -24,6 +30,8 @@ export interface IntakeOptions {
 export interface SpanIntake {
   nodes: SpanNode[];
   events: PendingEvent[];
+  /** Spans refused by access rules (a tenant outside the token's), by index in the request. */
+  rejected: RejectedItem[];
   /** Spans with no audit meaning (kept only as ancestry nodes). */
   dropped: number;
 }
@@ -43,15 +51,24 @@ export function eventId(traceId: string, spanId: string): string {
 export function intakeSpans(spans: TelemetrySpan[], privacy: IntakePrivacy, o: IntakeOptions): SpanIntake {
   const nodes: SpanNode[] = [];
   const events: PendingEvent[] = [];
+  const rejected: RejectedItem[] = [];
   const resourceCache = new WeakMap<Attributes, { attrs: Record<string, string>; findings: number }>();
   let dropped = 0;
-  for (const span of spans) {
+  for (let i = 0; i < spans.length; i++) {
+    const span = spans[i];
     const draft = normalizeSpan(span);
     // Identities stay raw in the context (memory and the sealed write-ahead log only): they are
     // pseudonymized at finalize, under the key of the tenant decided there (pipeline/privacy.ts).
     // A draft read the span's context already (the same rules: normalize.test.ts checks it).
     let context = draft ? draft.context : spanContext(span);
+    const named = context.tenant;
+    if (o.allowedTenants && named !== undefined && !o.allowedTenants.includes(named)) {
+      // Never stored under another tenant: the span is refused, and so is its place in the ancestry.
+      rejected.push({ index: i, reason: `audit.tenant "${named.slice(0, 64)}" is not a tenant of this ingest token` });
+      continue;
+    }
     if (o.tenant) context.tenant = o.tenant;
+    else if (named === undefined && o.defaultTenant) context.tenant = o.defaultTenant;
     // Most spans state no context of their own; their nodes outlive them (late descendants).
     else if (isEmpty(context)) context = NO_CONTEXT;
     const node: SpanNode = { traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId, context };
@@ -62,7 +79,7 @@ export function intakeSpans(spans: TelemetrySpan[], privacy: IntakePrivacy, o: I
     }
     events.push(toPending(span, draft, node, privacy, o, resourceCache));
   }
-  return { nodes, events, dropped };
+  return { nodes, events, rejected, dropped };
 }
 
 /** The context of the many spans that state none; shared, so never written to. */
@@ -104,6 +121,7 @@ function toPending(
   const event: AuditEvent = {
     event_id: eventId(span.traceId, span.spanId),
     tenant: node.context.tenant ?? '',
+    ingest_principal: o.principal ?? '',
     event_time: nanosToDateTime64(span.startTimeUnixNano),
     ingest_time: o.ingestTime,
     duration_ns: durationNanos(span.startTimeUnixNano, span.endTimeUnixNano),

@@ -77,6 +77,12 @@ export const DEFAULT_PIPELINE_CONFIG: Omit<PipelineConfig, 'dataDir'> = {
 /** A chained batch: its rows as RowBinary, exactly as the log keeps them and ClickHouse gets them. */
 interface SealedHeader {
   t: 'sealed';
+  /**
+   * ClickHouse's insert_deduplication_token: `<chain>:<first>-<last>:<hash of the last event>`.
+   * The hash chains over every row before it, so the token names the content: a replay of this
+   * batch (same rows) is dropped, but other events sealed at the same seqs (after the newest
+   * rows were deleted) are not. A replay reuses the token logged here.
+   */
   token: string;
   chainId: string;
   firstSeq: number;
@@ -112,6 +118,9 @@ interface RequestHeader {
   signal: RawRequest['signal'];
   encoding: RawRequest['encoding'];
   tenant?: string;
+  defaultTenant?: string;
+  allowedTenants?: readonly string[];
+  principal?: string;
   /** Epoch ms of arrival and the ingest_time it gave its events. */
   at: number;
   ingestTime: string;
@@ -270,6 +279,9 @@ export class AuditPipeline {
       signal: raw.signal,
       encoding: raw.encoding,
       tenant: raw.tenant,
+      defaultTenant: raw.defaultTenant,
+      allowedTenants: raw.allowedTenants,
+      principal: raw.principal,
       at: Date.now(),
       ingestTime: nanosToDateTime64(nowNanos()),
     };
@@ -541,7 +553,7 @@ export class AuditPipeline {
       const last = events[events.length - 1];
       const header: SealedHeader = {
         t: 'sealed',
-        token: `${chainId}:${first.seq}-${last.seq}`,
+        token: `${chainId}:${first.seq}-${last.seq}:${last.hash}`,
         chainId,
         firstSeq: first.seq,
         lastSeq: last.seq,
@@ -730,7 +742,15 @@ export class AuditPipeline {
         const h = header as unknown as RequestHeader;
         let result: IntakeResult;
         try {
-          const raw: RawRequest = { signal: h.signal, encoding: h.encoding, body: body!, tenant: h.tenant };
+          const raw: RawRequest = {
+            signal: h.signal,
+            encoding: h.encoding,
+            body: body!,
+            tenant: h.tenant,
+            defaultTenant: h.defaultTenant,
+            allowedTenants: h.allowedTenants,
+            principal: h.principal,
+          };
           result = runIntake({ raw, decode: this.config.decode, defaultRisk: this.config.defaultRisk, now: h.at, ingestTime: h.ingestTime }, this.privacy);
         } catch (err) {
           // The error's message can quote the payload (JSON.parse does): log its kind only.

@@ -92,6 +92,8 @@ export const EVENT_COLUMNS_V1: ReadonlyArray<readonly [name: string, type: strin
 export const EVENT_COLUMNS_ADDED: ReadonlyArray<readonly [name: string, type: string]> = [
   // Raw content of high-risk events, encrypted under the subject's data key (policy/vault.ts).
   ['content_sealed', 'String CODEC(ZSTD(1))'],
+  // Who sent the event: the ingest token's name from the auth file, or `local` (auth/).
+  ['ingest_principal', 'LowCardinality(String)'],
 ];
 
 /** The `events` columns, in table order. The hash chain canonicalizes in this order. */
@@ -214,20 +216,28 @@ export const MIGRATIONS: Migration[] = [
   {
     version: 3,
     name: 'content_sealed column (raw content of high-risk events, encrypted per subject)',
-    statements: (o) => {
-      const added = EVENT_COLUMNS_ADDED.map(([n, t]) => `ADD COLUMN IF NOT EXISTS ${n} ${t}`).join(', ');
-      const out = [`ALTER TABLE ${o.database}.${storageName(o, 'events')}${onCluster(o)} ${added}`];
-      // The Distributed table mirrors the local table's columns.
-      if (o.cluster) out.push(`ALTER TABLE ${o.database}.events${onCluster(o)} ${added}`);
-      return out;
-    },
+    statements: (o) => addColumn(o, 'content_sealed'),
   },
   {
     version: 4,
     name: 'retention by risk level (row TTL)',
     statements: (o) => [`ALTER TABLE ${o.database}.${storageName(o, 'events')}${onCluster(o)} MODIFY TTL ${eventsTtl(o.retention)}`],
   },
+  {
+    version: 5,
+    name: 'ingest_principal column (the credential that sent each event)',
+    statements: (o) => addColumn(o, 'ingest_principal'),
+  },
 ];
+
+/** ADD COLUMN for one of EVENT_COLUMNS_ADDED; the Distributed table mirrors the local table's columns. */
+function addColumn(o: SchemaOptions, name: string): string[] {
+  const [, type] = EVENT_COLUMNS_ADDED.find(([n]) => n === name)!;
+  const add = `ADD COLUMN IF NOT EXISTS ${name} ${type}`;
+  const out = [`ALTER TABLE ${o.database}.${storageName(o, 'events')}${onCluster(o)} ${add}`];
+  if (o.cluster) out.push(`ALTER TABLE ${o.database}.events${onCluster(o)} ${add}`);
+  return out;
+}
 
 export function migrationTableDdl(o: SchemaOptions): string {
   const table = storageName(o, 'schema_migrations');
