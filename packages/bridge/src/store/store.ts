@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { structureOf } from './rowbinary.ts';
 import { MIGRATIONS, migrationTableDdl, storageName, type SchemaOptions } from './schema.ts';
 
@@ -15,6 +15,11 @@ export interface StoreConfig {
   /** Cluster name for the cluster DDL variant (server mode only). */
   cluster?: string;
   requestTimeoutMs?: number;
+  /**
+   * Server mode: the URL of a read-only user for the `sql` command (openReader); unset, the
+   * reader uses `url`'s user with `readonly=1` on every request (deploy/clickhouse/users.sql).
+   */
+  readerUrl?: string;
 }
 
 export type StoreMode = 'embedded' | 'server';
@@ -44,6 +49,8 @@ export class Store {
   private purgeTimer: NodeJS.Timeout | null = null;
   /** The embedded engine's first connection, which holds its configuration (see open). */
   private engine: EngineSession | null = null;
+  /** How openReader reaches the engine: a new chDB session on the data path, or an HTTP client. */
+  private reader: { path: string; Session: EngineSessionCtor } | ClickHouseClient | null = null;
 
   private constructor(client: ClickHouseClient, mode: StoreMode, schema: SchemaOptions) {
     this.client = client;
@@ -69,17 +76,18 @@ export class Store {
         clickhouse_settings: BASE_SETTINGS,
       });
       const store = new Store(client, 'server', schema);
+      store.reader = readerClient(config.readerUrl ?? config.url, schema.database, config.requestTimeoutMs);
       await store.ping();
       return store;
     }
     const path = resolve(config.dataDir, 'clickhouse');
-    mkdirSync(path, { recursive: true });
+    mkdirSync(path, { recursive: true, mode: 0o700 });
     // Loaded lazily: a server deployment never needs the native addon.
     const { createChdbConnection } = await import('chdb/connection');
     const { Session } = (await import('chdb')).default as unknown as { Session: EngineSessionCtor };
     const configFile = resolve(config.dataDir, 'clickhouse.xml');
     try {
-      writeFileSync(configFile, EMBEDDED_ENGINE_CONFIG);
+      writeFileSync(configFile, EMBEDDED_ENGINE_CONFIG, { mode: 0o600 });
     } catch (err) {
       throw new Error(`cannot write the embedded ClickHouse configuration ${configFile}: ${(err as Error).message}. Check that --data-dir is writable.`);
     }
@@ -104,6 +112,7 @@ export class Store {
     const client = createClient({ connection, clickhouse_settings: BASE_SETTINGS } as Parameters<typeof createClient>[0]);
     const store = new Store(client, 'embedded', schema);
     store.engine = engine;
+    store.reader = { path, Session };
     store.stagingDir = resolve(config.dataDir, 'staging');
     mkdirSync(store.stagingDir, { recursive: true, mode: 0o700 });
     // libchdb brings ClickHouse's jemalloc, which keeps freed pages until purged: under load
@@ -233,17 +242,158 @@ export class Store {
     }
   }
 
+  /**
+   * A session for one read-only SQL query (api/sql/): `settings` and then `readonly=1` hold for
+   * every statement it runs, and nothing it runs can change them (readonly=1 refuses any SET or
+   * SETTINGS, writes, DDL and the table functions that make temporary tables, file() and url()
+   * among them). Unqualified table names resolve to the audit database.
+   *  - embedded: a chDB session of its own on the data path. Each session is a connection with
+   *    its own settings, so readonly=1 there leaves the writer's connection as it was, and a
+   *    long query on it holds up neither the writer nor other readers (one connection runs one
+   *    query at a time, which is why every reader query gets a new one: ~1 ms).
+   *  - server: the reader URL's user (or the writer's), every request carrying `settings` and
+   *    readonly=1; the server checks request settings against the user's own profile before
+   *    applying them, then a SETTINGS clause in the query against readonly=1.
+   */
+  async openReader(settings: Readonly<Record<string, string | number>>): Promise<ReaderSession> {
+    const reader = this.reader;
+    if (!reader) throw new Error('the store is closed');
+    if (!('Session' in reader)) return new ServerReader(reader, { ...BASE_SETTINGS, ...settings, readonly: '1' } as ClickHouseSettings);
+    const session = new reader.Session(reader.path) as ChdbSession;
+    try {
+      await session.queryAsync(`USE ${this.database}`, { format: 'TSV' });
+      for (const [name, value] of Object.entries({ ...BASE_SETTINGS, ...settings })) {
+        if (!/^[a-z_][a-z0-9_]*$/i.test(name)) throw new Error(`invalid setting name "${name}"`);
+        await session.queryAsync(`SET ${name} = ${typeof value === 'number' ? value : quoteString(String(value))}`, { format: 'TSV' });
+      }
+      await session.queryAsync('SET readonly = 1', { format: 'TSV' });
+    } catch (err) {
+      session.close();
+      throw err;
+    }
+    return new EmbeddedReader(session);
+  }
+
   async close(): Promise<void> {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     await this.client.close();
+    const reader = this.reader;
+    this.reader = null;
+    if (reader && !('Session' in reader)) await reader.close();
     this.engine?.close();
   }
+}
+
+/** One read-only SQL session (Store.openReader). */
+export interface ReaderSession {
+  /** Runs a statement and returns its whole output (for small results: formatQuery, EXPLAIN). */
+  text(query: string, format?: string): Promise<string>;
+  /**
+   * Streams a statement's output in a ClickHouse format. Stopping the iteration early (or
+   * `signal`) stops the query; the generator returns only once the engine has let go of it.
+   */
+  stream(query: string, format: string, signal?: AbortSignal): AsyncGenerator<Buffer>;
+  close(): void;
 }
 
 interface EngineSession {
   close(): void;
 }
-type EngineSessionCtor = new (path: string, opts: { connectionArgs: string[] }) => EngineSession;
+type EngineSessionCtor = new (path: string, opts?: { connectionArgs: string[] }) => EngineSession;
+
+/** The parts of chdb's Session that a reader uses. */
+interface ChdbSession extends EngineSession {
+  queryAsync(query: string, opts: { format: string }): Promise<{ text(): string }>;
+  queryStream(query: string, opts: { format: string }): AsyncIterable<{ raw(): Uint8Array }>;
+}
+
+class EmbeddedReader implements ReaderSession {
+  private readonly session: ChdbSession;
+  constructor(session: ChdbSession) {
+    this.session = session;
+  }
+
+  async text(query: string, format = 'TabSeparatedRaw'): Promise<string> {
+    return (await this.session.queryAsync(query, { format })).text();
+  }
+
+  async *stream(query: string, format: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+    // chdb checks for an abort only between chunks, after the engine handed one over; the
+    // engine's max_execution_time bounds the wait for a chunk.
+    for await (const chunk of this.session.queryStream(query, { format })) {
+      if (signal?.aborted) return;
+      const raw = chunk.raw();
+      yield Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    }
+  }
+
+  close(): void {
+    this.session.close();
+  }
+}
+
+class ServerReader implements ReaderSession {
+  private readonly client: ClickHouseClient;
+  private readonly settings: ClickHouseSettings;
+  constructor(client: ClickHouseClient, settings: ClickHouseSettings) {
+    this.client = client;
+    this.settings = settings;
+  }
+
+  async text(query: string, format = 'TabSeparatedRaw'): Promise<string> {
+    const rs = await this.client.query({ query, format: format as 'TabSeparatedRaw', clickhouse_settings: this.settings });
+    return rs.text();
+  }
+
+  async *stream(query: string, format: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+    const abort = new AbortController();
+    const onAbort = () => abort.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const rs = await this.client.query({ query, format: format as 'JSONEachRow', clickhouse_settings: this.settings, abort_signal: abort.signal });
+      if (format === 'JSON') {
+        // Not a streamable format for the client: one document.
+        yield Buffer.from(await rs.text());
+        return;
+      }
+      for await (const rows of rs.stream() as AsyncIterable<Array<{ text: string }>>) {
+        yield Buffer.from(rows.map((r) => `${r.text}\n`).join(''));
+      }
+    } finally {
+      // Closing the request makes the server cancel a read-only query
+      // (cancel_http_readonly_queries_on_client_close, set by api/sql/).
+      abort.abort();
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  close(): void {}
+}
+
+/** The HTTP client of read-only queries: no compression, so no setting beyond the reader's own. */
+function readerClient(url: string, database: string, requestTimeoutMs = 30_000): ClickHouseClient {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`invalid ClickHouse reader URL "${redactUrl(url)}": expected http(s)://[user:password@]host:port`);
+  }
+  return createClient({
+    url: `${u.protocol}//${u.host}`,
+    username: decodeURIComponent(u.username) || 'default',
+    password: decodeURIComponent(u.password),
+    database,
+    request_timeout: requestTimeoutMs,
+    compression: { request: false, response: false },
+    // A refused or failing query is the reader's error, answered to the reader: not a log line.
+    log: { level: ClickHouseLogLevel.OFF },
+  });
+}
+
+/** A ClickHouse string literal. */
+export function quoteString(s: string): string {
+  return `'${s.replace(/[\\']/g, (c) => `\\${c}`)}'`;
+}
 
 /**
  * Server configuration of the embedded engine (written to `<dataDir>/clickhouse.xml` at each
