@@ -108,7 +108,7 @@ if (values['one-pass']) {
   await measure(
     'verify_one_pass',
     async () => {
-      const { records, errors } = sink.readAll(CHAIN);
+      const { records, errors } = await sink.readAll(CHAIN);
       return verifyChain(chainRows(store, { chainId: CHAIN }), records, key, {
         chainId: CHAIN,
         tableCheckpoints: await tableCheckpoints(store, CHAIN),
@@ -127,7 +127,7 @@ await measure(
       `SELECT * FROM ${store.database}.events WHERE chain_id = {c:String} AND seq = {s:UInt64}`,
       { c: CHAIN, s: mid },
     );
-    return buildInclusionBundle(store, event, sink.latest(CHAIN)!.checkpoint, key);
+    return buildInclusionBundle(store, event, (await sink.latest(CHAIN))!.checkpoint, key);
   },
   (b) => ({ tree_size: b.tree_size, path_length: b.audit_path.length }),
 );

@@ -136,6 +136,30 @@ describe('otel-audit verify, prove, verify-proof through the real CLI', () => {
     expect(report.counts.forged_checkpoint).toBeGreaterThanOrEqual(1);
   });
 
+  it('the OK line says the in-data-dir anchor does not protect against whoever can write the data directory', async () => {
+    const text = await runCli(['verify', '--api-url', bridge.apiUrl]);
+    expect(text.code).toBe(0);
+    expect(text.stdout.split('\n')[0]).toMatch(
+      /^OK: chain main, .*; the only anchor is inside the data directory: this does not protect against anyone with write access to it \(add an external anchor: serve --anchor s3:\/\/… or rfc3161\+https:\/\/…\)$/,
+    );
+    const json = JSON.parse((await runCli(['verify', '--format', 'json', '--api-url', bridge.apiUrl])).stdout);
+    expect(json.anchors).toEqual([{ url: `file://${bridge.dataDir}/anchors`, kind: 'file', external: false }]);
+  });
+
+  it('the API verifies against the configured anchors only: anchor_dir is refused, nothing is probed or logged', async () => {
+    const logBefore = bridge.log().length;
+    for (const anchor_dir of ['/etc', '/nonexistent', 'relative', '']) {
+      const res = await fetch(`${bridge.apiUrl}/api/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ anchor_dir }) });
+      expect(res.status).toBe(400);
+      expect((await res.json()).error).toMatch(/anchor_dir is not accepted: verify checks the anchors this bridge is configured with \(serve --anchor URL\)/);
+    }
+    expect(bridge.log().slice(logBefore)).not.toMatch(/integrity problems|verification done/);
+    const cli = await runCli(['verify', '--anchor-dir', work, '--api-url', bridge.apiUrl]);
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toMatch(/verify --anchor-dir is no longer accepted: the bridge verifies against the anchors it is configured with \(serve --anchor URL/);
+    expect((await runCli(['verify', '--timestamp-tolerance', 'soon', '--api-url', bridge.apiUrl])).code).toBe(2);
+  });
+
   it('bad input is a usage error; an unknown event is not found', async () => {
     expect((await runCli(['verify', '--from', 'x', '--api-url', bridge.apiUrl])).code).toBe(2);
     expect((await runCli(['verify-proof', join(work, 'proof.json')])).code).toBe(2);

@@ -2,22 +2,23 @@
  * Anchors: copies of each signed checkpoint kept OUTSIDE ClickHouse, so that whoever administers
  * the database cannot rewrite the log and its checkpoints together (see README, "Threat model").
  *
- * The default sink is a directory, one file per checkpoint:
+ * Every anchor is an AnchorSink, configured by `serve --anchor URL` (anchors/config.ts):
  *
- *   <anchor-dir>/<chain_id>/<tree_size, zero-padded to 20 digits>.json
+ *   file:///path           a directory, one file per checkpoint (anchors/directory.ts); the
+ *                          default is <data-dir>/anchors, kept whenever no file:// anchor is given
+ *   s3://bucket/prefix     S3 with Object Lock in compliance mode, one object per checkpoint
+ *                          (anchors/s3.ts)
+ *   rfc3161+https://tsa/   an RFC 3161 timestamp authority (anchors/rfc3161.ts): holds nothing
+ *                          itself; its token goes into the record the other anchors store
  *
- * written atomically (temp file, fsync, link into place (a rename that cannot overwrite), fsync of
- * the directory) and never rewritten.
- * Point it at storage the database administrator cannot write: another host's mount, a WORM
- * volume, or a bucket with S3 Object Lock in compliance mode (README, "Deploying the anchor").
+ * AnchorSet (anchors/set.ts) writes each record to all of them and reads them back for verify.
  *
  * An anchor record carries, besides the signed checkpoint, the compact Merkle range at its size
  * (MerkleAccumulator state) and a consistency proof from the previous checkpoint. Neither needs
  * a signature of its own: the compact range must reproduce the signed root, and the proof must
- * verify against both signed roots, so a forged one fails the check.
+ * verify against both signed roots, so a forged one fails the check. Timestamp tokens need none
+ * either: each is signed by its authority over the checkpoint's signed bytes.
  */
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
 import { checkpointFieldErrors, type Checkpoint } from './checkpoint.ts';
 import { MerkleAccumulator, type MerkleAccumulatorState } from './merkle.ts';
 
@@ -30,17 +31,27 @@ export interface AnchorRecord {
   accumulator: MerkleAccumulatorState;
   /** RFC 6962 consistency proof from the previous checkpoint (absent for the first one). */
   consistency?: { from_tree_size: number; proof: string[] };
+  /** RFC 3161 tokens over the checkpoint, one per timestamp authority (anchors/rfc3161.ts). */
+  timestamps?: AnchorTimestamp[];
 }
 
-/** An anchor file that could not be used, with the tree size its name claims. */
+export interface AnchorTimestamp {
+  /** The authority's http(s) URL. */
+  authority: string;
+  /** The request's nonce, hex; the token must carry it. */
+  nonce: string;
+  /** The TimeStampToken (CMS SignedData), base64 DER. */
+  token: string;
+}
+
+/** An anchor file or object that could not be used, with the tree size its name claims. */
 export interface AnchorFileError {
   tree_size: number | null;
   file: string;
   error: string;
 }
 
-const FILE_RE = /^(\d{20})\.json$/;
-const CHAIN_RE = /^[A-Za-z0-9._-]{1,64}$/;
+export const CHAIN_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 export function anchorFileName(treeSize: number): string {
   return `${String(treeSize).padStart(20, '0')}.json`;
@@ -60,103 +71,37 @@ export function anchorRecordErrors(r: AnchorRecord): string[] {
   } catch (err) {
     errors.push((err as Error).message);
   }
+  if (r.timestamps !== undefined && (!Array.isArray(r.timestamps) || r.timestamps.some((t) => t === null || typeof t !== 'object' || typeof t.authority !== 'string'))) {
+    errors.push('timestamps must be a list of {authority, nonce, token}');
+  }
   return errors;
 }
 
-export class DirectoryAnchorSink {
-  readonly dir: string;
-
-  constructor(dir: string) {
-    this.dir = dir;
-  }
-
-  chainDir(chainId: string): string {
-    if (!CHAIN_RE.test(chainId)) throw new Error(`invalid chain id ${JSON.stringify(chainId)}`);
-    return join(this.dir, chainId);
-  }
-
-  /** Writes one record atomically; refuses to replace an existing file (anchors are write-once). */
-  write(record: AnchorRecord): void {
-    const dir = this.chainDir(record.checkpoint.chain_id);
-    mkdirSync(dir, { recursive: true });
-    const name = anchorFileName(record.checkpoint.tree_size);
-    const final = join(dir, name);
-    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, JSON.stringify(record) + '\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      // Like rename(), link() makes the complete file appear at once; unlike rename() it fails
-      // when the target exists, so a checkpoint is never silently replaced.
-      linkSync(tmp, final);
-    } finally {
-      unlinkSync(tmp);
-    }
-    const dfd = openSync(dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  }
-
-  /** Tree sizes with an anchor file, ascending. */
-  sizes(chainId: string): number[] {
-    let names: string[];
-    try {
-      names = readdirSync(this.chainDir(chainId));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
-    return names
-      .map((n) => FILE_RE.exec(n))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
-  }
-
-  /** One record, parsed but not checked. Throws on a missing or unparseable file. */
-  read(chainId: string, treeSize: number): AnchorRecord {
-    const file = join(this.chainDir(chainId), anchorFileName(treeSize));
-    const text = readFileSync(file, 'utf8');
-    try {
-      return JSON.parse(text) as AnchorRecord;
-    } catch (err) {
-      throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
-    }
-  }
-
-  /** Every record of a chain, ascending by tree size, with the files that could not be read. */
-  readAll(chainId: string): { records: AnchorRecord[]; errors: AnchorFileError[] } {
-    const records: AnchorRecord[] = [];
-    const errors: AnchorFileError[] = [];
-    for (const size of this.sizes(chainId)) {
-      const file = join(this.chainDir(chainId), anchorFileName(size));
-      let r: AnchorRecord;
-      try {
-        r = this.read(chainId, size);
-      } catch (err) {
-        errors.push({ tree_size: size, file, error: (err as Error).message });
-        continue;
-      }
-      if (r?.checkpoint?.tree_size !== size) {
-        errors.push({ tree_size: size, file, error: `the file name says tree size ${size}, the checkpoint ${String(r?.checkpoint?.tree_size)}` });
-        continue;
-      }
-      records.push(r);
-    }
-    return { records, errors };
-  }
-
-  /** The newest record, or null when the chain has none. Throws when the newest file is unreadable. */
-  latest(chainId: string): AnchorRecord | null {
-    const sizes = this.sizes(chainId);
-    if (sizes.length === 0) return null;
-    return this.read(chainId, sizes[sizes.length - 1]);
-  }
+/**
+ * One anchor. Those that hold records (a directory, S3) implement write and the reads; a
+ * timestamp authority holds none: it `endorse`s each record before the others store it, and
+ * its reads are empty.
+ */
+export interface AnchorSink {
+  readonly kind: 'file' | 's3' | 'rfc3161';
+  /** As configured, with no secret in it: file:///…, s3://bucket/prefix, rfc3161+https://… */
+  readonly url: string;
+  /** Outside the data directory (what protects against whoever can write the data directory). */
+  readonly external: boolean;
+  readonly holdsRecords: boolean;
+  /** Adds this anchor's evidence to a record before it is written anywhere (RFC 3161: its token). */
+  endorse?(record: AnchorRecord): Promise<void>;
+  /** Writes one record; never replaces a different record already there (anchors are write-once). */
+  write(record: AnchorRecord): Promise<void>;
+  /** Tree sizes with a record, ascending (a size appears once even if an anchor holds two records for it). */
+  sizes(chainId: string): Promise<number[]>;
+  /** Every record of a chain, ascending by tree size, with those that could not be read. */
+  readAll(chainId: string): Promise<{ records: AnchorRecord[]; errors: AnchorFileError[] }>;
+  /** The records at one tree size (none, one, or several when history was re-signed). */
+  readAt(chainId: string, treeSize: number): Promise<AnchorRecord[]>;
+  /** The newest record, or null. Throws when it cannot be read. */
+  latest(chainId: string): Promise<AnchorRecord | null>;
 }
+
+export { DirectoryAnchorSink } from './anchors/directory.ts';
+

@@ -76,8 +76,8 @@ describe('Checkpointer', () => {
     const cp = await start('every');
     for (let i = 0; i < 5; i++) await w.batch(50, cp);
     await cp.checkpointNow();
-    expect(sink.sizes('every')).toEqual([100, 200, 250]);
-    const { records, errors } = sink.readAll('every');
+    expect(sink.sizesSync('every')).toEqual([100, 200, 250]);
+    const { records, errors } = await sink.readAll('every');
     expect(errors).toEqual([]);
     let prev: (typeof records)[number] | null = null;
     for (const r of records) {
@@ -99,15 +99,15 @@ describe('Checkpointer', () => {
     expect(cp.status()).toMatchObject({ chain_id: 'every', stored_seq: 250, halted: null, latest_checkpoint: { tree_size: 250 } });
     // Nothing new: no new checkpoint.
     await cp.close();
-    expect(sink.sizes('every')).toEqual([100, 200, 250]);
+    expect(sink.sizesSync('every')).toEqual([100, 200, 250]);
   });
 
   it('checkpoints on the interval when fewer than N events arrive', async () => {
     const w = new Writer('interval');
     const cp = await start('interval', { everyEvents: 10_000, intervalMs: 100 });
     await w.batch(7, cp);
-    for (let i = 0; i < 50 && sink.sizes('interval').length === 0; i++) await sleep(50);
-    expect(sink.sizes('interval')).toEqual([7]);
+    for (let i = 0; i < 50 && sink.sizesSync('interval').length === 0; i++) await sleep(50);
+    expect(sink.sizesSync('interval')).toEqual([7]);
     await cp.close();
   });
 
@@ -116,7 +116,7 @@ describe('Checkpointer', () => {
     let cp = await start('resume');
     await w.batch(120, cp);
     await cp.close();
-    expect(sink.sizes('resume')).toEqual([120]);
+    expect(sink.sizesSync('resume')).toEqual([120]);
     // Stored while no checkpointer ran (e.g. WAL replay before it started):
     await w.batch(30);
     const lines: string[] = [];
@@ -124,8 +124,8 @@ describe('Checkpointer', () => {
     expect(lines.join('')).toContain('"caught_up_events":30');
     await w.batch(60, cp);
     await cp.close();
-    expect(sink.sizes('resume')).toEqual([120, 210]);
-    const r = sink.read('resume', 210);
+    expect(sink.sizesSync('resume')).toEqual([120, 210]);
+    const r = sink.readSync('resume', 210);
     expect(r.checkpoint.root_hash).toBe(w.root(210));
     expect(r.checkpoint.prev_tree_size).toBe(120);
     expect(r.consistency?.from_tree_size).toBe(120);
@@ -138,8 +138,8 @@ describe('Checkpointer', () => {
     await w.batch(40); // not reported
     await w.batch(40, cp);
     await cp.checkpointNow();
-    expect(sink.sizes('gap')).toEqual([120]);
-    expect(sink.read('gap', 120).checkpoint.root_hash).toBe(w.root(120));
+    expect(sink.sizesSync('gap')).toEqual([120]);
+    expect(sink.readSync('gap', 120).checkpoint.root_hash).toBe(w.root(120));
     await cp.close();
   });
 
@@ -159,7 +159,7 @@ describe('Checkpointer', () => {
     expect(cp.status().halted).toMatch(/holds 90 events .* checkpoint 100 is anchored/);
     await w.batch(20, cp);
     await cp.close();
-    expect(sink.sizes('halt')).toEqual([100]);
+    expect(sink.sizesSync('halt')).toEqual([100]);
   });
 });
 

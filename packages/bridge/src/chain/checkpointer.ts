@@ -13,9 +13,12 @@
  * not extend its newest anchor: signing over a truncated or forked log would launder it.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import type { Logger } from '../internal/logger.ts';
 import type { Store } from '../store/store.ts';
-import { ANCHOR_FORMAT, anchorRecordErrors, DirectoryAnchorSink, type AnchorRecord } from './anchor.ts';
+import { ANCHOR_FORMAT, anchorRecordErrors, type AnchorRecord } from './anchor.ts';
+import type { AnchorSpec } from './anchors/config.ts';
+import { AnchorConflictError, AnchorSet } from './anchors/set.ts';
 import { GENESIS_HASH } from './canonical.ts';
 import { eventLeafHash, loadOrCreateSigningKey, signCheckpoint, type Checkpoint, type SigningKey } from './checkpoint.ts';
 import { consistencyProofFromCompactRange } from './compact-range.ts';
@@ -27,8 +30,10 @@ export interface CheckpointConfig {
   everyEvents: number;
   /** ... or once this much time passed with new events. */
   intervalMs: number;
-  /** Directory anchor sink: <anchorDir>/<chain_id>/<tree_size>.json. */
-  anchorDir: string;
+  /** The anchors (anchors/config.ts: `serve --anchor`); bridge config always sets them. */
+  anchors?: AnchorSpec[];
+  /** Without `anchors`: one directory anchor, <anchorDir>/<chain_id>/<tree_size>.json (tests, bench). */
+  anchorDir?: string;
   /** PKCS#8 PEM Ed25519 key file; default <dataDir>/keys/signing-key.pem (created on first start). */
   signingKeyFile?: string;
   /** The key itself (OTEL_AUDIT_SIGNING_KEY); wins over the file. */
@@ -49,7 +54,12 @@ export type StoredHook = (firstSeq: number, lastSeq: number, hashes: string[]) =
 export interface CheckpointerStatus {
   chain_id: string;
   key_id: string;
-  anchor_dir: string;
+  /** The local directory anchor, if any. */
+  anchor_dir: string | null;
+  /** Every anchor, by URL. */
+  anchors: string[];
+  /** Records an anchor failed to take, waiting for the next try. */
+  anchor_backlog: number;
   /** Events covered by the accumulator (confirmed stored). */
   stored_seq: number;
   latest_checkpoint: { tree_size: number; root_hash: string; created_at: string } | null;
@@ -60,7 +70,7 @@ export interface CheckpointerStatus {
 export class Checkpointer {
   readonly chainId: string;
   readonly key: SigningKey;
-  readonly anchors: DirectoryAnchorSink;
+  readonly anchors: AnchorSet;
   private readonly store: Store;
   private readonly config: CheckpointConfig;
   private readonly log: Logger;
@@ -78,13 +88,13 @@ export class Checkpointer {
   private halted: string | null = null;
   private closed = false;
 
-  private constructor(store: Store, chainId: string, key: SigningKey, config: CheckpointConfig, log: Logger) {
+  private constructor(store: Store, chainId: string, key: SigningKey, config: CheckpointConfig, anchors: AnchorSet, log: Logger) {
     this.store = store;
     this.chainId = chainId;
     this.key = key;
     this.config = config;
     this.log = log;
-    this.anchors = new DirectoryAnchorSink(config.anchorDir);
+    this.anchors = anchors;
   }
 
   /**
@@ -100,7 +110,9 @@ export class Checkpointer {
   ): Promise<Checkpointer> {
     const key = loadOrCreateSigningKey({ keyFile: opts.signingKeyFile, envPem: opts.signingKeyPem, dataDir: opts.dataDir });
     if (key.created) log.info('created a checkpoint signing key', { key_id: key.keyId, data_dir: opts.dataDir });
-    const cp = new Checkpointer(store, opts.chainId, key, opts, log);
+    const specs: AnchorSpec[] = opts.anchors ?? [{ kind: 'file', url: pathToFileURL(opts.anchorDir ?? '').href, dir: opts.anchorDir ?? '', external: false }];
+    if (!opts.anchors && !opts.anchorDir) throw new Error('Checkpointer: no anchors configured');
+    const cp = new Checkpointer(store, opts.chainId, key, opts, await AnchorSet.open(specs, log), log);
     // Attached before resuming: batches confirmed meanwhile queue up behind the catch-up.
     attach?.((first, last, hashes) => cp.stored(first, last, hashes));
     await cp.enqueue(() => cp.resume());
@@ -149,7 +161,9 @@ export class Checkpointer {
     return {
       chain_id: this.chainId,
       key_id: this.key.keyId,
-      anchor_dir: this.config.anchorDir,
+      anchor_dir: this.anchors.localDir,
+      anchors: this.anchors.sinks.map((s) => s.url),
+      anchor_backlog: this.anchors.pending,
       stored_seq: this.acc.size,
       latest_checkpoint: c ? { tree_size: c.tree_size, root_hash: c.root_hash, created_at: c.created_at } : null,
       halted: this.halted,
@@ -178,7 +192,14 @@ export class Checkpointer {
   }
 
   private async resume(): Promise<void> {
-    const latest = this.anchors.latest(this.chainId);
+    let latest: AnchorRecord | null;
+    try {
+      latest = await this.anchors.resumePoint(this.chainId);
+    } catch (err) {
+      if (!(err instanceof AnchorConflictError)) throw err;
+      this.halt(err.message);
+      return;
+    }
     if (latest) {
       const errors = anchorRecordErrors(latest);
       if (errors.length) {
@@ -208,6 +229,8 @@ export class Checkpointer {
     const t0 = Date.now();
     const from = this.acc.size;
     await this.catchUp(storedSeq);
+    if (this.halted) return;
+    await this.anchors.heal(this.chainId, this.key.publicKey);
     await this.healTable();
     this.log.info('checkpointer ready', {
       chain_id: this.chainId,
@@ -264,6 +287,7 @@ export class Checkpointer {
   private async maybeCheckpoint(minNew: number): Promise<void> {
     if (this.halted) return;
     const covered = this.last?.checkpoint.tree_size ?? 0;
+    await this.anchors.retry();
     if (this.acc.size - covered < Math.max(1, minNew)) {
       if (this.tableBacklog.length) await this.flushTableBacklog();
       return;
@@ -288,8 +312,8 @@ export class Checkpointer {
       const proof = consistencyProofFromCompactRange(prev.accumulator as MerkleAccumulatorState, this.sinceLast);
       record.consistency = { from_tree_size: prev.checkpoint.tree_size, proof: proof.map((h) => h.toString('hex')) };
     }
-    // The anchor first: it is the copy an attacker on the database cannot reach.
-    this.anchors.write(record);
+    // The anchors first: they are the copies an attacker on the database cannot reach.
+    await this.anchors.write(record);
     this.last = record;
     this.sinceLast = [];
     this.tableBacklog.push(checkpoint);
@@ -320,9 +344,9 @@ export class Checkpointer {
       { chain: this.chainId },
     );
     const tableMax = Number(rows[0]?.n ?? 0);
-    for (const size of this.anchors.sizes(this.chainId)) {
+    for (const size of await this.anchors.sizes(this.chainId)) {
       if (size <= tableMax) continue;
-      const r = this.anchors.read(this.chainId, size);
+      const r = await this.anchors.read(this.chainId, size);
       if (anchorRecordErrors(r).length === 0) this.tableBacklog.push(r.checkpoint);
     }
     if (this.tableBacklog.length) {

@@ -11,10 +11,11 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { Store } from '../store/store.ts';
-import type { DirectoryAnchorSink } from './anchor.ts';
+import type { AnchorSink } from './anchor.ts';
+import { AnchorSet } from './anchors/set.ts';
 import { tableCheckpoints } from './checkpointer.ts';
 import { chainRows, storedChainHead } from './source.ts';
-import { scanContent, verifyChain, type VerifyProgress, type VerifyReport } from './verify.ts';
+import { DEFAULT_TIMESTAMP_TOLERANCE_MS, scanContent, verifyChain, type AnchorSource, type VerifyProgress, type VerifyReport } from './verify.ts';
 
 export interface StoredChainVerifyOptions {
   chainId: string;
@@ -23,6 +24,25 @@ export interface StoredChainVerifyOptions {
   onProgress?: (p: VerifyProgress & { phase: 'content' | 'order' }) => void;
   /** Polled between rows; true stops the run with an error (client went away). */
   aborted?: () => boolean;
+  /** How late an RFC 3161 timestamp may come after the events it covers (default 1 h). */
+  timestampToleranceMs?: number;
+}
+
+/** Ingest times (epoch ms) of the given seqs of a chain. */
+async function ingestTimes(store: Store, chainId: string, seqs: number[]): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  for (let i = 0; i < seqs.length; i += 10_000) {
+    const rows = await store.rows<{ seq: string; t: string }>(
+      `SELECT seq, toUnixTimestamp64Milli(ingest_time) AS t FROM ${store.database}.events ` +
+        'WHERE chain_id = {chain:String} AND seq IN {seqs:Array(UInt64)}',
+      { chain: chainId, seqs: seqs.slice(i, i + 10_000) },
+    );
+    for (const r of rows) {
+      const seq = Number(r.seq);
+      out.set(seq, Math.min(out.get(seq) ?? Infinity, Number(r.t)));
+    }
+  }
+  return out;
 }
 
 async function* guarded<T>(rows: AsyncIterable<T>, aborted?: () => boolean): AsyncGenerator<T> {
@@ -32,30 +52,45 @@ async function* guarded<T>(rows: AsyncIterable<T>, aborted?: () => boolean): Asy
   }
 }
 
+/**
+ * `anchors`: every configured anchor (an AnchorSet), or one sink. An anchor that cannot be read
+ * makes verify fail (it could not check what it was configured to check), never pass.
+ */
 export async function verifyStoredChain(
   store: Store,
-  anchors: DirectoryAnchorSink,
+  anchors: AnchorSet | AnchorSink,
   key: KeyObject,
   opts: StoredChainVerifyOptions,
 ): Promise<VerifyReport> {
   const t0 = Date.now();
+  const set = anchors instanceof AnchorSet ? anchors : new AnchorSet([anchors]);
   const { chainId, from = 1 } = opts;
   const head = await storedChainHead(store, chainId);
   const bound = opts.to ?? head?.seq ?? 0;
-  const { records, errors } = anchors.readAll(chainId);
+  const readings = await set.readEach(chainId);
+  const down = readings.find((r) => r.unreachable);
+  if (down) throw new Error(`cannot read the anchor ${down.sink.url}: ${down.unreachable}`);
+  const sources: AnchorSource[] = readings.map((r) => ({ url: r.sink.url, external: r.sink.external, records: r.records, errors: r.errors }));
+  const stamped = new Set(readings.flatMap((r) => r.records.filter((x) => x.timestamps?.length).map((x) => Number(x.checkpoint?.prev_tree_size) + 1)));
+  const timestamps = {
+    authorities: set.authorities.map((a) => ({ url: a.url, endpoint: a.endpoint, trusted: a.trusted })),
+    toleranceMs: opts.timestampToleranceMs ?? DEFAULT_TIMESTAMP_TOLERANCE_MS,
+    eventTimes: await ingestTimes(store, chainId, [...stamped].filter((n) => Number.isSafeInteger(n) && n >= 1)),
+  };
   const table = await tableCheckpoints(store, chainId);
   const content = await scanContent(guarded(chainRows(store, { chainId, from, to: bound, ordered: false }), opts.aborted), {
     onProgress: (p) => opts.onProgress?.({ ...p, phase: 'content' }),
   });
   const ordered = chainRows(store, { chainId, from, to: bound, columns: 'seq, prev_hash, hash, event_id' });
-  const report = await verifyChain(guarded(ordered, opts.aborted), records, key, {
+  const report = await verifyChain(guarded(ordered, opts.aborted), [], key, {
     chainId,
     from,
     to: opts.to,
     tableCheckpoints: table,
-    anchorErrors: errors,
+    sources,
+    timestamps,
     content,
     onProgress: (p) => opts.onProgress?.({ ...p, phase: 'order' }),
   });
-  return { ...report, duration_ms: Date.now() - t0 };
+  return { ...report, anchors: set.describe(), duration_ms: Date.now() - t0 };
 }

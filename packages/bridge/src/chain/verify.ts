@@ -29,13 +29,21 @@
  *   truncated  the newest events, covered by a checkpoint, are gone;
  *   rewritten  the rows of a checkpoint interval link to each other but do not reproduce the
  *              signed root or head (hashes recomputed from some event in the interval on);
- *   missing_checkpoint / forged_checkpoint  see checkpoint checks above.
+ *   missing_checkpoint / forged_checkpoint  see checkpoint checks above;
+ *   conflicting_checkpoint  two different validly signed checkpoints for one tree size (across
+ *              the anchors and the table): history rewritten and signed again;
+ *   late_checkpoint  an RFC 3161 timestamp long after the events the checkpoint newly covers.
+ *
+ * With several anchors (verify-store.ts), each anchor's records are checked on their own, then
+ * compared with each other and with the table (checkpointFindings); the rows are checked against
+ * the first external anchor's series.
  */
-import { hash, type KeyObject } from 'node:crypto';
+import { hash, type KeyObject, type X509Certificate } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { anchorRecordErrors, type AnchorFileError, type AnchorRecord } from './anchor.ts';
 import { eventHash, GENESIS_HASH } from './canonical.ts';
-import { eventLeafHash, keyId, verifyCheckpointSignature, type Checkpoint } from './checkpoint.ts';
+import { checkAnchorTimestamp, checkTimestampToken } from './anchors/rfc3161.ts';
+import { checkpointFieldErrors, eventLeafHash, keyId, verifyCheckpointSignature, type Checkpoint } from './checkpoint.ts';
 import { MerkleAccumulator, verifyConsistency } from './merkle.ts';
 
 export const FINDING_KINDS = [
@@ -47,6 +55,8 @@ export const FINDING_KINDS = [
   'rewritten',
   'missing_checkpoint',
   'forged_checkpoint',
+  'conflicting_checkpoint',
+  'late_checkpoint',
 ] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 
@@ -61,6 +71,8 @@ export interface Finding {
   tree_size?: number;
   /** For checkpoint findings: which copy is missing or forged. */
   where?: 'anchor' | 'table';
+  /** Which anchor, when several are configured (its URL). */
+  anchor?: string;
   detail: string;
 }
 
@@ -81,6 +93,10 @@ export interface VerifyOptions {
   tableCheckpoints?: Checkpoint[];
   /** Anchor files that could not be parsed (DirectoryAnchorSink.readAll().errors). */
   anchorErrors?: AnchorFileError[];
+  /** Several anchors' copies (verify-store.ts); replaces `anchors` and `anchorErrors`. */
+  sources?: AnchorSource[];
+  /** Check the RFC 3161 timestamps in the records. */
+  timestamps?: TimestampChecks;
   onProgress?: (p: VerifyProgress) => void;
   /** Rows between progress calls; default 50,000. */
   progressEvery?: number;
@@ -127,7 +143,24 @@ export interface VerifyReport {
   findings_total: number;
   counts: Partial<Record<FindingKind, number>>;
   notes: string[];
+  /** The anchors checked (verify-store.ts): whether any lies outside the data directory matters. */
+  anchors?: Array<{ url: string; kind: string; external: boolean }>;
   duration_ms: number;
+}
+
+/**
+ * What an OK says about the anchors: with none outside the data directory, whoever can write it
+ * can rewrite events, checkpoints and anchor records together, and verify would still say OK.
+ */
+export function anchorCaveat(anchors: VerifyReport['anchors']): string {
+  if (!anchors) return '';
+  if (!anchors.some((a) => a.external)) {
+    return '; the only anchor is inside the data directory: this does not protect against anyone with write access to it (add an external anchor: serve --anchor s3://… or rfc3161+https://…)';
+  }
+  if (!anchors.some((a) => a.external && a.kind !== 'rfc3161')) {
+    return '; anchor records are kept only inside the data directory: timestamps catch history signed again later, not the removal of the newest events with their checkpoints (add serve --anchor s3://… or a file:// anchor on storage the database admin cannot write)';
+  }
+  return '';
 }
 
 type Row = Record<string, unknown>;
@@ -525,102 +558,266 @@ class ChainWalker {
   }
 }
 
+/** One anchor's copy of a chain's checkpoints (verify-store.ts reads every configured anchor). */
+export interface AnchorSource {
+  /** The anchor's URL (file:///…, s3://…), named in findings when there are several. */
+  url: string;
+  external: boolean;
+  records: AnchorRecord[];
+  errors: AnchorFileError[];
+}
+
+/** The RFC 3161 checks (anchors/rfc3161.ts): which authorities, how late is too late. */
+export interface TimestampChecks {
+  authorities: Array<{ url: string; endpoint: string; trusted?: X509Certificate[] }>;
+  /** A checkpoint timestamped later than this after its oldest new event (or its created_at) is late. */
+  toleranceMs: number;
+  /** seq → ingest time (epoch ms) of the first event of each checkpoint interval (prev_tree_size + 1). */
+  eventTimes?: Map<number, number>;
+}
+
+export const DEFAULT_TIMESTAMP_TOLERANCE_MS = 3_600_000;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const minutes = (ms: number) => (ms >= 120_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`);
+
 function checkpointFindings(
-  anchors: AnchorRecord[],
+  sources: AnchorSource[],
   key: KeyObject,
   opts: VerifyOptions,
-): { valid: AnchorRecord[]; findings: Finding[] } {
+): { valid: AnchorRecord[]; findings: Finding[]; notes: string[] } {
   const findings: Finding[] = [];
+  const notes: string[] = [];
   const seen = new Set<string>();
+  const several = sources.length > 1;
   // One finding per checkpoint, copy and kind, however many checks noticed it.
   const push = (f: Finding) => {
-    const k = `${f.kind}:${f.tree_size}:${f.where}`;
+    const k = `${f.kind}:${f.tree_size}:${f.where}:${f.anchor ?? ''}`;
     if (!seen.has(k)) findings.push(f);
     seen.add(k);
   };
-  const forged = (tree_size: number | undefined, where: 'anchor' | 'table', detail: string) =>
-    push({ kind: 'forged_checkpoint', ...(tree_size !== undefined ? { tree_size } : {}), where, detail });
-  const missing = (tree_size: number, where: 'anchor' | 'table', detail: string) =>
-    push({ kind: 'missing_checkpoint', tree_size, where, detail });
+  const tag = (url: string) => (several ? { anchor: url } : {});
+  const forged = (tree_size: number | undefined, where: 'anchor' | 'table', detail: string, anchor?: string) =>
+    push({ kind: 'forged_checkpoint', ...(tree_size !== undefined ? { tree_size } : {}), where, ...(anchor ? tag(anchor) : {}), detail });
+  const missing = (tree_size: number, where: 'anchor' | 'table', detail: string, anchor?: string) =>
+    push({ kind: 'missing_checkpoint', tree_size, where, ...(anchor ? tag(anchor) : {}), detail });
+  const inAnchor = (url: string) => (several ? ` (${url})` : '');
 
-  for (const e of opts.anchorErrors ?? []) forged(e.tree_size ?? undefined, 'anchor', `anchor file ${e.file}: ${e.error}`);
   const expectedKey = keyId(key);
-  const sorted = [...anchors].sort((a, b) => a.checkpoint.tree_size - b.checkpoint.tree_size);
-  const valid: AnchorRecord[] = [];
-  for (const r of sorted) {
-    const errors = anchorRecordErrors(r);
-    if (r.checkpoint?.chain_id !== opts.chainId) errors.push(`it belongs to chain ${JSON.stringify(r.checkpoint?.chain_id)}`);
-    if (errors.length === 0 && !verifyCheckpointSignature(r.checkpoint, key)) {
-      errors.push(
-        r.checkpoint.key_id === expectedKey
-          ? 'its signature is not valid'
-          : `it names key ${r.checkpoint.key_id}, not the given public key ${expectedKey}`,
-      );
+  /** Each source's records that pass the signature and structure checks, ascending. */
+  const validBy = new Map<AnchorSource, AnchorRecord[]>();
+  /** Each source's tree sizes holding any record, valid or not. */
+  const sizesBy = new Map<AnchorSource, Set<number>>();
+  for (const src of sources) {
+    for (const e of src.errors) forged(e.tree_size ?? undefined, 'anchor', `anchor file ${e.file}: ${e.error}`, src.url);
+    const sorted = [...src.records].sort((a, b) => a.checkpoint.tree_size - b.checkpoint.tree_size);
+    sizesBy.set(src, new Set([...sorted.map((r) => r.checkpoint?.tree_size), ...src.errors.map((e) => e.tree_size ?? -1)]));
+    const valid: AnchorRecord[] = [];
+    for (const r of sorted) {
+      const errors = anchorRecordErrors(r);
+      if (r.checkpoint?.chain_id !== opts.chainId) errors.push(`it belongs to chain ${JSON.stringify(r.checkpoint?.chain_id)}`);
+      if (errors.length === 0 && !verifyCheckpointSignature(r.checkpoint, key)) {
+        errors.push(
+          r.checkpoint.key_id === expectedKey
+            ? 'its signature is not valid'
+            : `it names key ${r.checkpoint.key_id}, not the given public key ${expectedKey}`,
+        );
+      }
+      if (errors.length) forged(r.checkpoint?.tree_size, 'anchor', `anchored checkpoint ${r.checkpoint?.tree_size}${inAnchor(src.url)}: ${errors.join('; ')}`, src.url);
+      else valid.push(r);
     }
-    if (errors.length) forged(r.checkpoint?.tree_size, 'anchor', `anchored checkpoint ${r.checkpoint?.tree_size}: ${errors.join('; ')}`);
-    else valid.push(r);
+    validBy.set(src, valid);
+
+    // Successive checkpoints of this anchor must link and be consistent (no rollback, no fork).
+    // Two records for one size (re-signed history) are reported below as a conflict; the links
+    // are followed through the first of them.
+    const series = valid.filter((r, i) => i === 0 || valid[i - 1].checkpoint.tree_size !== r.checkpoint.tree_size);
+    const bySize = new Map(series.map((r) => [r.checkpoint.tree_size, r]));
+    let prev: AnchorRecord | null = null;
+    for (const r of series) {
+      const cp = r.checkpoint;
+      if (cp.prev_tree_size === 0) {
+        if (prev) forged(cp.tree_size, 'anchor', `checkpoint ${cp.tree_size} claims to be the first of the chain but follows checkpoint ${prev.checkpoint.tree_size}${inAnchor(src.url)}: a restarted or forked chain`, src.url);
+      } else {
+        const ref = bySize.get(cp.prev_tree_size);
+        if (!ref) {
+          missing(cp.prev_tree_size, 'anchor', `checkpoint ${cp.tree_size} follows checkpoint ${cp.prev_tree_size}, which the anchor${inAnchor(src.url)} lacks`, src.url);
+        } else if (ref.checkpoint.root_hash !== cp.prev_root_hash) {
+          forged(cp.tree_size, 'anchor', `checkpoint ${cp.tree_size} names a different root for checkpoint ${cp.prev_tree_size} than the anchored one${inAnchor(src.url)}: a fork or a replaced checkpoint`, src.url);
+        } else if (r.consistency) {
+          const ok =
+            r.consistency.from_tree_size === cp.prev_tree_size &&
+            verifyConsistency(
+              cp.prev_tree_size,
+              cp.tree_size,
+              (r.consistency.proof ?? []).map((h) => Buffer.from(String(h), 'hex')),
+              Buffer.from(ref.checkpoint.root_hash, 'hex'),
+              Buffer.from(cp.root_hash, 'hex'),
+            );
+          if (!ok) forged(cp.tree_size, 'anchor', `checkpoint ${cp.tree_size} is not an extension of checkpoint ${cp.prev_tree_size} (consistency proof fails)${inAnchor(src.url)}: a rollback or fork`, src.url);
+        }
+        if (prev && ref && prev !== ref) {
+          // A valid checkpoint between them that nobody references: two series interleaved.
+          forged(prev.checkpoint.tree_size, 'anchor', `checkpoint ${prev.checkpoint.tree_size} is skipped by checkpoint ${cp.tree_size}'s link to ${cp.prev_tree_size}${inAnchor(src.url)}`, src.url);
+        }
+      }
+      prev = r;
+    }
   }
 
-  // Successive anchored checkpoints must link and be consistent (no rollback, no fork).
-  const bySize = new Map(valid.map((r) => [r.checkpoint.tree_size, r]));
-  let prev: AnchorRecord | null = null;
-  for (const r of valid) {
-    const cp = r.checkpoint;
-    if (cp.prev_tree_size === 0) {
-      if (prev) forged(cp.tree_size, 'anchor', `checkpoint ${cp.tree_size} claims to be the first of the chain but follows checkpoint ${prev.checkpoint.tree_size}: a restarted or forked chain`);
-    } else {
-      const ref = bySize.get(cp.prev_tree_size);
-      if (!ref) {
-        missing(cp.prev_tree_size, 'anchor', `checkpoint ${cp.tree_size} follows checkpoint ${cp.prev_tree_size}, which the anchor lacks`);
-      } else if (ref.checkpoint.root_hash !== cp.prev_root_hash) {
-        forged(cp.tree_size, 'anchor', `checkpoint ${cp.tree_size} names a different root for checkpoint ${cp.prev_tree_size} than the anchored one: a fork or a replaced checkpoint`);
-      } else if (r.consistency) {
-        const ok =
-          r.consistency.from_tree_size === cp.prev_tree_size &&
-          verifyConsistency(
-            cp.prev_tree_size,
-            cp.tree_size,
-            (r.consistency.proof ?? []).map((h) => Buffer.from(String(h), 'hex')),
-            Buffer.from(ref.checkpoint.root_hash, 'hex'),
-            Buffer.from(cp.root_hash, 'hex'),
-          );
-        if (!ok) forged(cp.tree_size, 'anchor', `checkpoint ${cp.tree_size} is not an extension of checkpoint ${cp.prev_tree_size} (consistency proof fails): a rollback or fork`);
-      }
-      if (prev && ref && prev !== ref) {
-        // A valid checkpoint between them that nobody references: two series interleaved.
-        forged(prev.checkpoint.tree_size, 'anchor', `checkpoint ${prev.checkpoint.tree_size} is skipped by checkpoint ${cp.tree_size}'s link to ${cp.prev_tree_size}`);
-      }
-    }
-    prev = r;
-  }
+  // The reference: the first external anchor (the copy an insider cannot reach), else the first.
+  const ref = sources.find((s) => s.external) ?? sources[0];
+  const table = opts.tableCheckpoints;
+  const tableValid = (t: Checkpoint) => checkpointFieldErrors(t).length === 0 && t.chain_id === opts.chainId && verifyCheckpointSignature(t, key);
 
-  // The ClickHouse table against the anchors.
-  if (opts.tableCheckpoints) {
-    const anchoredAll = new Map(sorted.map((r) => [r.checkpoint?.tree_size, r]));
-    const inTable = new Set<number>();
-    for (const t of opts.tableCheckpoints) {
-      inTable.add(t.tree_size);
+  // The ClickHouse table against the reference anchor, field by field.
+  if (table && ref) {
+    const anchoredAll = new Map(ref.records.map((r) => [r.checkpoint?.tree_size, r]));
+    for (const t of table) {
       const a = anchoredAll.get(t.tree_size);
       if (!a) {
-        if (verifyCheckpointSignature(t, key)) {
-          missing(t.tree_size, 'anchor', `checkpoint ${t.tree_size} is in the checkpoints table, validly signed, but not in the anchor`);
-        } else {
-          forged(t.tree_size, 'table', `checkpoint ${t.tree_size} in the checkpoints table is not in the anchor and its signature is not valid`);
-        }
+        if (!tableValid(t)) forged(t.tree_size, 'table', `checkpoint ${t.tree_size} in the checkpoints table is not in the anchor and its signature is not valid`);
         continue;
       }
       const differing = CHECKPOINT_FIELDS.filter((f) => String(t[f]) !== String(a.checkpoint[f]));
-      if (differing.length) {
+      // Both validly signed yet different: a conflict, reported below.
+      if (differing.length && !(tableValid(t) && validBy.get(ref)!.includes(a))) {
         forged(t.tree_size, 'table', `checkpoint ${t.tree_size} in the checkpoints table differs from the anchored one in ${differing.join(', ')}`);
       }
     }
-    for (const r of valid) {
-      if (!inTable.has(r.checkpoint.tree_size)) {
-        missing(r.checkpoint.tree_size, 'table', `anchored checkpoint ${r.checkpoint.tree_size} is missing from the checkpoints table`);
+  }
+
+  // Every validly signed version of each checkpoint, and who holds it: the anchors and the table.
+  const versions = new Map<number, Map<string, { cp: Checkpoint; record: AnchorRecord | null; where: string[] }>>();
+  const hold = (cp: Checkpoint, record: AnchorRecord | null, where: string) => {
+    let bySig = versions.get(cp.tree_size);
+    if (!bySig) versions.set(cp.tree_size, (bySig = new Map()));
+    const v = bySig.get(cp.signature) ?? { cp, record, where: [] };
+    v.record ??= record;
+    if (!v.where.includes(where)) v.where.push(where);
+    bySig.set(cp.signature, v);
+  };
+  for (const src of sources) for (const r of validBy.get(src)!) hold(r.checkpoint, r, src.url);
+  for (const t of table ?? []) if (tableValid(t)) hold(t, null, 'table');
+  const tableSizes = new Set((table ?? []).map((t) => t.tree_size));
+  const named = (w: string[]) => w.map((x) => (x === 'table' ? 'the checkpoints table' : x)).join(', ');
+
+  for (const size of [...versions.keys()].sort((a, b) => a - b)) {
+    const vs = [...versions.get(size)!.values()].sort((a, b) => (a.cp.created_at < b.cp.created_at ? -1 : 1));
+    if (vs.length > 1) {
+      push({
+        kind: 'conflicting_checkpoint',
+        tree_size: size,
+        detail:
+          `checkpoint ${size} exists in ${vs.length} different signed versions: ` +
+          vs.map((v) => `root ${v.cp.root_hash.slice(0, 12)}… created ${v.cp.created_at} (in ${named(v.where)})`).join(' and ') +
+          ': history was rewritten and signed again',
+      });
+      continue;
+    }
+    const v = vs[0];
+    for (const src of sources) {
+      if (v.where.includes(src.url) || sizesBy.get(src)!.has(size)) continue;
+      missing(
+        size,
+        'anchor',
+        v.where.length === 1 && v.where[0] === 'table'
+          ? `checkpoint ${size} is in the checkpoints table, validly signed, but not in the anchor${inAnchor(src.url)}`
+          : `checkpoint ${size} (in ${named(v.where)}) is missing from the anchor ${src.url}: ` +
+            (src.external
+              ? 'this anchor never received it (signed by a bridge without this anchor, or while it was unreachable)'
+              : 'it was removed from this copy'),
+        src.url,
+      );
+    }
+    if (table && !tableSizes.has(size)) missing(size, 'table', `anchored checkpoint ${size}${several ? ` (in ${named(v.where)})` : ''} is missing from the checkpoints table`);
+  }
+
+  // The series the rows are checked against: the reference anchor's, one record per size (of
+  // two versions, the one the most copies hold; a conflict is reported above either way).
+  const refValid = ref ? validBy.get(ref)! : [];
+  const valid: AnchorRecord[] = [];
+  for (const r of refValid) {
+    const last = valid.at(-1);
+    if (last?.checkpoint.tree_size !== r.checkpoint.tree_size) {
+      valid.push(r);
+      continue;
+    }
+    const copies = (x: AnchorRecord) => versions.get(x.checkpoint.tree_size)?.get(x.checkpoint.signature)?.where.length ?? 0;
+    if (copies(r) > copies(last)) valid[valid.length - 1] = r;
+  }
+
+  if (opts.timestamps) timestampFindings(versions, opts.timestamps, push, notes);
+  return { valid, findings, notes };
+}
+
+/** The RFC 3161 tokens in every version of every checkpoint (anchors/rfc3161.ts). */
+function timestampFindings(
+  versions: Map<number, Map<string, { cp: Checkpoint; record: AnchorRecord | null; where: string[] }>>,
+  ts: TimestampChecks,
+  push: (f: Finding) => void,
+  notes: string[],
+): void {
+  const records = [...versions.keys()]
+    .sort((a, b) => a - b)
+    .flatMap((size) => [...versions.get(size)!.values()].map((v) => v.record).filter((r): r is AnchorRecord => r !== null));
+  const configured = new Map(ts.authorities.map((a) => [a.endpoint, a]));
+  for (const a of ts.authorities) {
+    const first = records.findIndex((r) => r.timestamps?.some((t) => t.authority === a.endpoint));
+    if (first < 0) {
+      if (records.length) notes.push(`no checkpoint carries a timestamp from ${a.url} yet: it covers the checkpoints signed from now on`);
+      continue;
+    }
+    if (first > 0) notes.push(`checkpoints up to ${records[first - 1].checkpoint.tree_size} predate ${a.url} and carry no timestamp from it`);
+    for (const r of records.slice(first)) {
+      if (!r.timestamps?.some((t) => t.authority === a.endpoint)) {
+        push({
+          kind: 'missing_checkpoint',
+          tree_size: r.checkpoint.tree_size,
+          where: 'anchor',
+          anchor: a.url,
+          detail: `checkpoint ${r.checkpoint.tree_size} has no timestamp from ${a.endpoint} (the authority was unreachable when it was signed, or it was signed by a bridge without it)`,
+        });
+      }
+    }
+    if (!a.trusted) {
+      const signer = records.flatMap((r) => r.timestamps ?? []).find((t) => t.authority === a.endpoint);
+      const info = signer ? checkTimestampToken(Buffer.from(signer.token, 'base64'), { imprint: Buffer.alloc(32) }).info : null;
+      if (info) notes.push(`${a.url}: the TSA certificate is not pinned (?ca=FILE); tokens were checked against the one they carry: ${info.signer.subject} (SHA-256 ${info.signer.fingerprint256})`);
+    }
+  }
+  for (const r of records) {
+    const cp = r.checkpoint;
+    for (const t of r.timestamps ?? []) {
+      const a = configured.get(t.authority);
+      const where = a?.url ?? `rfc3161+${t.authority}`;
+      const check = checkAnchorTimestamp(t, cp, a?.trusted);
+      if (check.errors.length || !check.info) {
+        push({ kind: 'forged_checkpoint', tree_size: cp.tree_size, where: 'anchor', anchor: where, detail: `the timestamp of checkpoint ${cp.tree_size} from ${t.authority} is not valid: ${check.errors.join('; ')}` });
+        continue;
+      }
+      const gen = check.info.genTime.getTime();
+      const created = Date.parse(cp.created_at);
+      const firstEvent = ts.eventTimes?.get(cp.prev_tree_size + 1);
+      if (firstEvent !== undefined && gen - firstEvent > ts.toleranceMs) {
+        push({
+          kind: 'late_checkpoint',
+          tree_size: cp.tree_size,
+          seq: cp.prev_tree_size + 1,
+          seq_to: cp.tree_size,
+          anchor: where,
+          detail:
+            `checkpoint ${cp.tree_size} was timestamped at ${iso(gen)}, ${minutes(gen - firstEvent)} after the first event it newly covers ` +
+            `(seq ${cp.prev_tree_size + 1}, ingested ${iso(firstEvent)}; tolerance ${minutes(ts.toleranceMs)}): these events were signed late, ` +
+            'as when history is rewritten and signed again (or the store was down that long: see the bridge log)',
+        });
+      } else if (gen - created > ts.toleranceMs) {
+        push({ kind: 'late_checkpoint', tree_size: cp.tree_size, anchor: where, detail: `checkpoint ${cp.tree_size} says it was created at ${cp.created_at} but was timestamped only at ${iso(gen)}` });
+      } else if (created - gen > ts.toleranceMs) {
+        push({ kind: 'forged_checkpoint', tree_size: cp.tree_size, where: 'anchor', anchor: where, detail: `checkpoint ${cp.tree_size} says it was created at ${cp.created_at}, after its own timestamp ${iso(gen)}: its created_at is false (or the bridge's clock is off)` });
       }
     }
   }
-  return { valid, findings };
 }
 
 /**
@@ -638,7 +835,8 @@ export async function verifyChain(
   const from = opts.from ?? 1;
   if (!Number.isSafeInteger(from) || from < 1) throw new RangeError(`from must be a positive integer, got ${from}`);
   if (opts.to !== undefined && (!Number.isSafeInteger(opts.to) || opts.to < from)) throw new RangeError(`to must be an integer >= from`);
-  const { valid, findings: cpFindings } = checkpointFindings(anchors, key, opts);
+  const sources = opts.sources ?? [{ url: 'anchor', external: false, records: anchors, errors: opts.anchorErrors ?? [] }];
+  const { valid, findings: cpFindings, notes: cpNotes } = checkpointFindings(sources, key, opts);
   const walker = new ChainWalker(valid, from, opts.to, opts.maxFindings ?? 1000, opts.content);
   for (const f of cpFindings) walker.add(f);
 
@@ -673,7 +871,7 @@ export async function verifyChain(
   walker.finish(maxAnchored);
   opts.onProgress?.({ events_checked: walker.checked, seq: walker.lastSeq ?? 0 });
 
-  const notes: string[] = [];
+  const notes: string[] = [...cpNotes];
   if (valid.length === 0) notes.push('no valid anchored checkpoint: only the hash chain was checked, so truncation and recomputed hashes go unnoticed');
   if (from > 1 && !valid.some((r) => r.checkpoint.tree_size === from - 1)) {
     notes.push(`seq ${from - 1} is not an anchored checkpoint: the link into seq ${from} is not checked`);
@@ -716,7 +914,8 @@ export function formatReport(r: VerifyReport): string {
     `${r.ok ? 'OK' : 'BROKEN'}: chain ${r.chain_id}, ${r.events_checked} events checked (${range}), ` +
       `${r.checkpoints.verified}/${r.checkpoints.anchored} anchored checkpoints reproduced` +
       (r.checkpoints.in_table !== null ? `, ${r.checkpoints.in_table} in the table` : '') +
-      `, ${(r.duration_ms / 1000).toFixed(1)} s`,
+      `, ${(r.duration_ms / 1000).toFixed(1)} s` +
+      (r.ok ? anchorCaveat(r.anchors) : ''),
   );
   if (r.unanchored_events > 0) lines.push(`${r.unanchored_events} newest events are not yet covered by a checkpoint (hash chain only)`);
   for (const n of r.notes) lines.push(`note: ${n}`);
@@ -730,7 +929,7 @@ export function formatReport(r: VerifyReport): string {
     for (const f of r.findings) {
       const where = f.seq !== undefined ? `seq ${f.seq}${f.seq_to !== undefined ? `..${f.seq_to}` : ''}` : `checkpoint ${f.tree_size}`;
       const id = f.event_id ? ` event ${f.event_id}` : '';
-      const copy = f.where ? ` (${f.where})` : '';
+      const copy = f.where || f.anchor ? ` (${[f.where, f.anchor].filter(Boolean).join(': ')})` : '';
       lines.push(`  ${f.kind.padEnd(18)} ${where}${id}${copy}: ${f.detail}`);
     }
     if (r.findings_total > r.findings.length) lines.push(`  ... and ${r.findings_total - r.findings.length} more`);
@@ -772,6 +971,7 @@ export function combineReports(instanceChainId: string, reports: VerifyReport[],
     findings_total: sum((r) => r.findings_total),
     counts,
     notes: reports.flatMap((r) => r.notes.map((n) => `${r.chain_id}: ${n}`)),
+    ...(reports[0]?.anchors ? { anchors: reports[0].anchors } : {}),
     duration_ms: sum((r) => r.duration_ms),
     chains: reports,
   };
@@ -782,6 +982,6 @@ export function formatMultiReport(r: MultiChainReport): string {
   const per = r.chains.map((c) => `${c.chain_id} ${c.events_checked}`).join(', ');
   const head =
     `${r.ok ? 'OK' : 'BROKEN'}: chain ${r.chain_id}, ${r.events_checked} events checked in ${r.chains.length} chains (${per}), ` +
-    `${r.findings_total} finding(s), ${(r.duration_ms / 1000).toFixed(1)} s\n`;
-  return head + r.chains.map((c) => formatReport(c)).join('');
+    `${r.findings_total} finding(s), ${(r.duration_ms / 1000).toFixed(1)} s${r.ok ? anchorCaveat(r.anchors) : ''}\n`;
+  return head + r.chains.map((c) => formatReport({ ...c, anchors: undefined })).join('');
 }

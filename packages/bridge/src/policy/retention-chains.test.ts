@@ -93,7 +93,7 @@ describe('one chain per risk level', () => {
     expect([await count('main-low'), await count('main-medium'), await count('main-high')]).toEqual([7, 5, 1]);
     for (const id of riskChainIds('main')) expect(await verify(id), id).toMatchObject({ ok: true, findings: [] });
     // Checkpoints: low at 4 (round 1) and 7.
-    expect(new DirectoryAnchorSink(anchorDir).sizes('main-low')).toEqual([4, 7]);
+    expect(new DirectoryAnchorSink(anchorDir).sizesSync('main-low')).toEqual([4, 7]);
 
     // Low kept 30 days now; merge so that the TTL applies at once.
     await store.command(

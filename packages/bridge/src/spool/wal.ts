@@ -142,7 +142,7 @@ export class WriteAheadLog {
    */
   static async openForReplay(options: WalOptions): Promise<{ wal: WriteAheadLog; records: () => Generator<WalRecord> }> {
     if (options.key && options.key.length !== 32) throw new Error('write-ahead log key must be 32 bytes');
-    mkdirSync(options.dir, { recursive: true });
+    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
     const wal = new WriteAheadLog(options);
     const segments = wal.listSegments();
     const newest = segments.at(-1);
@@ -442,7 +442,8 @@ export class WriteAheadLog {
 
   private async startSegment(seq: number): Promise<void> {
     this.segment = seq;
-    this.handle = await open(this.path(seq), 'a');
+    // 0600: the log holds requests as they arrived (sealed, but nobody else's business).
+    this.handle = await open(this.path(seq), 'a', 0o600);
     this.segmentSize = 0;
     this.dirty = false;
     this.syncDir();
