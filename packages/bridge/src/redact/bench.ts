@@ -56,6 +56,16 @@ bench('40-char attributes (mixed)', attributes);
 bench('40-char attributes (no datum)', attributes.slice(0, 9));
 bench('2 KB prompt, nothing to mask', [promptPlain]);
 bench('2 KB prompt with 3 data', [promptWithData]);
+// Repeated short strings above are answered by the cache; distinct ones (ids, timestamps) are not.
+const distinct = Array.from({ length: 50_000 }, (_, i) => `${attributes[i % attributes.length]} ${i}`);
+bench('40-char attributes, all distinct', distinct);
+// Percent-encoding and JSON escapes are decoded and scanned a second time.
+bench('URL with %-encoding, no datum', [
+  'https://help.acme.example/search?q=password%20reset%20not%20working&lang=en&ref=nav%2Fheader%2Fsearch-box&page=2',
+]);
+bench('JSON in JSON with \\n escapes', [
+  JSON.stringify({ body: JSON.stringify({ role: 'user', content: `${prose.slice(0, 200)}\nThanks,\nJane` }) }),
+]);
 function benchSpans(name: string, span: Record<string, unknown>, minMs = 1500): void {
   let n = 0;
   const t0 = performance.now();

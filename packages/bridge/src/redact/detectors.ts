@@ -10,6 +10,8 @@
  *    sees the context (key name, local part) through a lookbehind: V8 then skips to the anchor
  *    instead of trying every position (10-100x faster on prose);
  *  - no nested quantifiers over overlapping classes;
+ *  - a provider prefix may follow identifier glue (`user_42_ghp_…`, `cfg_sk-…`): its lookbehind
+ *    rejects only letters and digits; `validate` keeps snake_case and kebab-case words out;
  *  - anything a regex cannot check cheaply (Luhn, mod 97, phone shapes, context) is checked in
  *    `validate`, in plain code, on the few candidates.
  */
@@ -30,13 +32,22 @@ export interface Detector {
   validate?(match: RegExpExecArray): boolean;
   /** Where the datum starts when the pattern sees part of it through a lookbehind; default `match.index`. */
   start?(match: RegExpExecArray): number;
-  /** The replacement of the datum (from `start` to the end of the match); keeps the kind visible, e.g. `[email]`. */
+  /**
+   * Where the datum ends when it runs past the match (a JSON object under a secret key, a cookie
+   * header); default the end of the match. Called only on accepted candidates.
+   */
+  end?(match: RegExpExecArray): number;
+  /** The replacement of the datum (from `start` to its end); keeps the kind visible, e.g. `[email]`. */
   mask(match: RegExpExecArray): string;
 }
 
 
 /** A mask this stage wrote, so that later detectors leave it alone. */
 export const MASK_TOKEN = /\[[a-z][a-z0-9-]*(?: …\d{4})?\]/;
+/** A value that starts with a mask (see secretAssignment). */
+const MASK_PREFIX = /^\[[a-z][a-z0-9-]*(?: …\d{4})?\]/;
+/** Escapes and percent-encodings, to see whether text holds more than encoded quotes and spaces. */
+const ENCODED = /\\+(?:u[0-9A-Fa-f]{4}|[^u])|%[0-9A-Fa-f]{2}/g;
 
 const fixed = (label: string) => (): string => `[${label}]`;
 
@@ -55,6 +66,30 @@ function mixes(s: string, classes: number): boolean {
     else if (c >= 48 && c <= 57) digit = 1;
   }
   return lower + upper + digit >= classes;
+}
+
+/**
+ * A provider key's body is random: it mixes lower case, upper case and digits, or (an all-lower-case
+ * key) holds a run of 20 letters and digits with both in it. Words joined by '-' or '_'
+ * (sk-learn-0-24-release-notes, github_pat_rotation_for_all) have no such run.
+ */
+function randomBody(s: string): boolean {
+  if (mixes(s, 3)) return true;
+  let run = 0;
+  let letters = 0;
+  let digits = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) | 32 : 0;
+    if (c >= 97 && c <= 122) letters++;
+    else if (c >= 48 && c <= 57) digits++;
+    else {
+      if (run >= 20 && letters > 0 && digits > 0) return true;
+      run = letters = digits = 0;
+      continue;
+    }
+    run++;
+  }
+  return false;
 }
 
 // Between a key and its separator: `k=`, `k :`, `"k":`, `\"k\":` (JSON inside a JSON string).
@@ -79,44 +114,46 @@ const jwt: Detector = {
   kind: 'jwt',
   // header.payload.signature (JWS) and up to five parts (JWE); the header is always `{"...` = eyJ.
   pattern:
-    /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,8000}\.[A-Za-z0-9_-]{4,8000}(?:\.[A-Za-z0-9_-]{0,8000}){1,3}/g,
+    /(?<![A-Za-z0-9])eyJ[A-Za-z0-9_-]{4,8000}\.[A-Za-z0-9_-]{4,8000}(?:\.[A-Za-z0-9_-]{0,8000}){1,3}/g,
   trigger: { minLength: 30, upper: 3, all: DOT },
   mask: fixed('jwt'),
 };
 
 const anthropicKey: Detector = {
   kind: 'anthropic-key',
-  pattern: /(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,1000}/g,
-  trigger: { minLength: 27, upper: 1, digits: 1, all: DASH },
+  pattern: /(?<![A-Za-z0-9])sk-ant-[A-Za-z0-9_-]{20,1000}/g,
+  trigger: { minLength: 27, digits: 1, all: DASH },
+  validate: (m) => randomBody(m[0].slice(7)),
   mask: fixed('anthropic-key'),
 };
 
 const openaiKey: Detector = {
   kind: 'openai-key',
   // sk-..., sk-proj-..., sk-svcacct-..., sk-admin-...; a slug like sk-learn-docs is not random.
-  pattern: /(?<![A-Za-z0-9_-])sk-(?!ant-)[A-Za-z0-9_-]{20,1000}/g,
-  trigger: { minLength: 23, upper: 1, digits: 1, all: DASH },
-  validate: (m) => mixes(m[0].slice(3), 3),
+  pattern: /(?<![A-Za-z0-9])sk-(?!ant-)[A-Za-z0-9_-]{20,1000}/g,
+  trigger: { minLength: 23, digits: 1, all: DASH },
+  validate: (m) => randomBody(m[0].slice(3)),
   mask: fixed('openai-key'),
 };
 
 const googleApiKey: Detector = {
   kind: 'google-api-key',
-  pattern: /(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])/g,
+  pattern: /(?<![A-Za-z0-9])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])/g,
   trigger: { minLength: 39, upper: 2 },
   mask: fixed('google-api-key'),
 };
 
 const githubToken: Detector = {
   kind: 'github-token',
-  pattern: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,251})/g,
+  pattern: /(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,251})/g,
   trigger: { minLength: 33, all: UNDERSCORE },
+  validate: (m) => m[0].charCodeAt(3) === 95 /* gh?_ */ || randomBody(m[0].slice(11)),
   mask: fixed('github-token'),
 };
 
 const slackToken: Detector = {
   kind: 'slack-token',
-  pattern: /(?<![A-Za-z0-9_-])(?:xox[abposre]|xapp)-[A-Za-z0-9-]{10,250}/g,
+  pattern: /(?<![A-Za-z0-9])(?:xox[abposre]|xapp)-[A-Za-z0-9-]{10,250}/g,
   trigger: { minLength: 15, digits: 4, all: DASH },
   validate: (m) => mixes(m[0], 2),
   mask: fixed('slack-token'),
@@ -124,15 +161,16 @@ const slackToken: Detector = {
 
 const stripeKey: Detector = {
   kind: 'stripe-key',
-  pattern: /(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,247}/g,
-  trigger: { minLength: 24, upper: 1, digits: 1, all: UNDERSCORE },
+  pattern: /(?<![A-Za-z0-9])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,247}/g,
+  trigger: { minLength: 24, digits: 1, all: UNDERSCORE },
+  validate: (m) => mixes(m[0].slice(8), 2),
   mask: fixed('stripe-key'),
 };
 
 const huggingfaceToken: Detector = {
   kind: 'huggingface-token',
-  pattern: /(?<![A-Za-z0-9_])hf_[A-Za-z0-9]{30,60}(?![A-Za-z0-9_])/g,
-  trigger: { minLength: 33, upper: 1, all: UNDERSCORE },
+  pattern: /(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,60}(?![A-Za-z0-9_])/g,
+  trigger: { minLength: 33, all: UNDERSCORE },
   validate: (m) => mixes(m[0].slice(3), 2),
   mask: fixed('huggingface-token'),
 };
@@ -208,36 +246,203 @@ export function looksLikeCredential(value: string): boolean {
 
 // Key words that name a secret. Key and separator are kept, only the value is masked.
 // `pass`, `pwd` and `auth` only as whole words, so bypass=, compass: and oauth: are left alone.
-const SECRET_WORDS = String.raw`passw(?:or)?d|passphrase|(?<![a-z])pwd|(?<![a-z])pass|secret|token|(?:api|access|secret|private|signing|encryption|master)[_. -]?key|apikey|(?<![a-z])auth|credentials?|authorization|signature`;
+const SECRET_WORDS = String.raw`passw(?:or)?d|passphrase|(?<![a-z])pwd|(?<![a-z])pass|secret|token|(?:api|access|secret|private|signing|encryption|master)[_. -]?key|apikey|(?<![a-z])auth|credentials?|authorization|signature|cookies?`;
 // Words that are secret only when the value also looks like one (they are common English).
-const WEAK_WORDS = /^(?:token|secret|pass|auth|credentials?|authorization|signature)$/i;
+const WEAK_WORDS = /^(?:token|secret|pass|auth|credentials?|authorization|signature|cookies?)$/i;
+const COOKIE_WORD = /^cookies?$/i;
 
 const secretAssignment: Detector = {
   kind: 'secret-assignment',
   // Anchored on the separator (or on "is"), the key seen through a lookbehind.
   pattern: new RegExp(
     String.raw`(?:(?<=(${SECRET_WORDS})${KEY_QUOTE})(${SEP})|(?<=(${SECRET_WORDS})\s{1,3})(is\s{1,3}))` +
-      // quoted "..." (JSON, also JSON inside a JSON string), quoted '...', or bare up to a delimiter
-      String.raw`(?:(\\{0,15}")((?:[^"\\\r\n]|\\[^"\\\r\n]){1,1024})|(\\{0,15}')([^'\\\r\n]{1,1024})|([^\s"'\\;<>{}()[\]]{1,1024}))`,
+      // quoted "..." (JSON, also JSON inside a JSON string), quoted '...', bare up to a delimiter
+      // (perhaps after a mask: see validate), or the bracket opening an object or array (its end is
+      // found in code: `end`)
+      String.raw`(?:(\\{0,15}")((?:[^"\\\r\n]|\\[^"\\\r\n]){1,1024})|(\\{0,15}')([^'\\\r\n]{1,1024})|((?:\[[a-z][a-z0-9-]{0,40}\])?[^\s"'\\;<>{}()[\]]{1,1024})|([[{]))`,
     'gi',
   ),
   trigger: { minLength: 5, any: EQUALS | COLON | SPACE },
   validate: (m) => {
+    if (m[10] !== undefined) return containerIsSecret(m);
     const value = m[6] ?? m[8] ?? m[9]!.slice(0, bareEnd(m[9]!));
+    // The decoded view masked the value up to a delimiter the text has encoded
+    // (password=my%20long%20phrase, "my\u0022pass"): the rest of it goes too.
+    const masked = MASK_PREFIX.exec(value);
+    if (masked !== null) return /\S/.test(value.slice(masked[0].length).replace(ENCODED, ''));
     if (value === '' || MASK_TOKEN.test(value) || PLACEHOLDER.test(value)) return false;
     const bare = m[9] !== undefined;
     const prose = m[4] !== undefined;
     if (bare && /^(?:bearer|basic|token|digest)$/i.test(value)) return false; // a scheme: see bearer-token
-    if ((bare && WEAK_WORDS.test(m[1] ?? m[3]!)) || prose) return looksLikeCredential(value);
+    if (prose) return looksLikeCredential(value);
+    // "Cookie: theme=dark; sid=…" is a header; "cookies: Settings > Privacy" is prose.
+    if (bare && COOKIE_WORD.test(m[1]!)) return value.includes('=') || looksLikeCredential(value);
+    if (bare && WEAK_WORDS.test(m[1]!)) return looksLikeCredential(value);
     return true;
   },
+  end: (m) => {
+    if (m[10] !== undefined) return containerEnd(m);
+    // Every cookie of the header is someone's session: mask to the end of the line.
+    if (m[9] !== undefined && m[1] !== undefined && COOKIE_WORD.test(m[1])) return lineEnd(m.input, m.index + m[0].length);
+    return m.index + m[0].length;
+  },
   mask: (m) => {
-    const quote = m[5] ?? m[7] ?? '';
+    const valueQuote = m[5] ?? m[7];
+    const bare = m[9];
     // A bare value in a query string ends where the next parameter starts: ?password=x&next=/home
-    const rest = m[9] === undefined ? '' : m[9].slice(bareEnd(m[9]));
-    return `${m[2] ?? m[4]}${quote}[secret]${rest}`;
+    const rest = bare === undefined ? '' : bare.slice(bareEnd(bare));
+    if (m[2] === undefined) return `${m[4]}${valueQuote ?? ''}[secret]${rest}`;
+    if (valueQuote !== undefined) return `${m[2]}${valueQuote}[secret]`;
+    if (m[10] === undefined && COOKIE_WORD.test(m[1]!)) return `${m[2]}[secret]`; // to the end of the line (`end`)
+    // An object, or a bare value after a quoted key (a JSON number or literal): a string in its
+    // place keeps the JSON valid, quoted as the key is.
+    const q = keyQuote(m);
+    const quote = q.quote === '' ? '' : '\\'.repeat(q.escapes) + q.quote;
+    return `${m[2]}${quote}[secret]${quote}${rest}`;
   },
 };
+
+/** Longest object or array under a secret key that is masked; a longer one is masked up to here. */
+const MAX_CONTAINER = 65_536;
+/** Longest object checked for being a JSON Schema; a longer one is masked without parsing. */
+const MAX_SCHEMA = 512;
+
+/** The quote before the separator of `"key": {` and the backslashes escaping it (JSON in a JSON string). */
+function keyQuote(m: RegExpExecArray): { quote: string; escapes: number } {
+  let i = m.index - 1;
+  while (i >= 0 && /\s/.test(m.input[i]!)) i--;
+  const quote = m.input[i] === '"' || m.input[i] === "'" ? m.input[i]! : '';
+  let escapes = 0;
+  if (quote !== '') while (i - escapes > 0 && m.input.charCodeAt(i - escapes - 1) === 92) escapes++;
+  return { quote, escapes };
+}
+
+/**
+ * An object or array after `"key":` is masked whole when the key is quoted (JSON, a Python repr):
+ * after a bare word it is prose or YAML, where brackets are links, lists and placeholders. `auth`
+ * and `signature` name settings as often as secrets ({"auth": {"type": "oauth2"}}), as object keys
+ * do (`secretKeyStrength`). Empty ones hold nothing, and a JSON Schema (a tool definition's
+ * `"password": {"type": "string"}`) describes a secret without holding one.
+ */
+function containerIsSecret(m: RegExpExecArray): boolean {
+  if (m[2] === undefined || WEAK_KEY_WORDS.test(m[1]!)) return false;
+  const { quote, escapes } = keyQuote(m);
+  if (quote === '') return false;
+  const open = m.index + m[0].length - 1;
+  let i = open + 1;
+  while (i < m.input.length && /\s/.test(m.input[i]!)) i++;
+  const close = m[10] === '{' ? '}' : ']';
+  if (m.input[i] === close) return false;
+  const end = containerEnd(m);
+  // Only short, closed objects are parsed, so a rejected candidate costs a bounded scan.
+  if (m[10] !== '{' || quote !== '"' || end - open > MAX_SCHEMA || m.input[end - 1] !== '}') return true;
+  return !isJsonSchema(parseAtLevel(m.input.slice(open, end), trailingOnes(escapes)));
+}
+
+/** JSON text inside `level` JSON strings, parsed; undefined when it is not JSON. */
+function parseAtLevel(text: string, level: number): unknown {
+  try {
+    let t = text;
+    for (let l = 0; l < level; l++) t = JSON.parse(`"${t}"`) as string;
+    return JSON.parse(t);
+  } catch {
+    return undefined;
+  }
+}
+
+const SCHEMA_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'object', 'array', 'null']);
+const SCHEMA_WORDS = new Set([
+  'type', '$ref', 'description', 'title', 'format', 'pattern', 'minLength', 'maxLength', 'minimum', 'maximum',
+  'nullable', 'readOnly', 'writeOnly', 'deprecated',
+]);
+
+/**
+ * A flat JSON Schema of one value (`{"type": "string", "minLength": 12}`), as tool definitions
+ * give for a password or key parameter. `default`, `enum`, `examples` and nested schemas are not
+ * accepted: those can hold a value.
+ */
+export function isJsonSchema(v: unknown): boolean {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  if (!(typeof o.type === 'string' && SCHEMA_TYPES.has(o.type)) && typeof o.$ref !== 'string') return false;
+  for (const k in o) {
+    const x = o[k];
+    if (!SCHEMA_WORDS.has(k) || (x !== null && typeof x === 'object')) return false;
+  }
+  return true;
+}
+
+/**
+ * The JSON string nesting level of a quote after `run` backslashes: 0 for `"`, 1 for `\"`, 2 for
+ * `\\\"`; an escaped backslash before it does not count (`\\"` is level 0). That is the number of
+ * trailing one bits of `run`.
+ */
+function trailingOnes(run: number): number {
+  return 31 - Math.clz32(~run & (run + 1));
+}
+
+/**
+ * Where the object or array opened at the end of the match closes (just past it). Brackets inside
+ * strings do not count. Strings at the key's level delimit, a quote at a lower level ends the
+ * enclosing string and so the container (`{"a":"{\"k\":[1}"}`). Unclosed: the end of the text or
+ * MAX_CONTAINER, so a truncated object is masked to its end.
+ */
+function containerEnd(m: RegExpExecArray): number {
+  const s = m.input;
+  const open = m.index + m[0].length - 1;
+  if (cachedInput === s && cachedOpen === open) return cachedEnd;
+  const { quote: q, escapes } = keyQuote(m);
+  const quote = q.charCodeAt(0);
+  const level = trailingOnes(escapes);
+  const limit = Math.min(s.length, open + MAX_CONTAINER);
+  let end = limit;
+  let depth = 0;
+  let inString = false;
+  let run = 0;
+  for (let i = open; i < limit; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 92) {
+      run++;
+      continue;
+    }
+    if (c === quote) {
+      const at = trailingOnes(run);
+      if (at < level) {
+        end = i;
+        break;
+      }
+      if (at === level) inString = !inString;
+    } else if (!inString) {
+      if (c === 123 || c === 91) depth++;
+      else if ((c === 125 || c === 93) && --depth === 0) {
+        end = i + 1;
+        break;
+      }
+    }
+    run = 0;
+  }
+  cachedInput = s;
+  cachedOpen = open;
+  cachedEnd = end;
+  return end;
+}
+
+// containerEnd runs in validate and again in end on the same candidate: the second call is free.
+let cachedInput = '';
+let cachedOpen = -1;
+let cachedEnd = 0;
+
+/** Where the header line that continues at `from` ends: a line break, a quote, a backslash (`\n` in JSON). */
+function lineEnd(s: string, from: number): number {
+  const limit = Math.min(s.length, from + 4096);
+  let i = from;
+  while (i < limit) {
+    const c = s.charCodeAt(i);
+    if (c === 10 || c === 13 || c === 34 || c === 39 || c === 92) break;
+    i++;
+  }
+  return i;
+}
 
 function bareEnd(value: string): number {
   const i = value.search(/&[\w.%-]{1,64}=/);
@@ -431,7 +636,7 @@ const WEAK_KEY_WORDS = /^(?:auth|signature)$/i;
 const KEY_TAIL = 16;
 /** Last three letters of every secret word, lower-cased into one number: most keys end otherwise. */
 const SECRET_ENDINGS = new Set(
-  ['password', 'passwd', 'passphrase', 'pwd', 'pass', 'secret', 'token', 'key', 'credential', 'credentials', 'authorization', 'auth', 'signature'].map(
+  ['password', 'passwd', 'passphrase', 'pwd', 'pass', 'secret', 'token', 'key', 'credential', 'credentials', 'authorization', 'auth', 'signature', 'cookie', 'cookies'].map(
     (w) => ending(w),
   ),
 );

@@ -1,47 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Redactor, RedactorConfigError } from './redactor.ts';
 import { BUILTIN_KINDS } from './detectors.ts';
 import { ibanValid, luhnValid } from './internal/checksums.ts';
-
-interface SecretItem {
-  kind: string;
-  value: string;
-  /** The part that must vanish; the whole value when absent. */
-  secret?: string;
-  note?: string;
-}
-
-const load = <T>(name: string): T =>
-  JSON.parse(readFileSync(new URL(`./testdata/${name}`, import.meta.url), 'utf8')) as T;
-const secrets = load<SecretItem[]>('secrets-corpus.json');
-const benign = load<string[]>('benign-corpus.json');
-
-/** The mask text each kind leaves behind. */
-const LABEL: Record<string, string> = {
-  'secret-assignment': '[secret]',
-  'url-password': '[password]',
-  card: '[card …',
-};
-const labelOf = (kind: string): string => LABEL[kind] ?? `[${kind}]`;
-
-/** Every 8-character window of the secret (the whole secret when shorter), also as JSON escapes it. */
-function fragments(secret: string): string[] {
-  const out = new Set<string>();
-  for (const s of [secret, JSON.stringify(secret).slice(1, -1)]) {
-    if (s.length <= 8) out.add(s);
-    for (let i = 0; i + 8 <= s.length; i++) out.add(s.slice(i, i + 8));
-  }
-  return [...out];
-}
-
-const EMBEDDINGS: [string, (v: string) => string][] = [
-  ['start', (v) => `${v} was in the customer's message`],
-  ['middle', (v) => `Customer wrote: please use ${v} for the integration, thanks`],
-  ['end', (v) => `The value I have is ${v}`],
-  ['json', (v) => JSON.stringify({ role: 'user', content: `see ${v}` })],
-  ['json-in-json', (v) => JSON.stringify({ arguments: JSON.stringify({ note: v }) })],
-];
+import { EMBEDDINGS, KEYED_FORMS, benign, format, keyed, keyedFailure, measure, secrets, textFailure } from './accuracy.ts';
 
 const redactor = new Redactor();
 
@@ -59,36 +20,105 @@ describe('secrets corpus', () => {
 
   for (const [where, embed] of EMBEDDINGS) {
     it(`leaves no plaintext and names the kind (${where})`, () => {
-      const failures: string[] = [];
-      for (const item of secrets) {
-        const input = embed(item.value);
-        const { text, findings } = redactor.redactString(input);
-        const leaked = fragments(item.secret ?? item.value).filter((f) => text.includes(f));
-        if (findings === 0 || leaked.length > 0 || !text.includes(labelOf(item.kind))) {
-          failures.push(`${item.kind} ${JSON.stringify(item.value.slice(0, 60))} -> ${JSON.stringify(text.slice(0, 200))}`);
-        }
-      }
+      const failures = secrets.map((item) => textFailure(redactor, item, embed)).filter((f) => f !== null);
       expect(failures).toEqual([]);
     });
   }
 });
 
-describe('precision and recall', () => {
-  it('masks every secret and at most 3% of benign sentences', () => {
-    const detected = secrets.filter((s) => redactor.redactString(EMBEDDINGS[1]![1](s.value)).findings > 0).length;
-    const flagged = benign.filter((b) => redactor.redactString(b).findings > 0);
-    const recall = detected / secrets.length;
-    const precision = detected / (detected + flagged.length);
-    const fpRate = flagged.length / benign.length;
-    console.log(
-      `redact: recall ${(recall * 100).toFixed(1)}% (${detected}/${secrets.length}), ` +
-        `precision ${(precision * 100).toFixed(1)}%, false-positive rate ${(fpRate * 100).toFixed(1)}% ` +
-        `(${flagged.length}/${benign.length})` +
-        flagged.map((b) => `\n  FP: ${b} -> ${redactor.redactString(b).text}`).join(''),
+describe('data hidden by encodings, glue, case and keys', () => {
+  // Each shape's items are masked in every embedding (start, middle, end, JSON, JSON in JSON).
+  for (const shape of ['percent', 'glued', 'json-escape', 'lowercase', 'keyed']) {
+    it(`masks the ${shape} items of the corpus`, () => {
+      const items = secrets.filter((s) => s.shape === shape);
+      expect(items.length).toBeGreaterThanOrEqual(5);
+      const failures = items.flatMap((item) =>
+        EMBEDDINGS.map(([where, embed]) => textFailure(redactor, item, embed)?.replace(/^/, `${where}: `) ?? null),
+      );
+      expect(failures.filter((f) => f !== null)).toEqual([]);
+    });
+  }
+
+  for (const [where, form] of KEYED_FORMS) {
+    it(`masks every value under a credential-bearing key (${where})`, () => {
+      const failures = keyed.secret.map((item) => keyedFailure(redactor, item, form)).filter((f) => f !== null);
+      expect(failures).toEqual([]);
+      for (const item of keyed.benign) expect(redactor.redactValue(form(item.key, item.value)).findings, item.key).toBe(0);
+    });
+  }
+
+  const r = (s: string) => redactor.redactString(s).text;
+  const gh = 'ghp_8Th6vr8yjTFKDp5ho6CAkizOW6DeDUyFCZZS';
+
+  it('masks percent-encoded data and keeps the rest of the URL as it was', () => {
+    expect(r(`https://x.example/search?q=my%20token%20${gh}&email=jane.doe%40example.com`)).toBe(
+      'https://x.example/search?q=my%20token%20[github-token]&email=[email]',
     );
+    expect(r('https://app.example/sso?next=%2Flogin%3Fuser%3Dbob%26password%3DTr0ub4dor%26lang%3Den')).toBe(
+      'https://app.example/sso?next=%2Flogin%3Fuser%3Dbob%26password%3D[secret]%26lang%3Den',
+    );
+    expect(r('q=o.brien%2540example.ie&page=2')).toBe('q=[email]&page=2');
+    // The view ends the value at the decoded space; the text itself goes on to the next parameter.
+    expect(r('grant_type=password&password=correct%20horse%20battery&next=%2Fhome')).toBe('grant_type=password&password=[secret]&next=%2Fhome');
+    const form = 'a=1%2C2&'.repeat(1000); // long text is decoded another way (internal/decode.ts)
+    expect(r(`${form}email=jane.doe%40example.com&password=correct%20horse`)).toBe(`${form}email=[email]&password=[secret]`);
+    expect(r('https://help.example/search?q=password%20reset%20not%20working')).toBe(
+      'https://help.example/search?q=password%20reset%20not%20working',
+    );
+  });
+
+  it('masks data behind JSON string escapes', () => {
+    expect(r(String.raw`{"dsn":"https:\/\/deploy:Kx8-vQ2mZt@git.example.com\/ops"}`)).toBe(
+      String.raw`{"dsn":"https:\/\/deploy:[password]@git.example.com\/ops"}`,
+    );
+    expect(r(String.raw`{"msg":"my token:\n${gh}"}`)).toBe(String.raw`{"msg":"my token:\n[github-token]"}`);
+    expect(r(String.raw`mail jane\u0040example.com`)).toBe('mail [email]');
+    expect(r(String.raw`{"password":"my\u0022quoted\u0022 pass"}`)).toBe('{"password":"[secret]"}');
+    expect(redactor.redactString(String.raw`{"password":"my\u0022pass"}`).kinds).toEqual(['secret-assignment']);
+    const plain = String.raw`{"city":"M\u00fcnchen","note":"line one\nline two"}`;
+    expect(r(plain)).toBe(plain);
+  });
+
+  it('treats identifier glue as a boundary for prefixed tokens, not snake_case words', () => {
+    expect(r(`user_42_${gh}`)).toBe('user_42_[github-token]');
+    expect(r(`k_${gh}`)).toBe('k_[github-token]');
+    expect(r('cfg_sk-proj-7wCTwl4QqfkPJ7iHDzM9qENcWcxitIoKi6fVy3DKOw72')).toBe('cfg_[openai-key]');
+    for (const s of ['configure_github_pat_rotation_for_all_repositories', 'task_sk_live_mode_toggle', 'btn-sk-primary-large-button-2024']) {
+      expect(r(s)).toBe(s);
+    }
+  });
+
+  it('masks all-lower-case provider keys', () => {
+    expect(r('sk-proj-abcdefghijklmnopqrstuvwxyz0123456789')).toBe('[openai-key]');
+    expect(r('key hf_yxii5i582q8rnkf79ev99hfqxo3ov74re6 here')).toBe('key [huggingface-token] here');
+    expect(r('the slug sk-learn-0-24-2-release-notes-and-migration')).toBe('the slug sk-learn-0-24-2-release-notes-and-migration');
+  });
+
+  it('masks a whole object or array under a credential-bearing key in JSON text', () => {
+    expect(r('{"headers":{"x-api-key":["abc","def"]},"n":1}')).toBe('{"headers":{"x-api-key":"[secret]"},"n":1}');
+    expect(r(String.raw`{"a":"{\"api_key\":{\"p\":\"x}\"}}","b":2}`)).toBe(String.raw`{"a":"{\"api_key\":\"[secret]\"}","b":2}`);
+    expect(r("{'password': ['plain', 'words']}")).toBe("{'password': '[secret]'}");
+    // Decoded (an escaped newline in it), masked, and written back escaped as the key is.
+    expect(r(String.raw`{"body":"{\"token\":[\"a\\nb\"],\"x\":1}"}`)).toBe(String.raw`{"body":"{\"token\":\"[secret]\",\"x\":1}"}`);
+    // Empty containers, weak keys (auth) and JSON Schema (tool definitions) hold no secret.
+    for (const s of ['{"token":[],"x":1}', '{"auth":{"type":"oauth2"}}', '{"password":{"type":"string","minLength":12}}']) expect(r(s)).toBe(s);
+  });
+
+  it('masks a cookie header to its end', () => {
+    expect(r('Cookie: theme=dark; sid=opensesame\nHost: x')).toBe('Cookie: [secret]\nHost: x');
+    expect(r('Clear your browser cookies: Settings > Privacy')).toBe('Clear your browser cookies: Settings > Privacy');
+    expect(redactor.redactValue({ 'http.request.header.cookie': ['sid=opensesame'] }).value).toEqual({ 'http.request.header.cookie': ['[secret]'] });
+  });
+});
+
+describe('precision and recall', () => {
+  it('masks every secret and at most 3% of benign items', () => {
+    const report = measure(redactor);
+    console.log(`redact: ${format(report)}`);
     expect(benign.length).toBeGreaterThanOrEqual(150);
-    expect(recall).toBe(1);
-    expect(fpRate).toBeLessThanOrEqual(0.03);
+    for (const [shape, s] of Object.entries(report.text)) expect(s.found, shape).toBe(s.total);
+    expect(report.keyed.found).toBe(report.keyed.total);
+    expect(report.falsePositives.length / report.benignTotal).toBeLessThanOrEqual(0.03);
   });
 });
 
@@ -166,6 +196,16 @@ describe('adversarial input stays linear', () => {
     ['scheme', 'a://b:'.repeat(MB / 6)],
     ['plus digits', '+1 '.repeat(MB / 3)],
     ['IBAN-ish', 'DE89'.repeat(MB / 4)],
+    ['percent escapes', '%41'.repeat(MB / 3)],
+    ['double percent escapes', '%2541'.repeat(MB / 5)],
+    ['unicode escapes', '\\u0041'.repeat(MB / 6)],
+    ['backslashes', '\\'.repeat(MB)],
+    ['glued prefixes', '_ghp_'.repeat(MB / 5)],
+    ['unclosed containers', '"password":['.repeat(MB / 12)],
+    ['schema containers', '"password":{"type":"string"},'.repeat(MB / 30)],
+    ['escaped containers', '{\\"token\\":[\\"'.repeat(MB / 15)],
+    ['cookie headers', 'Cookie: a=b; '.repeat(MB / 13)],
+    ['data in an encoded text', 'x@y.io %2B1 415 555 0134 '.repeat(MB / 26)],
   ];
   for (const [name, input] of cases) {
     it(`1 MB of ${name} in well under 1 s`, () => {

@@ -1,6 +1,7 @@
 import { resolveConfig, type RedactorConfig } from './config.ts';
-import { looksLikeCredential, secretKeyStrength, type Detector } from './detectors.ts';
-import { gate, passes, profile, type Gate } from './internal/profile.ts';
+import { isJsonSchema, looksLikeCredential, secretKeyStrength, type Detector } from './detectors.ts';
+import { decodeView, type View } from './internal/decode.ts';
+import { BACKSLASH, PERCENT, gate, passes, profile, type Gate } from './internal/profile.ts';
 
 export type { CustomPattern, RedactorConfig } from './config.ts';
 export { RedactorConfigError } from './config.ts';
@@ -50,11 +51,96 @@ function apply(d: Detector, text: string): [string, number] {
       continue;
     }
     const start = d.start === undefined ? m.index : Math.max(last, d.start(m));
+    const end = d.end === undefined ? m.index + m[0].length : d.end(m);
     out += text.slice(last, start) + d.mask(m);
-    last = m.index + m[0].length;
+    last = end;
+    if (end > re.lastIndex) re.lastIndex = end;
     count++;
   }
   return count === 0 ? [text, 0] : [out + text.slice(last), count];
+}
+
+/** A datum found in a decoded view: its offsets in the view, and its mask. */
+interface Span {
+  start: number;
+  end: number;
+  mask: string;
+}
+
+/**
+ * The matches of one detector in `text`, except those overlapping a datum an earlier detector found
+ * (masked first, it would not have been seen): `taken`, sorted and disjoint. Returns `taken` with
+ * them merged in. Linear: matches come in order, so one pointer walks `taken`.
+ */
+function collect(d: Detector, text: string, taken: Span[]): Span[] {
+  const re = d.pattern;
+  re.lastIndex = 0;
+  const found: Span[] = [];
+  let last = 0;
+  let j = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    if (m[0].length === 0) {
+      re.lastIndex++;
+      continue;
+    }
+    if (d.validate !== undefined && !d.validate(m)) {
+      re.lastIndex = m.index + 1;
+      continue;
+    }
+    const start = d.start === undefined ? m.index : Math.max(last, d.start(m));
+    const end = d.end === undefined ? m.index + m[0].length : d.end(m);
+    if (end > re.lastIndex) re.lastIndex = end;
+    last = end;
+    while (j < taken.length && taken[j]!.end <= start) j++;
+    if (j < taken.length && taken[j]!.start < end) continue;
+    found.push({ start, end, mask: d.mask(m) });
+  }
+  if (found.length === 0) return taken;
+  if (taken.length === 0) return found;
+  const merged: Span[] = [];
+  let a = 0;
+  let b = 0;
+  while (a < taken.length || b < found.length) {
+    merged.push(b >= found.length || (a < taken.length && taken[a]!.start < found[b]!.start) ? taken[a++]! : found[b++]!);
+  }
+  return merged;
+}
+
+/**
+ * Writes the data found in a decoded view into its source: each mask replaces the encoded span of
+ * its datum. What the mask repeats of the view (a key, a separator, `://user:`) is left in the
+ * source as it was, so `password%3Dx` becomes `password%3D[secret]`, not `password=[secret]`.
+ */
+function unmap(source: string, view: View, spans: Span[]): string {
+  const v = view.text;
+  let out = '';
+  let last = 0;
+  for (const span of spans) {
+    let { start, end, mask } = span;
+    while (start < end && mask.length > 0 && mask.charCodeAt(0) === v.charCodeAt(start)) {
+      start++;
+      mask = mask.slice(1);
+    }
+    while (start < end && mask.length > 0 && mask.charCodeAt(mask.length - 1) === v.charCodeAt(end - 1)) {
+      end--;
+      mask = mask.slice(0, -1);
+    }
+    // A quote the mask adds (a container's `"[secret]"`) is written as the key's quote is in the
+    // source (`\"` in JSON inside a JSON string), so the JSON stays valid.
+    const q = mask.includes('"') ? v.lastIndexOf('"', start - 1) : -1;
+    if (q >= 0) {
+      let b = q;
+      while (b > 0 && v.charCodeAt(b - 1) === 92) b--;
+      const quote = v.slice(b, q + 1);
+      const encoded = source.slice(view.toSource(b), view.toSource(q + 1));
+      if (encoded !== quote) mask = mask.replaceAll(quote, encoded);
+    }
+    const from = view.toSource(start);
+    out += source.slice(last, from) + mask;
+    last = Math.max(from, view.toSource(end));
+  }
+  return out + source.slice(last);
 }
 
 /** Applies one detector to what `r` holds so far, adding its findings to `r`. */
@@ -63,7 +149,8 @@ function runDetector(d: Detector, r: RedactionResult): void {
   if (n === 0) return;
   r.text = out;
   r.findings += n;
-  r.kinds = r.kinds === NO_KINDS ? [d.kind] : [...r.kinds, d.kind];
+  if (r.kinds === NO_KINDS) r.kinds = [d.kind];
+  else if (!r.kinds.includes(d.kind)) r.kinds = [...r.kinds, d.kind];
 }
 
 export class Redactor {
@@ -107,9 +194,45 @@ export class Redactor {
     if (builtins) {
       // Profiled once, on the input: what a mask adds is mask text, which no detector is meant to match.
       const p = profile(s);
-      for (let i = 0; i < this.#builtins.length; i++) if (passes(this.#gates[i]!, p)) runDetector(this.#builtins[i]!, r);
+      // The decoded text first: it is what a reader sees (`token:\nghp_…` has a line break before
+      // the token, `https:\/\/u:pw@host` is a URL). Most strings have neither '%' nor a backslash.
+      const decoded = (p.bits & (PERCENT | BACKSLASH)) !== 0 && this.#decoded(r);
+      for (let i = 0; i < this.#builtins.length; i++) {
+        const d = this.#builtins[i]!;
+        // The view holds every datum the text holds, but secret-assignment reads the text's own
+        // structure too: a value the view cut at a decoded delimiter (`password=my%20long%20phrase`,
+        // `"my\u0022pass"`) is masked whole here, and JSON nested in strings is read level by level.
+        if (decoded && d.kind !== 'secret-assignment') continue;
+        if (passes(this.#gates[i]!, p)) runDetector(d, r);
+      }
     }
     return r;
+  }
+
+  /**
+   * Runs the detectors on the decoded view of what `r` holds (percent-encoding, JSON escapes) and
+   * masks what they find there over its encoded span; false when the text has no such view.
+   */
+  #decoded(r: RedactionResult): boolean {
+    const view = decodeView(r.text);
+    if (view === null) return false;
+    let spans: Span[] = [];
+    const found: string[] = [];
+    const run = (d: Detector): void => {
+      const before = spans.length;
+      spans = collect(d, view.text, spans);
+      if (spans.length > before && !found.includes(d.kind)) found.push(d.kind);
+    };
+    for (let i = 0; i < this.#custom.length; i++) run(this.#custom[i]!);
+    const p = profile(view.text);
+    for (let i = 0; i < this.#builtins.length; i++) if (passes(this.#gates[i]!, p)) run(this.#builtins[i]!);
+    if (spans.length === 0) return true;
+    r.text = unmap(r.text, view, spans);
+    r.findings += spans.length;
+    const kinds = r.kinds === NO_KINDS ? [] : [...r.kinds];
+    for (const k of found) if (!kinds.includes(k)) kinds.push(k);
+    r.kinds = kinds;
+    return true;
   }
 
   /**
@@ -172,7 +295,10 @@ export class Redactor {
       let childSecret = secret;
       if (!secret && this.#secretKeys) {
         const strength = secretKeyStrength(key);
-        childSecret = strength === 'strong' || (strength === 'weak' && typeof child === 'string' && looksLikeCredential(child));
+        // A JSON Schema under `password` (a tool definition) describes the secret, it does not hold it.
+        childSecret =
+          (strength === 'strong' && !isJsonSchema(child)) ||
+          (strength === 'weak' && typeof child === 'string' && looksLikeCredential(child));
       }
       const value = this.#walk(child, acc, depth + 1, childSecret);
       const newKey = this.#string(key, acc);

@@ -11,6 +11,9 @@ export const UNDERSCORE = 1 << 4;
 export const DOT = 1 << 5;
 export const SLASH = 1 << 6;
 export const SPACE = 1 << 7;
+/** '%' and backslash: the string may hide data behind percent-encoding or JSON escapes (decode.ts). */
+export const PERCENT = 1 << 8;
+export const BACKSLASH = 1 << 9;
 const DIGIT = 1 << 12;
 const UPPER = 1 << 13;
 /** Characters that may sit between the digits of a phone or card number. */
@@ -30,6 +33,8 @@ TABLE[32] = SPACE | CHAIN_SEP;
 TABLE[9] = SPACE;
 TABLE[10] = SPACE;
 TABLE[13] = SPACE;
+TABLE[37] = PERCENT;
+TABLE[92] = BACKSLASH;
 TABLE[40] = CHAIN_SEP; // (
 TABLE[41] = CHAIN_SEP; // )
 TABLE[43] = CHAIN_SEP; // +
