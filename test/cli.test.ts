@@ -311,9 +311,11 @@ describe('listings', () => {
       const r = await cli('export', ...args);
       expect(r.code).toBe(0);
       expect(r.stderr).toBe('');
-      const rows = parseCsv(r.stdout);
-      const header = rows[0];
+      const all = parseCsv(r.stdout);
+      const header = all[0];
       expect(header.slice(0, 3)).toEqual(['event_id', 'tenant', 'event_time']);
+      // Each export is itself recorded in the trail (an `access` event): those of earlier exports show up too.
+      const rows = [header, ...all.slice(1).filter((row) => row[header.indexOf('event_type')] !== 'access')];
       expect(rows).toHaveLength(1 + SEED.length);
       for (const row of rows.slice(1)) expect(row).toHaveLength(header.length);
       const col = (name: string) => rows.slice(1).map((row) => row[header.indexOf(name)]);
@@ -326,14 +328,19 @@ describe('listings', () => {
   it('export --format jsonl, with filters', async () => {
     const r = await cli('export', '--format', 'jsonl');
     expect(r.code).toBe(0);
-    expect(spanIdsOf(jsonl(r.stdout))).toEqual(SEED.map((s) => s.spanId).sort());
+    const events = jsonl(r.stdout);
+    expect(spanIdsOf(events.filter((e) => e.event_type !== 'access'))).toEqual(SEED.map((s) => s.spanId).sort());
+    // The earlier exports, recorded as access events by the local user.
+    const access = events.filter((e) => e.event_type === 'access');
+    expect(access.length).toBeGreaterThan(0);
+    expect(access[0]).toMatchObject({ actor_id: 'local', ingest_principal: 'local', purpose: 'export', target_system: 'otel-audit' });
     const filtered = await cli('export', '--format', 'jsonl', '--correlation-id', 'CLI-CASE-B');
     expect(spanIdsOf(jsonl(filtered.stdout))).toEqual([C_ROOT, C_TOOL].sort());
   });
 });
 
 describe('sql', () => {
-  const Q = 'SELECT event_type, count() AS n FROM otel_audit.events GROUP BY event_type ORDER BY event_type';
+  const Q = "SELECT event_type, count() AS n FROM otel_audit.events WHERE event_type != 'access' GROUP BY event_type ORDER BY event_type";
   const EXPECTED = [
     ['approval', 1],
     ['model_call', 1],
@@ -393,7 +400,7 @@ describe('sql', () => {
   });
 
   it('nothing was written by the refused statements', async () => {
-    const r = await cli('sql', 'SELECT count() AS n FROM otel_audit.events', '--format', 'jsonl');
+    const r = await cli('sql', "SELECT count() AS n FROM otel_audit.events WHERE event_type != 'access'", '--format', 'jsonl');
     expect(Number(jsonl(r.stdout)[0].n)).toBe(SEED.length);
     const tables = await cli('sql', "SELECT name FROM system.tables WHERE database = 'otel_audit' AND name = 'x'", '--format', 'jsonl');
     expect(tables.stdout).toBe('');

@@ -1,6 +1,7 @@
 /**
  * Sealed content, reviewer access and crypto-shredding through the real CLI: high-risk content
- * is sealed per subject, read back by a reviewer (401/403 without the token), and after
+ * is sealed per subject, read back by a content_reader (401/403 without the token or the role;
+ * each reading stored as an `access` event), and after
  * `otel-audit erase` it is gone (410) while `otel-audit verify` still passes. Also: the policy
  * file on the command line (rules applied, bad files refused with the path of the bad field),
  * and the retention TTL in the printed DDL.
@@ -8,12 +9,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { flush, runCli, sql, startBridge, tempDir, type BridgeProcess } from './helpers/bridge-process.ts';
+import { flush, runCli, sql, startBridge, tempDir, writeAuthFile, type BridgeProcess } from './helpers/bridge-process.ts';
 import { sendSpans, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
 
 const TOKEN = 'reviewer-' + 'x1y2z3'.repeat(6);
+const APP = 'app-' + 'a1b2c3'.repeat(6);
+const READER = 'reader-' + 'r1s2t3'.repeat(6);
 let work: string;
-let tokenFile: string;
+let authFile: string;
 let policyFile: string;
 let bridge: BridgeProcess;
 const ids: Record<string, string> = {};
@@ -40,8 +43,11 @@ function toolSpan(name: string, attrs: Record<string, string>): SpanSpec {
 
 beforeAll(async () => {
   work = tempDir('erase-e2e-');
-  tokenFile = join(work, 'reviewer.token');
-  writeFileSync(tokenFile, TOKEN + '\n');
+  authFile = writeAuthFile(work, [
+    { name: 'app', token: APP, roles: ['ingest'], tenants: ['acme'] },
+    { name: 'reviewer-1', token: TOKEN, roles: ['content_reader', 'admin'], tenants: ['*'] },
+    { name: 'reader-1', token: READER, roles: ['reader'], tenants: ['acme'] },
+  ]);
   policyFile = join(work, 'policy.json');
   writeFileSync(
     policyFile,
@@ -53,7 +59,7 @@ beforeAll(async () => {
       retention_days: { low: 30 },
     }),
   );
-  bridge = await startBridge({ args: ['--policy', policyFile, '--reviewer-token-file', tokenFile, '--checkpoint-every-events', '2'] });
+  bridge = await startBridge({ args: ['--policy', policyFile, '--auth-file', authFile, '--checkpoint-every-events', '2'] });
   const spans = [
     toolSpan('jane high', {
       'audit.risk': 'high',
@@ -64,9 +70,9 @@ beforeAll(async () => {
     toolSpan('jane medium', { 'audit.risk': 'medium', 'audit.on_behalf_of': 'jane@example.com', 'gen_ai.tool.call.arguments': '{"amount": 5}' }),
     toolSpan('bob high', { 'audit.risk': 'high', 'audit.on_behalf_of': 'bob@example.com', 'gen_ai.tool.call.arguments': '{"iban": "DE89 3704 0044 0532 0130 00"}' }),
   ];
-  await sendSpans(bridge.otlpUrl, spans);
-  await flush(bridge.apiUrl);
-  for (const r of await sql<{ name: string; event_id: string }>(bridge.apiUrl, "SELECT name, event_id FROM otel_audit.events WHERE correlation_id = 'CASE-ERASE'")) {
+  await sendSpans(bridge.otlpUrl, spans, undefined, APP);
+  await flush(bridge.apiUrl, TOKEN);
+  for (const r of await sql<{ name: string; event_id: string }>(bridge.apiUrl, "SELECT name, event_id FROM otel_audit.events WHERE correlation_id = 'CASE-ERASE'", TOKEN)) {
     ids[r.name] = r.event_id;
   }
 }, 60_000);
@@ -80,6 +86,7 @@ describe('policy file', () => {
     const [row] = await sql<{ attributes: Record<string, string>; on_behalf_of: string; content: string }>(
       bridge.apiUrl,
       `SELECT attributes, on_behalf_of, content FROM otel_audit.events WHERE event_id = '${ids['jane high']}'`,
+      TOKEN,
     );
     expect(Object.keys(row.attributes).filter((k) => k.startsWith('http.'))).toEqual([]);
     expect(row.on_behalf_of).toMatch(/^pii:[0-9a-f]{16}$/);
@@ -98,7 +105,7 @@ describe('policy file', () => {
   });
 
   it('search by the clear value finds the pseudonymized subject (across tenants)', async () => {
-    const r = await runCli(['search', '--actor', 'jane@example.com', '--format', 'jsonl', '--api-url', bridge.apiUrl]);
+    const r = await runCli(['search', '--actor', 'jane@example.com', '--format', 'jsonl', '--api-url', bridge.apiUrl], { OTEL_AUDIT_TOKEN: READER });
     expect(r.code).toBe(0);
     const names = r.stdout.trim().split('\n').map((l) => JSON.parse(l).name).sort();
     expect(names).toEqual(['jane high', 'jane medium']);
@@ -106,11 +113,14 @@ describe('policy file', () => {
 });
 
 describe('sealed content and erasure', () => {
-  it('a reviewer reads the raw content of a high-risk event; 401 without a token, 403 with a wrong one', async () => {
+  it('a content_reader reads the raw content of a high-risk event; 401 without a valid token, 403 without the role', async () => {
     const none = await content(ids['jane high'], {});
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
-    expect((await content(ids['jane high'], { authorization: 'Bearer not-the-token-at-all' })).status).toBe(403);
+    expect((await content(ids['jane high'], { authorization: 'Bearer not-the-token-at-all' })).status).toBe(401);
+    const reader = await content(ids['jane high'], { authorization: `Bearer ${READER}` });
+    expect(reader.status).toBe(403);
+    expect((await reader.json()).error).toMatch(/token "reader-1" may not open sealed content: it needs the "content_reader" role/);
     const ok = await content(ids['jane high']);
     expect(ok.status).toBe(200);
     expect(ok.headers.get('cache-control')).toBe('no-store');
@@ -122,17 +132,32 @@ describe('sealed content and erasure', () => {
     // The log says who read what by id, never the content.
     expect(bridge.log()).toContain(`"msg":"sealed content read by a reviewer","event_id":"${ids['jane high']}"`);
     expect(bridge.log()).not.toContain('4111');
+    expect(bridge.log()).not.toContain(TOKEN);
+    // The reading is itself in the trail: who read which event, in the case's timeline.
+    await flush(bridge.apiUrl, TOKEN);
+    const access = await sql<Record<string, string>>(
+      bridge.apiUrl,
+      "SELECT actor_id, target_system, target_id, tenant, ingest_principal, correlation_id FROM otel_audit.events WHERE event_type = 'access'",
+      TOKEN,
+    );
+    expect(access).toEqual([
+      { actor_id: 'reviewer-1', target_system: 'otel-audit', target_id: `event:${ids['jane high']}`, tenant: 'acme', ingest_principal: 'reviewer-1', correlation_id: 'CASE-ERASE' },
+    ]);
   });
 
-  it('otel-audit erase needs the reviewer token, deletes the subject key, and the content answers 410', async () => {
-    const noToken = await runCli(['erase', '--subject', 'jane@example.com', '--api-url', bridge.apiUrl], { OTEL_AUDIT_REVIEWER_TOKEN: '' });
-    expect(noToken.code).toBe(2);
-    expect(noToken.stderr).toContain('a reviewer token is required');
-    const wrong = await runCli(['erase', '--subject', 'jane@example.com', '--api-url', bridge.apiUrl], { OTEL_AUDIT_REVIEWER_TOKEN: 'wrong-token-0123456789' });
-    expect(wrong.code).toBe(2);
-    expect(wrong.stderr).toContain('the reviewer token is not valid');
+  it('otel-audit erase needs an admin token, deletes the subject key, and the content answers 410', async () => {
+    const noToken = await runCli(['erase', '--subject', 'jane@example.com', '--api-url', bridge.apiUrl], { OTEL_AUDIT_TOKEN: '' });
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain('a token is required');
+    expect(noToken.stderr).toContain('pass --token or set OTEL_AUDIT_TOKEN');
+    const wrong = await runCli(['erase', '--subject', 'jane@example.com', '--api-url', bridge.apiUrl], { OTEL_AUDIT_TOKEN: 'wrong-token-0123456789' });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('the token is not valid on this bridge');
+    const reader = await runCli(['erase', '--subject', 'jane@example.com', '--api-url', bridge.apiUrl, '--token', READER]);
+    expect(reader.code).toBe(1);
+    expect(reader.stderr).toContain('it needs the "admin" role');
 
-    const r = await runCli(['erase', '--subject', 'jane@example.com', '--reviewer-token-file', tokenFile, '--api-url', bridge.apiUrl]);
+    const r = await runCli(['erase', '--subject', 'jane@example.com', '--token', TOKEN, '--api-url', bridge.apiUrl]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^erased 1 data key \(tenant acme\): the sealed content of 1 stored event can no longer be read/);
@@ -141,33 +166,32 @@ describe('sealed content and erasure', () => {
     expect((await gone.json()).error).toMatch(/its subject's data key was erased .*the hash chain still verifies/);
     expect((await content(ids['bob high'])).status).toBe(200);
     // Idempotent: nothing left to erase.
-    const again = await runCli(['erase', '--subject', 'jane@example.com', '--format', 'json', '--api-url', bridge.apiUrl], { OTEL_AUDIT_REVIEWER_TOKEN: TOKEN });
+    const again = await runCli(['erase', '--subject', 'jane@example.com', '--format', 'json', '--api-url', bridge.apiUrl], { OTEL_AUDIT_TOKEN: TOKEN });
     expect(JSON.parse(again.stdout)).toEqual({ keys_erased: 0, tenants: [], sealed_events: 1 });
     expect(bridge.log()).not.toContain('jane');
   });
 
   it('verify still passes: the chain commits to the ciphertext and digests, which are unchanged', async () => {
-    const v = await runCli(['verify', '--format', 'json', '--api-url', bridge.apiUrl]);
+    const v = await runCli(['verify', '--format', 'json', '--api-url', bridge.apiUrl], { OTEL_AUDIT_TOKEN: READER });
     expect(v.code).toBe(0);
     const report = JSON.parse(v.stdout);
     expect(report).toMatchObject({ ok: true, findings: [] });
     expect(report.events_checked).toBeGreaterThanOrEqual(3);
-    const [{ n }] = await sql<{ n: string }>(bridge.apiUrl, `SELECT count() AS n FROM otel_audit.events WHERE content_sealed != ''`);
+    const [{ n }] = await sql<{ n: string }>(bridge.apiUrl, `SELECT count() AS n FROM otel_audit.events WHERE content_sealed != ''`, TOKEN);
     expect(Number(n)).toBe(2);
   });
 
-  it('after a restart, keys persist and the erasure holds; without a reviewer token the endpoints answer 403', async () => {
+  it('after a restart, keys persist and the erasure holds; --reviewer-token-file is refused with the way to migrate', async () => {
     expect(await bridge.stop()).toBe(0);
-    bridge = await startBridge({ dataDir: bridge.dataDir, args: ['--reviewer-token-file', tokenFile] });
+    bridge = await startBridge({ dataDir: bridge.dataDir, args: ['--auth-file', authFile] });
     expect((await content(ids['jane high'])).status).toBe(410);
     expect((await content(ids['bob high'])).status).toBe(200);
-    expect(await bridge.stop()).toBe(0);
-    bridge = await startBridge({ dataDir: bridge.dataDir });
-    const r = await content(ids['bob high']);
-    expect(r.status).toBe(403);
-    expect((await r.json()).error).toMatch(/reviewer access is not configured/);
-    const e = await fetch(`${bridge.apiUrl}/api/v1/erase`, { method: 'POST', headers: auth, body: '{"subject":"bob@example.com"}' });
-    expect(e.status).toBe(403);
+    const tokenFile = join(work, 'reviewer.token');
+    writeFileSync(tokenFile, TOKEN + '\n');
+    const r = await runCli(['serve', '--data-dir', join(work, 'never'), '--reviewer-token-file', tokenFile]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('was folded into --auth-file');
+    expect(r.stderr).toContain('"roles": ["content_reader", "admin"]');
   });
 });
 

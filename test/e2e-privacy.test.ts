@@ -1,7 +1,7 @@
 /**
  * Privacy end to end through the real bridge (`otel-audit serve`): every item of the secrets
  * corpus (packages/bridge/src/redact/testdata/secrets-corpus.json: credentials and personal
- * data, 162 items) is sent in every position a payload reaches (span attributes, resource
+ * data, 208 items) is sent in every position a payload reaches (span attributes, resource
  * attributes, log-record bodies of a model call, tool arguments and results, a retrieval query,
  * an approval rationale, actor, on-behalf-of and reviewer ids), as OTLP/JSON and protobuf, at
  * every risk level. Afterwards no 8-character window of any secret may be found in any table

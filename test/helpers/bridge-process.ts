@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,20 @@ export function npmStartLaunch(): { env: Record<string, string>; nodeArgs: strin
 
 export function tempDir(prefix = 'otel-audit-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface TestToken {
+  name: string;
+  token: string;
+  roles: string[];
+  tenants: string[];
+}
+
+/** Writes an auth file (DESIGN 3.4) with these tokens into dir; returns its path. */
+export function writeAuthFile(dir: string, tokens: TestToken[]): string {
+  const file = join(dir, 'auth.json');
+  writeFileSync(file, JSON.stringify({ tokens }));
+  return file;
 }
 
 /** Runs the real CLI (`otel-audit serve`) on ephemeral ports and waits until it listens. */
@@ -109,13 +123,13 @@ export async function runCli(args: string[], env: Record<string, string> = {}, i
 }
 
 /** Asks the bridge to decide every pending event and store it now. */
-export async function flush(apiUrl: string): Promise<void> {
-  const res = await fetch(`${apiUrl}/api/v1/flush`, { method: 'POST' });
+export async function flush(apiUrl: string, token?: string): Promise<void> {
+  const res = await fetch(`${apiUrl}/api/v1/flush`, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
   if (!res.ok) throw new Error(`flush failed: ${res.status} ${await res.text()}`);
 }
 
-export async function sql<T = Record<string, unknown>>(apiUrl: string, query: string): Promise<T[]> {
-  const res = await fetch(`${apiUrl}/api/v1/sql?format=jsonl`, { method: 'POST', body: query });
+export async function sql<T = Record<string, unknown>>(apiUrl: string, query: string, token?: string): Promise<T[]> {
+  const res = await fetch(`${apiUrl}/api/v1/sql?format=jsonl`, { method: 'POST', body: query, headers: token ? { authorization: `Bearer ${token}` } : {} });
   const text = await res.text();
   if (!res.ok) throw new Error(`sql failed: ${res.status} ${text}`);
   return text

@@ -115,6 +115,9 @@ export function encodeLogs(logs: LogSpec[], format: WireFormat, resource?: Attri
   return out;
 }
 
+/** The Authorization header of a bridge with an auth file ({} without a token). */
+export const bearer = (token: string | undefined): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
+
 export const CONTENT_TYPE: Record<WireFormat, string> = { protobuf: 'application/x-protobuf', json: 'application/json' };
 
 export interface PostResult {
@@ -142,8 +145,8 @@ export async function postOtlp(
 }
 
 /** Sends spans as OTLP/JSON and fails unless the bridge answers 200 with no partial success. */
-export async function sendSpans(otlpUrl: string, spans: SpanSpec[], resource?: Attributes): Promise<void> {
-  const r = await postOtlp(otlpUrl, 'traces', encodeTraces(spans, 'json', resource));
+export async function sendSpans(otlpUrl: string, spans: SpanSpec[], resource?: Attributes, token?: string): Promise<void> {
+  const r = await postOtlp(otlpUrl, 'traces', encodeTraces(spans, 'json', resource), { headers: bearer(token) });
   const text = r.body.toString();
   if (r.status !== 200 || (text !== '{}' && text !== '')) throw new Error(`export failed: ${r.status} ${text}`);
 }

@@ -1,10 +1,13 @@
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ApiServer } from './api/server.ts';
+import { accessRequest } from './api/access-log.ts';
+import { Access } from './auth/index.ts';
 import { riskChainIds } from './chain/chain-writer.ts';
 import { Checkpointer, type StoredHook } from './chain/checkpointer.ts';
 import { registerChainRoutes } from './chain/routes.ts';
 import type { BridgeConfig } from './config.ts';
+import { secureDataDir } from './internal/data-dir.ts';
 import { loadOrCreateKey } from './internal/keys.ts';
 import { createLogger, type Logger } from './internal/logger.ts';
 import { Metrics } from './internal/metrics.ts';
@@ -27,6 +30,8 @@ export class Bridge {
   private readonly receiver: OtlpHttpReceiver;
   private readonly grpcReceiver: OtlpGrpcReceiver | null;
   private readonly api: ApiServer;
+  /** The auth file's tokens (reloaded on SIGHUP), or none: the local user, on loopback only. */
+  readonly access: Access;
   otlpHttpAddress: AddressInfo | null = null;
   otlpGrpcAddress: { address: string; port: number } | null = null;
   apiAddress: AddressInfo | null = null;
@@ -40,16 +45,23 @@ export class Bridge {
     metrics: Metrics,
     log: Logger,
     checkpointers: Map<string, Checkpointer>,
+    access: Access,
   ) {
     this.config = config;
+    this.access = access;
     this.checkpointers = checkpointers;
     this.store = store;
     this.pipeline = pipeline;
     this.metrics = metrics;
     this.log = log;
-    this.receiver = new OtlpHttpReceiver(config.otlpHttp, pipeline, log, metrics);
-    this.grpcReceiver = config.otlpGrpc ? new OtlpGrpcReceiver(config.otlpGrpc, pipeline, log, metrics) : null;
+    this.receiver = new OtlpHttpReceiver(config.otlpHttp, pipeline, log, metrics, access);
+    this.grpcReceiver = config.otlpGrpc ? new OtlpGrpcReceiver(config.otlpGrpc, pipeline, log, metrics, access) : null;
+    const recordAccess = async (r: Parameters<typeof accessRequest>[0]) => {
+      const { rejected } = await pipeline.ingest(accessRequest(r));
+      if (rejected.length) throw new Error(`the access event was rejected: ${rejected[0].reason}`);
+    };
     this.api = new ApiServer(config.api, store, privacy, metrics, {
+      recordAccess,
       ready: () => pipeline.healthy,
       flush: () => pipeline.flush(),
       info: () => ({
@@ -60,13 +72,17 @@ export class Bridge {
         pending_events: pipeline.correlator.pending,
         checkpoints: Object.fromEntries([...checkpointers].map(([id, cp]) => [id, cp.status()])),
       }),
-    }, log);
+    }, log, access);
     registerChainRoutes(this.api, { store, chainId: config.pipeline.chainId, checkpointers, log });
-    registerPrivacyRoutes(this.api, { store, privacy, reviewerToken: config.privacy?.reviewerToken, log });
+    registerPrivacyRoutes(this.api, { store, privacy, recordAccess, log });
   }
 
   static async start(config: BridgeConfig, log: Logger = createLogger(config.logLevel)): Promise<Bridge> {
-    const store = await Store.open({ url: config.clickhouseUrl, dataDir: config.dataDir, database: config.database });
+    const access = Access.open(config.authFile);
+    // Keys, write-ahead log, store and local anchor: owner only (internal/data-dir.ts).
+    const narrowed = secureDataDir(config.dataDir);
+    if (narrowed.length) log.warn('data directory entries were readable by others; now owner only', { paths: narrowed });
+    const store = await Store.open({ url: config.clickhouseUrl, readerUrl: config.clickhouseReaderUrl, dataDir: config.dataDir, database: config.database });
     let pipeline: AuditPipeline | null = null;
     try {
       const applied = await store.migrate();
@@ -91,7 +107,11 @@ export class Bridge {
         for (const cp of checkpointers.values()) await cp.close().catch(() => {});
         throw err;
       }
-      const bridge = new Bridge(config, store, pipeline, privacy, metrics, log, checkpointers);
+      // The instance's chain from before per-risk chains has no checkpointer: its records still
+      // go to anchors added since (chain/anchors/set.ts, heal).
+      const first = [...checkpointers.values()][0];
+      await first.anchors.heal(config.pipeline.chainId, first.key.publicKey).catch((err) => log.error('legacy chain anchors not healed', { error: (err as Error).message }));
+      const bridge = new Bridge(config, store, pipeline, privacy, metrics, log, checkpointers, access);
       try {
         bridge.otlpHttpAddress = await bridge.receiver.start();
         bridge.otlpGrpcAddress = (await bridge.grpcReceiver?.start()) ?? null;
@@ -109,12 +129,24 @@ export class Bridge {
         api: `http://${bridge.apiAddress.address}:${bridge.apiAddress.port}`,
         store: store.mode === 'embedded' ? join(config.dataDir, 'clickhouse') : redactUrl(config.clickhouseUrl ?? ''),
         chain_id: config.pipeline.chainId,
+        access: access.enabled ? `auth file ${access.file} (${access.tokenCount} tokens)` : 'no auth file: loopback only, local user may do everything',
       });
       return bridge;
     } catch (err) {
       await pipeline?.close().catch(() => {});
       await store.close().catch(() => {});
       throw err;
+    }
+  }
+
+  /** SIGHUP: re-reads the auth file; a file that no longer validates leaves the tokens in force. */
+  reloadAccess(): void {
+    if (!this.access.enabled) return;
+    try {
+      const n = this.access.reload();
+      this.log.info('auth file reloaded', { file: this.access.file, tokens: n });
+    } catch (err) {
+      this.log.error('auth file not reloaded; the tokens in force stay', { error: (err as Error).message });
     }
   }
 

@@ -1,5 +1,8 @@
 import { resolve } from 'node:path';
 import { DEFAULT_API_CONFIG, type ApiConfig } from './api/server.ts';
+import { DEFAULT_SQL_LIMITS, type SqlLimits } from './api/sql/read-only-sql.ts';
+import { Access, isLoopback } from './auth/index.ts';
+import { AnchorConfigError, resolveAnchors, type AnchorSpec } from './chain/anchors/config.ts';
 import { DEFAULT_CHECKPOINT_EVERY_EVENTS, DEFAULT_CHECKPOINT_INTERVAL_MS, type CheckpointConfig } from './chain/checkpointer.ts';
 import { DEFAULT_CORRELATOR_CONFIG } from './correlate/correlator.ts';
 import type { LogLevel } from './internal/logger.ts';
@@ -12,6 +15,8 @@ import { DEFAULT_DECODE_OPTIONS, type DecodeOptions } from './receive/otlp/decod
 export interface BridgeConfig {
   dataDir: string;
   clickhouseUrl?: string;
+  /** A read-only ClickHouse user for the `sql` command (server mode; deploy/clickhouse/users.sql). */
+  clickhouseReaderUrl?: string;
   database: string;
   otlpHttp: OtlpHttpConfig;
   /** null: no OTLP/gRPC receiver (`--otlp-grpc off`). */
@@ -24,8 +29,10 @@ export interface BridgeConfig {
   pseudonymKey?: string;
   /** Base64 AES-256 key sealing the write-ahead log (OTEL_AUDIT_WAL_KEY); else keys/wal.key. */
   walKey?: string;
-  /** The privacy policy file and the reviewer token (policy/config.ts). */
+  /** The privacy policy file (policy/config.ts). */
   privacy?: PrivacyConfig;
+  /** The auth file (auth/config.ts), validated; absent: no access control, loopback only. */
+  authFile?: string;
 }
 
 export class ConfigError extends Error {}
@@ -68,6 +75,10 @@ export interface ServeOptions {
   otlpGrpc?: string;
   maxInFlight?: string;
   maxInFlightBytes?: string;
+  /** OTLP/HTTP: open connections per client address, headers/body time, slowest upload (receive/http). */
+  maxConnectionsPerClient?: string;
+  clientTimeout?: string;
+  minBodyRate?: string;
   maxPendingEvents?: string;
   intakeWorkers?: string;
   spoolBudget?: string;
@@ -87,10 +98,23 @@ export interface ServeOptions {
   checkpointEveryEvents?: string;
   checkpointInterval?: string;
   anchorDir?: string;
+  /** `--anchor URL`, repeatable (chain/anchors/config.ts). */
+  anchors?: string[];
   signingKey?: string;
-  /** `--policy FILE` and `--reviewer-token-file FILE` (policy/config.ts). */
+  /** `--policy FILE` (policy/config.ts). */
   policy?: string;
+  /** Folded into the auth file: refused with the way to migrate. */
   reviewerTokenFile?: string;
+  /** `--auth-file FILE`: tokens with roles and tenants (auth/config.ts). */
+  authFile?: string;
+  /** `--clickhouse-reader-url` and the limits of `sql` queries (api/sql/read-only-sql.ts). */
+  clickhouseReaderUrl?: string;
+  sqlTimeout?: string;
+  sqlConcurrency?: string;
+  sqlMaxMemory?: string;
+  sqlMaxResultRows?: string;
+  sqlMaxResultBytes?: string;
+  sqlThreads?: string;
 }
 
 /** Flags win over environment variables, which win over defaults. */
@@ -118,6 +142,7 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
   const maxInFlight = count('--max-in-flight', o.maxInFlight, 'OTEL_AUDIT_MAX_IN_FLIGHT', DEFAULT_OTLP_HTTP_CONFIG.maxInFlight);
   const maxInFlightBytes = size('--max-in-flight-bytes', o.maxInFlightBytes, 'OTEL_AUDIT_MAX_IN_FLIGHT_BYTES', DEFAULT_OTLP_HTTP_CONFIG.maxInFlightBytes);
   const maxBodyBytes = parseSize(o.maxBody ?? env.OTEL_AUDIT_MAX_BODY ?? '64MiB', '--max-body');
+  const slowClients = slowClientLimits(o, env, count);
   const api = parseHostPort(o.api ?? env.OTEL_AUDIT_API ?? '127.0.0.1:4319', '--api');
   const risk = o.defaultRisk ?? env.OTEL_AUDIT_DEFAULT_RISK ?? DEFAULT_PIPELINE_CONFIG.defaultRisk;
   if (!['low', 'medium', 'high'].includes(risk)) throw new ConfigError(`invalid --default-risk "${risk}": expected low, medium or high`);
@@ -131,9 +156,15 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
     throw new ConfigError(`invalid --checkpoint-every-events "${o.checkpointEveryEvents ?? env.OTEL_AUDIT_CHECKPOINT_EVERY_EVENTS}": expected a positive integer`);
   }
   const checkpointInterval = o.checkpointInterval ?? env.OTEL_AUDIT_CHECKPOINT_INTERVAL;
+  const authFile = authFileOf(o, env, [
+    ['--otlp-http', otlp.host],
+    ['--otlp-grpc', grpc?.host],
+    ['--api', api.host],
+  ]);
   return {
     dataDir,
     clickhouseUrl: o.clickhouseUrl ?? env.OTEL_AUDIT_CLICKHOUSE_URL ?? undefined,
+    clickhouseReaderUrl: readerUrl(o, env),
     database: env.OTEL_AUDIT_DATABASE ?? 'otel_audit',
     otlpHttp: {
       ...DEFAULT_OTLP_HTTP_CONFIG,
@@ -141,6 +172,7 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
       maxBodyBytes,
       maxInFlight,
       maxInFlightBytes,
+      ...slowClients,
       decode,
     },
     otlpGrpc: grpc && {
@@ -151,7 +183,7 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
       maxInFlightBytes,
       decode,
     },
-    api: { ...DEFAULT_API_CONFIG, ...api },
+    api: { ...DEFAULT_API_CONFIG, ...api, sql: sqlLimits(o, env, count, size) },
     pipeline: {
       ...DEFAULT_PIPELINE_CONFIG,
       dataDir,
@@ -171,7 +203,7 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
     checkpoint: {
       everyEvents,
       intervalMs: checkpointInterval === undefined ? DEFAULT_CHECKPOINT_INTERVAL_MS : parseDuration(checkpointInterval, '--checkpoint-interval'),
-      anchorDir: resolve(o.anchorDir ?? env.OTEL_AUDIT_ANCHOR_DIR ?? resolve(dataDir, 'anchors')),
+      anchors: anchorSpecs(o, dataDir, env),
       signingKeyFile: o.signingKey ?? env.OTEL_AUDIT_SIGNING_KEY_FILE,
       signingKeyPem: env.OTEL_AUDIT_SIGNING_KEY,
     },
@@ -179,7 +211,101 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
     pseudonymKey: env.OTEL_AUDIT_PSEUDONYM_KEY,
     walKey: env.OTEL_AUDIT_WAL_KEY,
     privacy: privacyConfig(o, env),
+    authFile,
   };
+}
+
+/**
+ * The auth file, read once here so that a bad one is a usage error; without one, every
+ * listener must be on loopback (DESIGN 3.4).
+ */
+function authFileOf(o: ServeOptions, env: NodeJS.ProcessEnv, listeners: Array<[flag: string, host: string | undefined]>): string | undefined {
+  if (o.reviewerTokenFile ?? env.OTEL_AUDIT_REVIEWER_TOKEN_FILE ?? env.OTEL_AUDIT_REVIEWER_TOKEN) {
+    throw new ConfigError(
+      '--reviewer-token-file (and OTEL_AUDIT_REVIEWER_TOKEN[_FILE]) was folded into --auth-file: give that token an entry ' +
+        '{"name": "reviewer", "token": "<the token>", "roles": ["content_reader", "admin"], "tenants": ["*"]} in an auth file ' +
+        '(docs/security.md, "Migrating from --reviewer-token-file")',
+    );
+  }
+  const raw = o.authFile ?? env.OTEL_AUDIT_AUTH_FILE;
+  const file = raw ? resolve(raw) : undefined;
+  if (file) {
+    try {
+      Access.open(file);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+    return file;
+  }
+  for (const [flag, host] of listeners) {
+    if (host !== undefined && !isLoopback(host)) {
+      throw new ConfigError(
+        `${flag} ${host} would accept connections from other hosts, and this bridge has no --auth-file: without one it listens on loopback only. ` +
+          `Give it --auth-file FILE (OTEL_AUDIT_AUTH_FILE; tokens with roles and tenants, see docs/security.md), or listen on 127.0.0.1.`,
+      );
+    }
+  }
+  return undefined;
+}
+
+/** The read-only user's URL for `sql`: only beside a ClickHouse server of its own. */
+function readerUrl(o: ServeOptions, env: NodeJS.ProcessEnv): string | undefined {
+  const url = o.clickhouseReaderUrl ?? env.OTEL_AUDIT_CLICKHOUSE_READER_URL;
+  if (url && !(o.clickhouseUrl ?? env.OTEL_AUDIT_CLICKHOUSE_URL)) {
+    throw new ConfigError('--clickhouse-reader-url needs --clickhouse-url: the embedded store runs sql in read-only sessions of its own');
+  }
+  return url || undefined;
+}
+
+/** Limits of `sql` queries, which a query cannot lift (api/sql/read-only-sql.ts). */
+function sqlLimits(
+  o: ServeOptions,
+  env: NodeJS.ProcessEnv,
+  count: (flag: string, v: string | undefined, envName: string, dflt: number) => number,
+  size: (flag: string, v: string | undefined, envName: string, dflt: number) => number,
+): SqlLimits {
+  const d = DEFAULT_SQL_LIMITS;
+  const timeout = o.sqlTimeout ?? env.OTEL_AUDIT_SQL_TIMEOUT;
+  const timeoutMs = timeout === undefined ? d.timeoutSeconds * 1000 : parseDuration(timeout, '--sql-timeout');
+  if (timeoutMs < 100) throw new ConfigError(`invalid --sql-timeout "${timeout}": at least 100ms`);
+  return {
+    timeoutSeconds: timeoutMs / 1000,
+    concurrency: count('--sql-concurrency', o.sqlConcurrency, 'OTEL_AUDIT_SQL_CONCURRENCY', d.concurrency),
+    maxMemoryBytes: size('--sql-max-memory', o.sqlMaxMemory, 'OTEL_AUDIT_SQL_MAX_MEMORY', d.maxMemoryBytes),
+    maxResultRows: count('--sql-max-result-rows', o.sqlMaxResultRows, 'OTEL_AUDIT_SQL_MAX_RESULT_ROWS', d.maxResultRows),
+    maxResultBytes: size('--sql-max-result-bytes', o.sqlMaxResultBytes, 'OTEL_AUDIT_SQL_MAX_RESULT_BYTES', d.maxResultBytes),
+    maxThreads: count('--sql-threads', o.sqlThreads, 'OTEL_AUDIT_SQL_THREADS', d.maxThreads),
+  };
+}
+
+/** The OTLP/HTTP receiver's bounds on clients: connections per address, header and body time. */
+function slowClientLimits(
+  o: ServeOptions,
+  env: NodeJS.ProcessEnv,
+  count: (flag: string, v: string | undefined, envName: string, dflt: number) => number,
+): Pick<OtlpHttpConfig, 'maxConnectionsPerClient' | 'clientTimeoutMs' | 'minBodyBytesPerSecond'> {
+  const d = DEFAULT_OTLP_HTTP_CONFIG;
+  const timeout = o.clientTimeout ?? env.OTEL_AUDIT_CLIENT_TIMEOUT;
+  const clientTimeoutMs = timeout === undefined ? d.clientTimeoutMs : parseDuration(timeout, '--client-timeout');
+  if (clientTimeoutMs < 100) throw new ConfigError(`invalid --client-timeout "${timeout}": at least 100ms`);
+  const rate = o.minBodyRate ?? env.OTEL_AUDIT_MIN_BODY_RATE;
+  const minBodyBytesPerSecond = rate === undefined ? d.minBodyBytesPerSecond : parseSize(rate.replace(/\/s$/i, ''), '--min-body-rate');
+  if (minBodyBytesPerSecond < 1) throw new ConfigError(`invalid --min-body-rate "${rate}": at least 1 byte per second`);
+  return {
+    maxConnectionsPerClient: count('--max-connections-per-client', o.maxConnectionsPerClient, 'OTEL_AUDIT_MAX_CONNECTIONS_PER_CLIENT', d.maxConnectionsPerClient),
+    clientTimeoutMs,
+    minBodyBytesPerSecond,
+  };
+}
+
+/** The anchors (`--anchor`, `--anchor-dir`, the in-data-dir default); a bad one is bad input. */
+function anchorSpecs(o: ServeOptions, dataDir: string, env: NodeJS.ProcessEnv): AnchorSpec[] {
+  try {
+    return resolveAnchors(o, dataDir, env);
+  } catch (err) {
+    if (err instanceof AnchorConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
 }
 
 /** 0 (intake on the main thread) to 64 worker threads; the default follows the cores. */

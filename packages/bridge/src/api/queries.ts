@@ -8,6 +8,8 @@ export type OutputFormat = keyof typeof OUTPUT_FORMATS;
 export class QueryInputError extends Error {}
 
 export interface SearchFilters {
+  /** Only these tenants' rows (a reader's scope, or ?tenant=); undefined: every tenant. */
+  tenants?: readonly string[];
   correlationId?: string;
   traceId?: string;
   actor?: string[];
@@ -34,6 +36,10 @@ const HEX32 = /^[0-9a-f]{32}$/;
 export function searchQuery(db: string, f: SearchFilters, order = 'event_time, seq'): BuiltQuery {
   const where: string[] = [];
   const params: Record<string, unknown> = {};
+  if (f.tenants !== undefined) {
+    where.push('tenant IN {tenants:Array(String)}');
+    params.tenants = f.tenants;
+  }
   if (f.correlationId !== undefined) {
     where.push('correlation_id = {correlation_id:String}');
     params.correlation_id = f.correlationId;

@@ -4,8 +4,11 @@ import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import type { PrivacyFilter } from '../pipeline/privacy.ts';
 import type { Store } from '../store/store.ts';
+import type { AccessRecord } from './access-log.ts';
+import { Access, AccessError, ANONYMOUS_PRINCIPAL, requireRole, tenantScope, type Principal, type Role } from '../auth/index.ts';
 import { OUTPUT_FORMATS, parseFormat, QueryInputError, searchQuery, type OutputFormat, type SearchFilters } from './queries.ts';
-import { checkReadOnlySql, SqlRejectedError } from './sql-guard.ts';
+import { readOnlySql, SqlBusyError, SqlRejectedError, type SqlLimits } from './sql/read-only-sql.ts';
+import { sendChunks } from './sql/respond.ts';
 import { knownTenants } from '../policy/tenants.ts';
 
 export interface ApiConfig {
@@ -13,6 +16,8 @@ export interface ApiConfig {
   port: number;
   /** Longest a query may run. */
   queryTimeoutSeconds: number;
+  /** Limits of the `sql` endpoint's queries (api/sql/); the timeout defaults to queryTimeoutSeconds. */
+  sql?: Partial<SqlLimits>;
 }
 
 export const DEFAULT_API_CONFIG: ApiConfig = { host: '127.0.0.1', port: 4319, queryTimeoutSeconds: 60 };
@@ -23,9 +28,24 @@ export interface BridgeStatus {
   /** Decides pending events and waits until they are stored (POST /api/v1/flush). */
   flush(): Promise<void>;
   info(): Record<string, unknown>;
+  /** Stores an access event (a read that is part of the trail); resolves once it is durable. */
+  recordAccess(r: AccessRecord): Promise<void>;
 }
 
-export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, match: RegExpExecArray) => Promise<void>;
+/** `principal`: who asked, authenticated and holding the route's role. */
+export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, match: RegExpExecArray, principal: Principal) => Promise<void>;
+
+/** The role a route needs; `public` for the health checks only (DESIGN 3.4). */
+export type RouteAccess = Role | 'public';
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  access: RouteAccess;
+  /** What the role allows, for the 403 message ("may not <what>"). */
+  what: string;
+  handler: Handler;
+}
 
 /** An error with the HTTP status to answer; its message goes to the client as {"error": ...}. */
 export class ApiError extends Error {
@@ -43,46 +63,62 @@ export class ApiError extends Error {
 export class ApiServer {
   readonly config: ApiConfig;
   private server: Server | null = null;
-  private readonly routes: Array<[method: string, pattern: RegExp, handler: Handler]>;
+  private readonly routes: Route[] = [];
+  private readonly access: Access;
   private readonly store: Store;
   private readonly privacy: PrivacyFilter;
   private readonly metrics: Metrics;
   private readonly status: BridgeStatus;
   private readonly log: Logger;
 
-  constructor(config: ApiConfig, store: Store, privacy: PrivacyFilter, metrics: Metrics, status: BridgeStatus, log: Logger) {
+  constructor(config: ApiConfig, store: Store, privacy: PrivacyFilter, metrics: Metrics, status: BridgeStatus, log: Logger, access: Access = Access.open()) {
     this.config = config;
     this.store = store;
     this.privacy = privacy;
     this.metrics = metrics;
     this.status = status;
     this.log = log;
-    this.routes = [
-      ['GET', /^\/healthz$/, async (_q, res) => sendJson(res, 200, { status: 'ok' })],
-      ['GET', /^\/readyz$/, async (_q, res) => this.readyz(res)],
-      ['GET', /^\/metrics$/, async (_q, res) => this.metricsText(res)],
-      ['GET', /^\/api\/v1\/info$/, async (_q, res) => sendJson(res, 200, this.status.info())],
-      ['GET', /^\/api\/v1\/timeline\/([^/]+)$/, async (_q, res, url, m) => this.list(res, url, { correlationId: decodeURIComponent(m[1]) })],
-      ['GET', /^\/api\/v1\/traces\/([^/]+)$/, async (_q, res, url, m) => this.list(res, url, { traceId: decodeURIComponent(m[1]) })],
-      ['GET', /^\/api\/v1\/events$/, async (_q, res, url) => this.list(res, url, {})],
-      ['POST', /^\/api\/v1\/sql$/, async (req, res, url) => this.sql(req, res, url)],
-      ['POST', /^\/api\/v1\/flush$/, async (_q, res) => {
-        await this.status.flush();
-        sendJson(res, 200, { flushed: true });
-      }],
-    ];
+    this.access = access;
+    this.route('GET', /^\/healthz$/, 'public', 'check health', async (_q, res) => sendJson(res, 200, { status: 'ok' }));
+    this.route('GET', /^\/readyz$/, 'public', 'check readiness', async (_q, res) => this.readyz(res));
+    this.route('GET', /^\/metrics$/, 'reader', 'read metrics', async (_q, res) => this.metricsText(res));
+    this.route('GET', /^\/api\/v1\/info$/, 'reader', 'read the bridge status', async (_q, res) => sendJson(res, 200, this.status.info()));
+    this.route('GET', /^\/api\/v1\/timeline\/([^/]+)$/, 'reader', 'read events', async (_q, res, url, m, p) =>
+      this.list(res, url, { correlationId: decodeURIComponent(m[1]) }, p),
+    );
+    this.route('GET', /^\/api\/v1\/traces\/([^/]+)$/, 'reader', 'read events', async (_q, res, url, m, p) =>
+      this.list(res, url, { traceId: decodeURIComponent(m[1]) }, p),
+    );
+    this.route('GET', /^\/api\/v1\/events$/, 'reader', 'read events', async (_q, res, url, _m, p) => this.list(res, url, {}, p));
+    this.route('POST', /^\/api\/v1\/sql$/, 'reader', 'run SQL', async (req, res, url, _m, p) => this.sql(req, res, url, tenantScope(p)));
+    this.route('POST', /^\/api\/v1\/flush$/, 'admin', 'flush the pipeline', async (_q, res) => {
+      await this.status.flush();
+      sendJson(res, 200, { flushed: true });
+    });
   }
 
-  /** Adds a route; stages with their own endpoints (verify, proofs, UI) register here. */
-  route(method: string, pattern: RegExp, handler: Handler): this {
-    this.routes.push([method, pattern, handler]);
+  /**
+   * Adds a route behind the access layer: a request reaches `handler` only with a valid token
+   * holding `access` (every request does without an auth file). Stages with their own
+   * endpoints (verify, proofs, content) register here.
+   */
+  route(method: string, pattern: RegExp, access: RouteAccess, what: string, handler: Handler): this {
+    this.routes.push({ method, pattern, access, what, handler });
     return this;
   }
 
   async start(): Promise<AddressInfo> {
     const server = createServer((req, res) => {
       this.dispatch(req, res).catch((err) => {
-        const e = err instanceof ApiError ? err : err instanceof QueryInputError || err instanceof SqlRejectedError ? new ApiError(400, err.message) : null;
+        const e =
+          err instanceof ApiError
+            ? err
+            : err instanceof AccessError
+              ? new ApiError(err.httpStatus, err.message)
+              : err instanceof QueryInputError || err instanceof SqlRejectedError
+                ? new ApiError(400, err.message)
+                : null;
+        if (err instanceof AccessError && err.code === 'UNAUTHENTICATED' && !res.headersSent) res.setHeader('www-authenticate', 'Bearer realm="otel-audit"');
         if (!e) this.log.error('query API error', { path: (req.url ?? '').split('?')[0], error: (err as Error).message });
         if (res.headersSent) {
           res.destroy(err as Error);
@@ -112,15 +148,26 @@ export class ApiServer {
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     let pathMatched = false;
-    for (const [method, pattern, handler] of this.routes) {
-      const m = pattern.exec(url.pathname);
+    for (const route of this.routes) {
+      const m = route.pattern.exec(url.pathname);
       if (!m) continue;
       pathMatched = true;
-      if (method !== req.method) continue;
-      await handler(req, res, url, m);
+      if (route.method !== req.method) continue;
+      const principal = this.authorize(req, route);
+      await route.handler(req, res, url, m, principal);
       return;
     }
+    // An unknown path says nothing to a caller without a token (no probing of the API's surface).
+    if (this.access.enabled) this.access.authenticate(req.headers.authorization);
     throw new ApiError(pathMatched ? 405 : 404, pathMatched ? `method ${req.method} not allowed on ${url.pathname}` : `no such endpoint: ${url.pathname}`);
+  }
+
+  /** The caller, when it may use the route; else throws AccessError (401 or 403). */
+  private authorize(req: IncomingMessage, route: Route): Principal {
+    if (route.access === 'public') return ANONYMOUS_PRINCIPAL;
+    const principal = this.access.authenticate(req.headers.authorization);
+    requireRole(principal, route.access, route.what);
+    return principal;
   }
 
   private async readyz(res: ServerResponse): Promise<void> {
@@ -141,11 +188,16 @@ export class ApiServer {
   }
 
   /** Timeline, trace and search: the same filters, streamed in the requested format. */
-  private async list(res: ServerResponse, url: URL, base: SearchFilters): Promise<void> {
+  private async list(res: ServerResponse, url: URL, base: SearchFilters, principal: Principal): Promise<void> {
     const q = url.searchParams;
-    // Pseudonyms are per tenant: look for the clear value's pseudonym under every known tenant
-    // (or only under ?tenant=), and under the pre-tenant key (policy/README.md).
-    const tenants = q.get('tenant') ? [q.get('tenant')!] : await knownTenants(this.store);
+    const scope = tenantScope(principal);
+    const asked = q.getAll('tenant');
+    for (const t of asked) {
+      if (scope && !scope.includes(t)) throw new AccessError('PERMISSION_DENIED', `token "${principal.name}" may not read tenant "${t.slice(0, 64)}"`);
+    }
+    // Pseudonyms are per tenant: look for the clear value's pseudonym under every tenant the
+    // caller may read (or only under ?tenant=), and under the pre-tenant key (policy/README.md).
+    const tenants = asked.length ? asked : (scope ?? (await knownTenants(this.store)));
     const identities = (v: string[]) => v.flatMap((x) => this.privacy.searchForms(x, tenants));
     const filters: SearchFilters = {
       ...base,
@@ -156,14 +208,29 @@ export class ApiServer {
       from: q.get('from') ?? undefined,
       to: q.get('to') ?? undefined,
       correlationId: base.correlationId ?? q.get('correlation_id') ?? undefined,
+      tenants: asked.length ? asked : (scope ?? undefined),
       limit: q.get('limit') ?? (base.correlationId || base.traceId ? 100_000 : 1000),
     };
     const format = parseFormat(q.get('format'));
     const { sql, params } = searchQuery(this.store.database, filters);
+    if (q.get('export') === '1') {
+      // An export is part of the trail, recorded durably before any row is sent: one access
+      // event per tenant it may read, naming the filter.
+      const target = `export:${[...q].filter(([k]) => k !== 'export' && k !== 'format').map(([k, v]) => `${k}=${v}`).join('&') || 'all'}`;
+      try {
+        for (const tenant of tenants) await this.status.recordAccess({ principal: principal.name, tenant, action: 'export', target: target.slice(0, 1000) });
+      } catch (err) {
+        throw new ApiError(503, `cannot record this export in the audit trail, so it is not sent: ${(err as Error).message}`);
+      }
+    }
     await this.streamQuery(res, sql, params, format);
   }
 
-  private async sql(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  /**
+   * POST /api/v1/sql: one read-only SELECT (api/sql/read-only-sql.ts). `tenants`: the tenants
+   * the caller may read (null: every tenant), which the engine applies to every table it reads.
+   */
+  private async sql(req: IncomingMessage, res: ServerResponse, url: URL, tenants: readonly string[] | null): Promise<void> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const c of req as AsyncIterable<Buffer>) {
@@ -187,36 +254,43 @@ export class ApiServer {
     } else {
       query = text;
     }
-    const checked = checkReadOnlySql(query);
-    await this.streamQuery(res, checked, {}, parseFormat(fmt), this.store.mode === 'server' ? { readonly: '2' } : {});
-  }
-
-  private async streamQuery(
-    res: ServerResponse,
-    sql: string,
-    params: Record<string, unknown>,
-    format: OutputFormat,
-    settings: Record<string, string> = {},
-  ): Promise<void> {
-    const stream = this.store.stream(sql, OUTPUT_FORMATS[format], params, {
-      max_execution_time: this.config.queryTimeoutSeconds,
-      ...settings,
-    });
-    // Pull the first chunk before sending headers, so a query error still gets a 400 status.
-    let first: IteratorResult<Buffer>;
+    const format = parseFormat(fmt);
+    const sql = readOnlySql(this.store, { timeoutSeconds: this.config.queryTimeoutSeconds, ...this.config.sql });
+    // A client that goes away stops its query (a server cancels it; chDB between chunks).
+    const gone = new AbortController();
+    res.once('close', () => gone.abort());
+    let output: AsyncIterator<Buffer>;
     try {
-      first = await stream.next();
+      output = await sql.query(query, OUTPUT_FORMATS[format], tenants, gone.signal);
     } catch (err) {
+      if (err instanceof SqlRejectedError) throw err;
+      if (err instanceof SqlBusyError) {
+        res.setHeader('retry-after', String(err.retryAfterSeconds));
+        throw new ApiError(429, err.message);
+      }
       throw new ApiError(400, `query failed: ${clickhouseMessage(err)}`);
     }
-    res.writeHead(200, {
-      'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : format === 'json' ? 'application/json' : 'application/x-ndjson',
-    });
-    if (!first.done) res.write(first.value);
-    for await (const chunk of stream) {
-      if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
+    await this.streamQuery(res, output, {}, format);
+  }
+
+  /** Streams a query's output: `source` is SQL for the store's own connection, or a running query's output. */
+  private async streamQuery(
+    res: ServerResponse,
+    source: string | AsyncIterator<Buffer>,
+    params: Record<string, unknown>,
+    format: OutputFormat,
+  ): Promise<void> {
+    const stream =
+      typeof source === 'string'
+        ? this.store.stream(source, OUTPUT_FORMATS[format], params, { max_execution_time: this.config.queryTimeoutSeconds })
+        : source;
+    try {
+      await sendChunks(res, stream, format);
+    } catch (err) {
+      // Before the headers, an engine error is the query's fault (syntax, unknown column, a limit).
+      if (res.headersSent || err instanceof ApiError) throw err;
+      throw new ApiError(400, `query failed: ${clickhouseMessage(err)}`);
     }
-    res.end();
   }
 }
 

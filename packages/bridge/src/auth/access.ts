@@ -18,6 +18,9 @@ export const LOCAL_PRINCIPAL: Principal = Object.freeze({
   tenants: '*',
 });
 
+/** The caller of a public route (the health checks): no role, no tenant. */
+export const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ name: 'anonymous', roles: new Set<Role>(), tenants: [] });
+
 const digest = (token: string): Buffer => hash('sha256', token, 'buffer') as Buffer;
 
 /** What a role includes: admin everything; content_reader also reads. */

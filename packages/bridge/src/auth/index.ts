@@ -1,4 +1,4 @@
 /** Access control: tokens with roles and tenants (auth file), and loopback-only without one. */
-export { Access, LOCAL_PRINCIPAL, hasRole, requireRole, tenantScope, mayUseTenant, ingestTenant, isLoopback, type Principal } from './access.ts';
+export { Access, ANONYMOUS_PRINCIPAL, LOCAL_PRINCIPAL, hasRole, requireRole, tenantScope, mayUseTenant, ingestTenant, isLoopback, type Principal } from './access.ts';
 export { AccessError, ACCESS_STATUS, type AccessErrorCode } from './errors.ts';
 export { AuthConfigError, ROLES, MIN_TOKEN_LENGTH, parseAuthFile, readAuthFile, type Role, type AuthFile, type TokenEntry } from './config.ts';

@@ -1,7 +1,7 @@
 /**
  * The chain's query API endpoints (registered on ApiServer by the bridge):
  *
- *   POST /api/v1/verify           body {chain?, from?, to?, anchor_dir?, public_key?}; answers JSON
+ *   POST /api/v1/verify           body {chain?, from?, to?, public_key?, timestamp_tolerance_ms?}; answers JSON
  *                                 lines: {"type":"progress",...}* then {"type":"report",...}
  *                                 (or {"type":"error","error":...}). One verification at a time.
  *                                 Without `chain`: every chain of this instance (its three risk
@@ -13,17 +13,17 @@
  *   GET  /api/v1/public-key       {key_id, chain_id, chain_ids, public_key: PEM}
  *   GET  /api/v1/checkpoints/latest  the checkpointers' status, by chain id
  *
- * The embedded store belongs to the bridge process, so verification runs here; the caller
- * chooses the anchor directory (on this host) and the public key it trusts.
+ * The embedded store belongs to the bridge process, so verification runs here, against the
+ * anchors the bridge is configured with (`serve --anchor`). The caller chooses the public key it
+ * trusts; it does not choose paths on this host (`anchor_dir` is refused: 400).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { existsSync, statSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { ApiError, sendJson, type ApiServer } from '../api/server.ts';
+import { tenantScope } from '../auth/index.ts';
 import type { Logger } from '../internal/logger.ts';
 import type { Store } from '../store/store.ts';
-import { anchorRecordErrors, DirectoryAnchorSink, type AnchorRecord } from './anchor.ts';
+import { anchorRecordErrors, type AnchorRecord } from './anchor.ts';
 import { exportPublicKeyPem, loadPublicKey, verifyCheckpointSignature } from './checkpoint.ts';
 import type { Checkpointer } from './checkpointer.ts';
 import { buildInclusionBundle, ProofUnavailableError } from './prove.ts';
@@ -36,7 +36,7 @@ export interface ChainRouteDeps {
   store: Store;
   /** The instance's chain id; its chains are `<chainId>-low|medium|high`. */
   chainId: string;
-  /** One checkpointer per chain (all with the same key and anchor directory). */
+  /** One checkpointer per chain (all with the same key and anchors). */
   checkpointers: Map<string, Checkpointer>;
   log: Logger;
 }
@@ -56,7 +56,7 @@ async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknow
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
     return v as Record<string, unknown>;
   } catch {
-    throw new ApiError(400, 'request body is not a JSON object: expected {"chain": "...", "from": N, "to": N, "anchor_dir": "...", "public_key": "PEM"}');
+    throw new ApiError(400, 'request body is not a JSON object: expected {"chain": "...", "from": N, "to": N, "public_key": "PEM"}');
   }
 }
 
@@ -76,7 +76,7 @@ function chainParam(v: unknown, fallback: string): string {
 export function registerChainRoutes(api: ApiServer, deps: ChainRouteDeps): void {
   const { store, checkpointers, log } = deps;
   const instanceId = deps.chainId;
-  // Key and anchor directory are shared by every chain's checkpointer.
+  // Key and anchors are configured alike for every chain's checkpointer.
   const checkpointer = [...checkpointers.values()][0];
   if (!checkpointer) throw new Error('registerChainRoutes: no checkpointer');
   let verifying = false;
@@ -89,7 +89,7 @@ export function registerChainRoutes(api: ApiServer, deps: ChainRouteDeps): void 
     return ids;
   }
 
-  api.route('GET', /^\/api\/v1\/public-key$/, async (_req, res) => {
+  api.route('GET', /^\/api\/v1\/public-key$/, 'reader', 'read the public key', async (_req, res) => {
     sendJson(res, 200, {
       key_id: checkpointer.key.keyId,
       chain_id: instanceId,
@@ -98,22 +98,27 @@ export function registerChainRoutes(api: ApiServer, deps: ChainRouteDeps): void 
     });
   });
 
-  api.route('GET', /^\/api\/v1\/checkpoints\/latest$/, async (_req, res) => {
+  api.route('GET', /^\/api\/v1\/checkpoints\/latest$/, 'reader', 'read checkpoints', async (_req, res) => {
     sendJson(res, 200, Object.fromEntries([...checkpointers].map(([id, cp]) => [id, cp.status()])));
   });
 
-  api.route('POST', /^\/api\/v1\/verify$/, async (req: IncomingMessage, res: ServerResponse) => {
+  api.route('POST', /^\/api\/v1\/verify$/, 'reader', 'verify the trail', async (req: IncomingMessage, res: ServerResponse, _url, _m, principal) => {
+    const scope = tenantScope(principal);
     const body = await readJsonBody(req);
     const single = body.chain === undefined || body.chain === null || body.chain === '' ? null : chainParam(body.chain, '');
     const from = seqParam(body.from, 'from');
     const to = seqParam(body.to, 'to');
     if (from !== undefined && to !== undefined && to < from) throw new ApiError(400, `--to ${to} is below --from ${from}`);
-    let sink = checkpointer.anchors;
-    if (body.anchor_dir !== undefined && body.anchor_dir !== null && body.anchor_dir !== '') {
-      const dir = String(body.anchor_dir);
-      if (!isAbsolute(dir)) throw new ApiError(400, `anchor_dir must be an absolute path on the bridge's host, got ${JSON.stringify(dir)}`);
-      if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ApiError(400, `anchor directory ${dir} does not exist on the bridge's host`);
-      sink = new DirectoryAnchorSink(dir);
+    // The anchors are the bridge's own configuration: a caller does not get to point the bridge
+    // at paths on its host (it probed them, and logged false alarms about what it found there).
+    if ('anchor_dir' in body) {
+      throw new ApiError(400, 'anchor_dir is not accepted: verify checks the anchors this bridge is configured with (serve --anchor URL); to check another copy, configure it there');
+    }
+    const anchors = checkpointer.anchors;
+    let toleranceMs: number | undefined;
+    if (body.timestamp_tolerance_ms !== undefined && body.timestamp_tolerance_ms !== null) {
+      toleranceMs = Number(body.timestamp_tolerance_ms);
+      if (!Number.isSafeInteger(toleranceMs) || toleranceMs < 0) throw new ApiError(400, `invalid timestamp_tolerance_ms ${JSON.stringify(body.timestamp_tolerance_ms)}: expected milliseconds`);
     }
     let key: KeyObject = checkpointer.key.publicKey;
     if (typeof body.public_key === 'string' && body.public_key.trim() !== '') {
@@ -139,19 +144,20 @@ export function registerChainRoutes(api: ApiServer, deps: ChainRouteDeps): void 
         const chainIds = single ? [single] : await instanceChains();
         const reports: VerifyReport[] = [];
         for (const chainId of chainIds) {
-          write({ type: 'start', chain_id: chainId, anchor_dir: sink.dir });
-          const r = await verifyStoredChain(store, sink, key, {
+          write({ type: 'start', chain_id: chainId, anchors: anchors.sinks.map((s) => s.url) });
+          const r = await verifyStoredChain(store, anchors, key, {
             chainId,
             from,
             to,
+            timestampToleranceMs: toleranceMs,
             onProgress: (p) => write({ type: 'progress', chain_id: chainId, ...p }),
             aborted: () => closed,
           });
-          if (!single) write({ type: 'chain_report', ...r });
+          if (!single) write({ type: 'chain_report', ...scopeReport(r, scope) });
           reports.push(r);
         }
         const report = single ? reports[0] : combineReports(instanceId, reports, { from, to });
-        write({ type: 'report', ...report });
+        write({ type: 'report', ...scopeReport(report, scope) });
         log.info('verification done', {
           chain_id: single ?? chainIds.join(','),
           ok: report.ok,
@@ -170,14 +176,17 @@ export function registerChainRoutes(api: ApiServer, deps: ChainRouteDeps): void 
     }
   });
 
-  api.route('GET', /^\/api\/v1\/proof\/([^/]+)$/, async (_req, res, url, m) => {
+  api.route('GET', /^\/api\/v1\/proof\/([^/]+)$/, 'reader', 'read proofs', async (_req, res, url, m, principal) => {
+    const scope = tenantScope(principal);
     const eventId = decodeURIComponent(m[1]);
     const chainFilter = url.searchParams.get('chain');
     const rows = await store.rows<Record<string, unknown>>(
       `SELECT * FROM ${store.database}.events WHERE event_id = {id:String}` +
+        // Another tenant's event is answered as not found, as if it did not exist.
+        (scope ? ' AND tenant IN {tenants:Array(String)}' : '') +
         (chainFilter ? ' AND chain_id = {chain:String}' : '') +
         ' ORDER BY startsWith(chain_id, {own:String}) DESC, chain_id, seq LIMIT 1',
-      { id: eventId, chain: chainFilter ? chainParam(chainFilter, '') : '', own: `${instanceId}-` },
+      { id: eventId, chain: chainFilter ? chainParam(chainFilter, '') : '', own: `${instanceId}-`, tenants: scope ?? [] },
     );
     if (rows.length === 0) throw new ApiError(404, `no stored event with id ${JSON.stringify(eventId)}`);
     const event = rows[0];
@@ -186,10 +195,10 @@ export function registerChainRoutes(api: ApiServer, deps: ChainRouteDeps): void 
     // The event's own chain's checkpointer (none for a legacy chain: its anchors only).
     const own = checkpointers.get(chainId) ?? null;
     const sink = checkpointer.anchors;
-    let sizes = sink.sizes(chainId);
+    let sizes = await sink.sizes(chainId);
     if ((sizes.at(-1) ?? 0) < seq && own) {
       await own.checkpointNow();
-      sizes = sink.sizes(chainId);
+      sizes = await sink.sizes(chainId);
     }
     const newest = sizes.at(-1) ?? 0;
     if (newest < seq) {
@@ -198,7 +207,7 @@ export function registerChainRoutes(api: ApiServer, deps: ChainRouteDeps): void 
     }
     let record: AnchorRecord;
     try {
-      record = sink.read(chainId, newest);
+      record = await sink.read(chainId, newest);
     } catch (err) {
       throw new ApiError(500, `cannot read the newest anchor of chain ${chainId}: ${(err as Error).message}`);
     }
@@ -212,4 +221,16 @@ export function registerChainRoutes(api: ApiServer, deps: ChainRouteDeps): void 
       throw err;
     }
   });
+}
+
+/**
+ * A report for a reader limited to some tenants: the chain's integrity is a fact about the
+ * whole trail and is kept, but the ids of the events it names (any tenant's) are not.
+ */
+function scopeReport<T extends { findings: Array<{ event_id?: string; detail: string }> }>(report: T, scope: readonly string[] | null): T {
+  if (!scope) return report;
+  return {
+    ...report,
+    findings: report.findings.map(({ event_id: _id, ...f }) => ({ ...f, detail: f.detail.replace(/\bevents? [0-9a-f]{32}\b/g, 'an event') })),
+  };
 }

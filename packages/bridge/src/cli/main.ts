@@ -40,7 +40,8 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 
 Run "otel-audit <command> --help" for a command's options. Commands other than serve and
-migrate talk to a running bridge at --api-url / OTEL_AUDIT_API_URL (default http://127.0.0.1:4319).
+migrate talk to a running bridge at --api-url / OTEL_AUDIT_API_URL (default http://127.0.0.1:4319),
+with the bearer token of --token / OTEL_AUDIT_TOKEN when the bridge has an auth file.
 `;
 }
 

@@ -28,7 +28,14 @@ export interface Command {
 
 export const API_URL_OPTION: Options = {
   'api-url': { type: 'string' },
+  token: { type: 'string' },
 };
+
+/**
+ * The bearer token for the bridge (`--token`, else OTEL_AUDIT_TOKEN), set by apiUrl: a CLI
+ * process runs one command against one bridge, so every call of it sends the same token.
+ */
+let apiToken: string | undefined;
 export const FORMAT_OPTION: Options = { format: { type: 'string' } };
 
 export const FILTER_OPTIONS: Options = {
@@ -45,6 +52,9 @@ export const FILTER_OPTIONS: Options = {
 export const TIMELINE_COLUMNS = ['time', 'type', 'what', 'actor', 'status', 'trace_id', 'span_id'];
 
 export function apiUrl(values: Record<string, unknown>): string {
+  const token = ((values.token as string | undefined) ?? process.env.OTEL_AUDIT_TOKEN ?? '').trim();
+  if (/\s/.test(token)) throw new UsageError('invalid --token: a token has no spaces');
+  apiToken = token || undefined;
   const raw = (values['api-url'] as string | undefined) ?? process.env.OTEL_AUDIT_API_URL ?? 'http://127.0.0.1:4319';
   try {
     return new URL(raw).toString().replace(/\/$/, '');
@@ -60,15 +70,27 @@ export function cliFormat(values: Record<string, unknown>): CliFormat {
   return f;
 }
 
+const BUSY_WAIT_MS = 60_000;
+
 export async function callApi(base: string, path: string, init?: RequestInit): Promise<Response> {
   let res: Response;
-  try {
-    res = await fetch(base + path, init);
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new CommandError(
-      `cannot reach the bridge at ${base} (${cause}). Start it with "npm start" (or "otel-audit serve"), or point --api-url / OTEL_AUDIT_API_URL at a running one.`,
-    );
+  const headers = new Headers(init?.headers);
+  if (apiToken && !headers.has('authorization')) headers.set('authorization', `Bearer ${apiToken}`);
+  // A busy bridge (429: its few sql slots are taken) says when to come back: wait, up to a minute.
+  const deadline = Date.now() + BUSY_WAIT_MS;
+  for (;;) {
+    try {
+      res = await fetch(base + path, { ...init, headers });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new CommandError(
+        `cannot reach the bridge at ${base} (${cause}). Start it with "npm start" (or "otel-audit serve"), or point --api-url / OTEL_AUDIT_API_URL at a running one.`,
+      );
+    }
+    const wait = Number(res.headers.get('retry-after') ?? NaN) * 1000;
+    if (res.status !== 429 || !(wait >= 0) || Date.now() + wait > deadline) break;
+    await res.arrayBuffer();
+    await new Promise((r) => setTimeout(r, wait + Math.random() * 250));
   }
   if (!res.ok) {
     const text = await res.text();
@@ -78,6 +100,10 @@ export async function callApi(base: string, path: string, init?: RequestInit): P
     } catch {
       /* plain text */
     }
+    if (res.status === 401) {
+      throw new CommandError(`${msg}${apiToken ? '' : ' (this bridge requires a token: pass --token or set OTEL_AUDIT_TOKEN)'}`);
+    }
+    if (res.status === 403 || res.status === 429) throw new CommandError(msg);
     if (res.status >= 400 && res.status < 500) throw new UsageError(msg);
     throw new CommandError(`the bridge answered ${res.status}: ${msg}`);
   }

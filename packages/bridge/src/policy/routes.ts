@@ -1,14 +1,14 @@
 /**
  * Reviewer endpoints (policy/README.md, "Reading sealed content" and "Erasure"):
- *  - GET  /api/v1/events/:eventId/content: the raw content sealed for a high-risk event;
- *  - POST /api/v1/erase {"subject": "...", "tenant"?: "..."}: deletes the subject's data keys.
- * Both require the reviewer token (`Authorization: Bearer <token>`): 401 without one, 403 with a
- * wrong one or when the bridge has none configured. This is the minimal access control; a real
- * deployment puts its SSO (an authenticating proxy) in front of the API as well.
+ *  - GET  /api/v1/events/:eventId/content: the raw content sealed for a high-risk event
+ *    (role content_reader, the event's tenant in the token's; each opening is itself stored as
+ *    an `access` event before the content is answered);
+ *  - POST /api/v1/erase {"subject": "...", "tenant"?: "..."}: deletes the subject's data keys (role admin).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { ApiError, sendJson, type ApiServer } from '../api/server.ts';
+import type { AccessRecord } from '../api/access-log.ts';
+import { AccessError, tenantScope } from '../auth/index.ts';
 import type { Logger } from '../internal/logger.ts';
 import { subjectOf, type PrivacyFilter } from '../pipeline/privacy.ts';
 import type { Store } from '../store/store.ts';
@@ -17,18 +17,16 @@ import { knownTenants } from './tenants.ts';
 export interface PrivacyRoutesOptions {
   store: Store;
   privacy: PrivacyFilter;
-  /** Absent: reviewer endpoints answer 403. */
-  reviewerToken?: string;
+  /** Stores an access event; resolves once it is durable. */
+  recordAccess: (r: AccessRecord) => Promise<void>;
   log: Logger;
 }
 
 const EVENT_ID = /^[0-9a-f]{32}$/;
 
 export function registerPrivacyRoutes(api: ApiServer, o: PrivacyRoutesOptions): void {
-  const authorize = (req: IncomingMessage, res: ServerResponse) => checkReviewer(req, res, o.reviewerToken);
-
-  api.route('GET', /^\/api\/v1\/events\/([^/]+)\/content$/, async (req, res, _url, m) => {
-    authorize(req, res);
+  api.route('GET', /^\/api\/v1\/events\/([^/]+)\/content$/, 'content_reader', 'open sealed content', async (_req, res, _url, m, principal) => {
+    const scope = tenantScope(principal);
     const id = decodeURIComponent(m[1]).toLowerCase();
     if (!EVENT_ID.test(id)) throw new ApiError(400, `invalid event id "${m[1].slice(0, 64)}": expected 32 hex characters`);
     const rows = await o.store.rows<Row>(
@@ -36,7 +34,8 @@ export function registerPrivacyRoutes(api: ApiServer, o: PrivacyRoutesOptions): 
       { id },
     );
     const row = rows[0];
-    if (!row) throw new ApiError(404, `no event ${id}`);
+    // Another tenant's event is answered as not found, as if it did not exist.
+    if (!row || (scope && !scope.includes(row.tenant))) throw new ApiError(404, `no event ${id}`);
     if (!row.content_sealed) {
       throw new ApiError(
         404,
@@ -54,7 +53,13 @@ export function registerPrivacyRoutes(api: ApiServer, o: PrivacyRoutesOptions): 
       );
     }
     if (r.status === 'invalid') throw new ApiError(500, `cannot open the sealed content of event ${id}: ${r.reason}`);
-    o.log.info('sealed content read by a reviewer', { event_id: id, tenant: row.tenant });
+    // The reading is part of the trail, durably, before anything is shown.
+    try {
+      await o.recordAccess({ principal: principal.name, tenant: row.tenant, action: 'read_content', target: `event:${id}`, correlationId: row.correlation_id, risk: row.risk });
+    } catch (err) {
+      throw new ApiError(503, `cannot record this reading in the audit trail, so the content is not shown: ${(err as Error).message}`);
+    }
+    o.log.info('sealed content read by a reviewer', { event_id: id, tenant: row.tenant, principal: principal.name });
     res.setHeader('cache-control', 'no-store');
     sendJson(res, 200, {
       event_id: id,
@@ -65,8 +70,8 @@ export function registerPrivacyRoutes(api: ApiServer, o: PrivacyRoutesOptions): 
     });
   });
 
-  api.route('POST', /^\/api\/v1\/erase$/, async (req, res) => {
-    authorize(req, res);
+  api.route('POST', /^\/api\/v1\/erase$/, 'admin', 'erase subjects', async (req, res, _url, _m, principal) => {
+    const scope = tenantScope(principal);
     const body = await readJson(req);
     const subject = body.subject;
     if (typeof subject !== 'string' || subject.trim() === '' || subject.length > 4096) {
@@ -77,7 +82,10 @@ export function registerPrivacyRoutes(api: ApiServer, o: PrivacyRoutesOptions): 
     }
     const vault = o.privacy.vault;
     if (!vault) throw new ApiError(503, 'this bridge has no subject key store');
-    const tenants = body.tenant !== undefined ? [body.tenant as string] : await knownTenants(o.store, true);
+    if (body.tenant !== undefined && scope && !scope.includes(body.tenant as string)) {
+      throw new AccessError('PERMISSION_DENIED', `token "${principal.name}" may not erase in tenant "${String(body.tenant).slice(0, 64)}"`);
+    }
+    const tenants = body.tenant !== undefined ? [body.tenant as string] : (scope ?? (await knownTenants(o.store, true)));
     // The subject as stored may be the clear id, its pseudonym or its keyed hash (policy rules).
     const forms = new Set<string>([subject]);
     let erased = 0;
@@ -111,23 +119,6 @@ interface Row {
   actor_id: string;
   correlation_id: string;
   content_sealed: string;
-}
-
-/** 401 without a bearer token, 403 with a wrong one or when reviewer access is not configured. */
-function checkReviewer(req: IncomingMessage, res: ServerResponse, token: string | undefined): void {
-  if (!token) {
-    throw new ApiError(
-      403,
-      'reviewer access is not configured on this bridge: start it with --reviewer-token-file FILE (or OTEL_AUDIT_REVIEWER_TOKEN)',
-    );
-  }
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-  if (!m) {
-    res.setHeader('www-authenticate', 'Bearer realm="otel-audit"');
-    throw new ApiError(401, 'a reviewer token is required: send "Authorization: Bearer <token>" (otel-audit erase: --reviewer-token-file)');
-  }
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  if (!timingSafeEqual(digest(m[1]), digest(token))) throw new ApiError(403, 'the reviewer token is not valid');
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {

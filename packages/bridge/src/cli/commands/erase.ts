@@ -1,14 +1,12 @@
-import { readReviewerToken } from '../../policy/config.ts';
 import { API_URL_OPTION, apiUrl, callApi, EXIT, UsageError, type Command } from '../shared.ts';
 
 export const erase: Command = {
   summary: "erase a subject's sealed content (deletes its data key; the hash chain still verifies)",
-  usage: 'otel-audit erase --subject ID [--tenant NAME] [--reviewer-token-file FILE] [--api-url URL] [--format text|json]',
+  usage: 'otel-audit erase --subject ID [--tenant NAME] [--api-url URL] [--token TOKEN] [--format text|json]',
   options: {
     ...API_URL_OPTION,
     subject: { type: 'string' },
     tenant: { type: 'string' },
-    'reviewer-token-file': { type: 'string' },
     format: { type: 'string' },
   },
   details: `Crypto-shredding (POST /api/v1/erase): the bridge deletes the data key under which the raw
@@ -18,29 +16,19 @@ and redacted content stay, so the hash chain and otel-audit verify are unaffecte
 
 --subject ID   on_behalf_of, else actor_id, else correlation_id of the events: the clear value
                (an e-mail, a user id) or the value as stored (its pii: pseudonym)
---tenant NAME  only this tenant (default: every tenant the store holds)
---reviewer-token-file FILE   the reviewer token (or OTEL_AUDIT_REVIEWER_TOKEN_FILE / OTEL_AUDIT_REVIEWER_TOKEN)`,
+--tenant NAME  only this tenant (default: every tenant the store holds that the token may use)
+--token TOKEN  an admin token, when the bridge has an auth file (or OTEL_AUDIT_TOKEN)`,
   async run(values, pos) {
     if (pos.length) throw new UsageError(`erase takes no positional arguments (got "${pos[0]}"); use --subject ID`);
     const subject = values.subject as string | undefined;
     if (!subject || !subject.trim()) throw new UsageError('--subject ID is required');
     const format = (values.format as string | undefined) ?? 'text';
     if (format !== 'text' && format !== 'json') throw new UsageError(`invalid --format "${format}": expected text or json`);
-    let token: string | undefined;
-    try {
-      token = readReviewerToken(
-        (values['reviewer-token-file'] as string | undefined) ?? process.env.OTEL_AUDIT_REVIEWER_TOKEN_FILE,
-        process.env.OTEL_AUDIT_REVIEWER_TOKEN,
-      );
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-    if (!token) throw new UsageError('a reviewer token is required: --reviewer-token-file FILE, or OTEL_AUDIT_REVIEWER_TOKEN');
     const body: Record<string, string> = { subject };
     if (values.tenant) body.tenant = String(values.tenant);
     const res = await callApi(apiUrl(values), '/api/v1/erase', {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
     const r = (await res.json()) as { keys_erased: number; tenants: string[]; sealed_events: number };

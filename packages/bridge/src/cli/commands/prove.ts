@@ -3,7 +3,7 @@ import { API_URL_OPTION, apiUrl, callApi, CommandError, EXIT, UsageError, type C
 
 export const prove: Command = {
   summary: 'print an inclusion proof bundle for one event (check it offline with verify-proof)',
-  usage: 'otel-audit prove <event-id> [--chain ID] [--output FILE] [--api-url URL]',
+  usage: 'otel-audit prove <event-id> [--chain ID] [--output FILE] [--api-url URL] [--token TOKEN]',
   options: { ...API_URL_OPTION, chain: { type: 'string' }, output: { type: 'string', short: 'o' } },
   details: `The bundle holds the stored event, its position, the Merkle audit path and the signed checkpoint
 it leads to (the newest one; the bridge signs one first if the event is newer). Anyone with the

@@ -7,7 +7,7 @@ import { readPem } from './verify.ts';
 
 export const publicKey: Command = {
   summary: 'print the public key that checkpoints are signed with (PEM)',
-  usage: 'otel-audit public-key [--signing-key FILE | --data-dir DIR] [--api-url URL]',
+  usage: 'otel-audit public-key [--signing-key FILE | --data-dir DIR] [--api-url URL] [--token TOKEN]',
   options: { ...API_URL_OPTION, 'signing-key': { type: 'string' }, 'data-dir': { type: 'string' } },
   details: `From the private key file (--signing-key FILE, OTEL_AUDIT_SIGNING_KEY_FILE, the PEM in
 OTEL_AUDIT_SIGNING_KEY, or <data-dir>/keys/signing-key.pem with --data-dir), else from the running

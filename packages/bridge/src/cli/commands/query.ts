@@ -19,7 +19,7 @@ import {
 
 export const timeline: Command = {
   summary: 'every event of one correlation id (case, ticket, task), in order, across traces',
-  usage: 'otel-audit timeline <correlation-id> [--format table|csv|jsonl] [--api-url URL]',
+  usage: 'otel-audit timeline <correlation-id> [--format table|csv|jsonl] [--api-url URL] [--token TOKEN]',
   options: { ...API_URL_OPTION, ...FORMAT_OPTION },
   async run(values, pos) {
     if (pos.length !== 1) throw new UsageError('timeline takes exactly one correlation id');
@@ -29,7 +29,7 @@ export const timeline: Command = {
 
 export const trace: Command = {
   summary: 'every audit event of one trace',
-  usage: 'otel-audit trace <trace-id> [--format table|csv|jsonl] [--api-url URL]',
+  usage: 'otel-audit trace <trace-id> [--format table|csv|jsonl] [--api-url URL] [--token TOKEN]',
   options: { ...API_URL_OPTION, ...FORMAT_OPTION },
   async run(values, pos) {
     if (pos.length !== 1) throw new UsageError('trace takes exactly one trace id');
@@ -44,7 +44,7 @@ export const search: Command = {
     'otel-audit search [--actor ID]... [--reviewer ID]... [--type TYPE[,TYPE]] [--tool NAME] [--from TIME] [--to TIME] [--correlation-id ID] [--limit N] [--format table|csv|jsonl]',
   options: { ...API_URL_OPTION, ...FORMAT_OPTION, ...FILTER_OPTIONS },
   details: `TIME is ISO 8601 (2026-11-22T08:00:00Z), "2026-11-22 08:00:00" (UTC), or a duration ago: 15m, 2h, 7d.
-TYPE is one of request, model_call, retrieval, tool_call, approval, system_effect, outcome.
+TYPE is one of request, model_call, retrieval, tool_call, approval, system_effect, outcome, access.
 --actor matches the acting identity and the human it acted for. --limit defaults to 1000.`,
   async run(values, pos) {
     if (pos.length) throw new UsageError(`search takes no positional arguments (got "${pos[0]}"): use --actor, --type, ...`);
@@ -61,7 +61,8 @@ export const exportEvents: Command = {
     const format = (values.format as string | undefined) ?? 'csv';
     if (format !== 'csv' && format !== 'jsonl') throw new UsageError(`invalid --format "${format}": export writes csv or jsonl`);
     const v = { ...values, limit: values.limit ?? '10000000' };
-    const res = await callApi(apiUrl(values), `/api/v1/events?${filterQuery(v, format)}`);
+    // export=1: the bridge records the export in the trail (an `access` event per tenant read).
+    const res = await callApi(apiUrl(values), `/api/v1/events?${filterQuery(v, format)}&export=1`);
     await pipeToStdout(res);
     return EXIT.OK;
   },
@@ -69,7 +70,7 @@ export const exportEvents: Command = {
 
 export const sql: Command = {
   summary: 'run a read-only SQL query against the audit database',
-  usage: 'otel-audit sql "<query>" [--format table|csv|jsonl] [--api-url URL]   (or --file FILE, or - for stdin)',
+  usage: 'otel-audit sql "<query>" [--format table|csv|jsonl] [--api-url URL] [--token TOKEN]   (or --file FILE, or - for stdin)',
   options: { ...API_URL_OPTION, ...FORMAT_OPTION, file: { type: 'string' } },
   details: `Tables: otel_audit.events, otel_audit.checkpoints. Views: model_calls, retrievals, tool_calls,
 approvals, system_effects, timeline. Writes, DDL, SETTINGS and table functions that reach

@@ -5,13 +5,20 @@ import { CommandError, EXIT, type Command } from '../shared.ts';
 
 export const serve: Command = {
   summary: 'run the bridge: OTLP receiver, pipeline, store and query API',
-  usage: 'otel-audit serve [--otlp-http HOST:PORT] [--otlp-grpc HOST:PORT] [--api HOST:PORT] [--data-dir DIR] [--clickhouse-url URL]',
+  usage: 'otel-audit serve [--otlp-http HOST:PORT] [--otlp-grpc HOST:PORT] [--api HOST:PORT] [--data-dir DIR] [--clickhouse-url URL] [--auth-file FILE] [--anchor URL]...',
   options: {
     'otlp-http': { type: 'string' },
     'otlp-grpc': { type: 'string' },
     api: { type: 'string' },
     'data-dir': { type: 'string' },
     'clickhouse-url': { type: 'string' },
+    'clickhouse-reader-url': { type: 'string' },
+    'sql-timeout': { type: 'string' },
+    'sql-concurrency': { type: 'string' },
+    'sql-max-memory': { type: 'string' },
+    'sql-max-result-rows': { type: 'string' },
+    'sql-max-result-bytes': { type: 'string' },
+    'sql-threads': { type: 'string' },
     'decision-wait': { type: 'string' },
     'content-wait': { type: 'string' },
     'max-body': { type: 'string' },
@@ -21,13 +28,18 @@ export const serve: Command = {
     'checkpoint-every-events': { type: 'string' },
     'checkpoint-interval': { type: 'string' },
     'anchor-dir': { type: 'string' },
+    anchor: { type: 'string', multiple: true },
     'signing-key': { type: 'string' },
     policy: { type: 'string' },
     'reviewer-token-file': { type: 'string' },
+    'auth-file': { type: 'string' },
     'spool-budget': { type: 'string' },
     'spool-memory': { type: 'string' },
     'max-in-flight': { type: 'string' },
     'max-in-flight-bytes': { type: 'string' },
+    'max-connections-per-client': { type: 'string' },
+    'client-timeout': { type: 'string' },
+    'min-body-rate': { type: 'string' },
     'max-pending-events': { type: 'string' },
     'max-attributes': { type: 'string' },
     'max-attribute-length': { type: 'string' },
@@ -40,6 +52,14 @@ export const serve: Command = {
 --api HOST:PORT           query API (OTEL_AUDIT_API, default 127.0.0.1:4319)
 --data-dir DIR            embedded store, write-ahead log and keys (OTEL_AUDIT_DATA_DIR, default ./.otel-audit)
 --clickhouse-url URL      a ClickHouse server instead of the embedded store (OTEL_AUDIT_CLICKHOUSE_URL)
+--clickhouse-reader-url URL  the server's read-only user, which sql queries run as
+                          (OTEL_AUDIT_CLICKHOUSE_READER_URL; deploy/clickhouse/users.sql, docs/operations.md)
+--sql-timeout DURATION    longest a sql query runs; the engine stops it then (OTEL_AUDIT_SQL_TIMEOUT, default 60s)
+--sql-concurrency N       sql queries run at once; more get 429 with Retry-After (OTEL_AUDIT_SQL_CONCURRENCY, default 2)
+--sql-max-memory SIZE     memory of one sql query (OTEL_AUDIT_SQL_MAX_MEMORY, default 1GiB)
+--sql-max-result-rows N   rows a sql query may return, more is an error (OTEL_AUDIT_SQL_MAX_RESULT_ROWS, default 10000000)
+--sql-max-result-bytes SIZE  bytes a sql query may return (OTEL_AUDIT_SQL_MAX_RESULT_BYTES, default 1GiB)
+--sql-threads N           threads of one sql query (OTEL_AUDIT_SQL_THREADS, default 2)
 --decision-wait DURATION  how long a span waits for its ancestors (OTEL_AUDIT_DECISION_WAIT, default 10s)
 --content-wait DURATION   how long a model call waits for its content log records (OTEL_AUDIT_CONTENT_WAIT, default 2s)
 --max-body SIZE           largest request body after decompression, or gRPC message (OTEL_AUDIT_MAX_BODY, default 64MiB)
@@ -50,6 +70,12 @@ export const serve: Command = {
 --max-in-flight N         requests (and gRPC calls) processed at once; more get 429 / RESOURCE_EXHAUSTED
                           (OTEL_AUDIT_MAX_IN_FLIGHT, default 64)
 --max-in-flight-bytes SIZE  request bytes held at once, per receiver (OTEL_AUDIT_MAX_IN_FLIGHT_BYTES, default 128MiB)
+--max-connections-per-client N  open OTLP/HTTP connections from one address; more are answered 429 and
+                          closed (OTEL_AUDIT_MAX_CONNECTIONS_PER_CLIENT, default 32; raise it behind a proxy)
+--client-timeout DURATION time for an OTLP/HTTP request's headers, and the least time for its body
+                          (OTEL_AUDIT_CLIENT_TIMEOUT, default 10s)
+--min-body-rate SIZE      slowest OTLP/HTTP upload accepted, per second: a body that has taken longer than
+                          the client timeout + bytes sent / rate gets 408 (OTEL_AUDIT_MIN_BODY_RATE, default 32KiB)
 --max-pending-events N    events held in memory (waiting for context or for ClickHouse) before requests get
                           503 (OTEL_AUDIT_MAX_PENDING_EVENTS, default 200000)
 --max-attributes N        attributes kept per span, log record, link or resource (OTEL_AUDIT_MAX_ATTRIBUTES, default 1024)
@@ -64,15 +90,23 @@ export const serve: Command = {
 --log-level LEVEL         debug, info, warn, error (OTEL_AUDIT_LOG_LEVEL, default info)
 --checkpoint-every-events N   sign a checkpoint every N stored events (OTEL_AUDIT_CHECKPOINT_EVERY_EVENTS, default 10000)
 --checkpoint-interval DURATION ... or this often when events arrived (OTEL_AUDIT_CHECKPOINT_INTERVAL, default 60s)
---anchor-dir DIR          external copy of the checkpoints (OTEL_AUDIT_ANCHOR_DIR, default <data-dir>/anchors);
+--anchor URL              an anchor for every checkpoint, repeatable (OTEL_AUDIT_ANCHOR, comma-separated):
+                          file:///DIR, s3://bucket/prefix (Object Lock, compliance mode; ?endpoint= or
+                          OTEL_AUDIT_S3_ENDPOINT for MinIO, ?retention=365d), rfc3161+https://tsa/ (?ca=FILE);
+                          <data-dir>/anchors is kept unless a file:// anchor is given (docs/operations.md)
+--anchor-dir DIR          alias of --anchor file://DIR (OTEL_AUDIT_ANCHOR_DIR);
                           put it where the database admin cannot write (see chain/README.md)
 --signing-key FILE        Ed25519 PKCS#8 PEM key (OTEL_AUDIT_SIGNING_KEY_FILE, or the PEM itself in
                           OTEL_AUDIT_SIGNING_KEY; default <data-dir>/keys/signing-key.pem, created)
 --policy FILE             privacy policy, JSON: attribute rules, content and retention by risk, per tenant
                           (OTEL_AUDIT_POLICY; default: safe defaults, see packages/bridge/src/policy/README.md)
---reviewer-token-file FILE  token reviewers send to read sealed content and to erase subjects
-                          (OTEL_AUDIT_REVIEWER_TOKEN_FILE, or the token in OTEL_AUDIT_REVIEWER_TOKEN; unset: refused)`,
+--auth-file FILE          tokens with roles (ingest, reader, content_reader, admin) and tenants, JSON
+                          (OTEL_AUDIT_AUTH_FILE; reloaded on SIGHUP). Without it every listener must be on
+                          loopback, and local users may do everything (docs/security.md)`,
   async run(values) {
+    // Whatever the bridge and the embedded engine create (ClickHouse parts included) is owner
+    // only, whatever the umask of the shell that started it (internal/data-dir.ts).
+    process.umask(0o077);
     const config = resolveConfig({
       otlpHttp: values['otlp-http'] as string | undefined,
       otlpGrpc: values['otlp-grpc'] as string | undefined,
@@ -80,6 +114,9 @@ export const serve: Command = {
       spoolMemory: values['spool-memory'] as string | undefined,
       maxInFlight: values['max-in-flight'] as string | undefined,
       maxInFlightBytes: values['max-in-flight-bytes'] as string | undefined,
+      maxConnectionsPerClient: values['max-connections-per-client'] as string | undefined,
+      clientTimeout: values['client-timeout'] as string | undefined,
+      minBodyRate: values['min-body-rate'] as string | undefined,
       maxPendingEvents: values['max-pending-events'] as string | undefined,
       maxAttributes: values['max-attributes'] as string | undefined,
       maxAttributeLength: values['max-attribute-length'] as string | undefined,
@@ -88,6 +125,13 @@ export const serve: Command = {
       api: values.api as string | undefined,
       dataDir: values['data-dir'] as string | undefined,
       clickhouseUrl: values['clickhouse-url'] as string | undefined,
+      clickhouseReaderUrl: values['clickhouse-reader-url'] as string | undefined,
+      sqlTimeout: values['sql-timeout'] as string | undefined,
+      sqlConcurrency: values['sql-concurrency'] as string | undefined,
+      sqlMaxMemory: values['sql-max-memory'] as string | undefined,
+      sqlMaxResultRows: values['sql-max-result-rows'] as string | undefined,
+      sqlMaxResultBytes: values['sql-max-result-bytes'] as string | undefined,
+      sqlThreads: values['sql-threads'] as string | undefined,
       decisionWait: values['decision-wait'] as string | undefined,
       contentWait: values['content-wait'] as string | undefined,
       maxBody: values['max-body'] as string | undefined,
@@ -97,9 +141,11 @@ export const serve: Command = {
       checkpointEveryEvents: values['checkpoint-every-events'] as string | undefined,
       checkpointInterval: values['checkpoint-interval'] as string | undefined,
       anchorDir: values['anchor-dir'] as string | undefined,
+      anchors: values.anchor as string[] | undefined,
       signingKey: values['signing-key'] as string | undefined,
       policy: values.policy as string | undefined,
       reviewerTokenFile: values['reviewer-token-file'] as string | undefined,
+      authFile: values['auth-file'] as string | undefined,
     });
     const log = createLogger(config.logLevel);
     let bridge: Bridge;
@@ -116,10 +162,11 @@ export const serve: Command = {
           process.exitCode = EXIT.FAILED;
           resolve();
         });
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      process.on('SIGHUP', () => bridge.reloadAccess());
+    });
+    return EXIT.OK;
+  },
 };
-        process.once('SIGTERM', () => shutdown('SIGTERM'));
-        process.once('SIGINT', () => shutdown('SIGINT'));
-      });
-      return EXIT.OK;
-    },
-  };

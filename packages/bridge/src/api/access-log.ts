@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import type { RawRequest } from '../receive/otlp/request.ts';
+
+/** A read of the trail that is itself part of the trail (DESIGN 3.4: "reads are part of the trail"). */
+export interface AccessRecord {
+  /** The token's name (`local` without an auth file): the event's actor and ingest_principal. */
+  principal: string;
+  /** The tenant whose data was read; the access event is stored under it. */
+  tenant: string;
+  /** `read_content` (sealed raw content opened), `export`, `evidence`. */
+  action: 'read_content' | 'export' | 'evidence';
+  /** What was read: `event:<id>`, or the export's filter. */
+  target: string;
+  /** The case read, so that the access shows in its timeline. */
+  correlationId?: string;
+  risk?: string;
+}
+
+/**
+ * The access record as an OTLP/JSON request with one span of `audit.event.type = access`, so it
+ * takes the same path as every event: intake, privacy, the hash chain, the write-ahead log.
+ */
+export function accessRequest(r: AccessRecord, nowMs = Date.now()): RawRequest {
+  const str = (key: string, v: string | undefined) => (v ? [{ key, value: { stringValue: v } }] : []);
+  const nanos = `${BigInt(nowMs) * 1_000_000n}`;
+  const body = {
+    resourceSpans: [
+      {
+        resource: { attributes: [...str('service.name', 'otel-audit'), ...str('audit.tenant', r.tenant)] },
+        scopeSpans: [
+          {
+            scope: { name: 'otel-audit' },
+            spans: [
+              {
+                traceId: randomBytes(16).toString('hex'),
+                spanId: randomBytes(8).toString('hex'),
+                name: `access ${r.action}`,
+                kind: 1,
+                startTimeUnixNano: nanos,
+                endTimeUnixNano: nanos,
+                attributes: [
+                  ...str('audit.event.type', 'access'),
+                  ...str('audit.actor.id', r.principal),
+                  ...str('audit.purpose', r.action),
+                  ...str('audit.tool.action', 'read'),
+                  ...str('audit.target.system', 'otel-audit'),
+                  ...str('audit.target.id', r.target),
+                  ...str('audit.correlation_id', r.correlationId),
+                  ...str('audit.risk', r.risk),
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+  return { signal: 'traces', encoding: 'json', body: Buffer.from(JSON.stringify(body)), tenant: r.tenant, principal: r.principal };
+}
