@@ -148,25 +148,44 @@ export const serve: Command = {
       authFile: values['auth-file'] as string | undefined,
     });
     const log = createLogger(config.logLevel);
-    let bridge: Bridge;
+    // The handlers go in before the bridge starts: a signal while it starts (a supervisor that
+    // gives up, a test that stops it at once) stops it as soon as it has started, cleanly,
+    // instead of killing it half-open. A signal can come twice: Ctrl-C reaches every process
+    // of the terminal's group, so under `npm start` the bridge gets SIGINT from the terminal
+    // and again from npm, which forwards it; the handlers stay, so a repeat does not kill a
+    // bridge that is draining.
+    let bridge: Bridge | null = null;
+    let signalled: string | null = null;
+    let stopped: (() => void) | null = null;
+    const done = new Promise<void>((resolve) => (stopped = resolve));
+    const shutdown = (signal: string) => {
+      if (signalled) {
+        log.info('already shutting down', { signal });
+        return;
+      }
+      signalled = signal;
+      if (!bridge) return; // stopped once started, below
+      log.info('shutting down', { signal });
+      bridge.stop().then(stopped!, (err) => {
+        log.error('shutdown failed', { error: (err as Error).message });
+        process.exitCode = EXIT.FAILED;
+        stopped!();
+      });
+    };
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
+    process.on('SIGHUP', () => bridge?.reloadAccess());
     try {
       bridge = await Bridge.start(config, log);
     } catch (err) {
       throw new CommandError(`cannot start the bridge: ${(err as Error).message}`);
     }
-    await new Promise<void>((resolve) => {
-      const shutdown = (signal: string) => {
-        log.info('shutting down', { signal });
-        bridge.stop().then(resolve, (err) => {
-          log.error('shutdown failed', { error: (err as Error).message });
-          process.exitCode = EXIT.FAILED;
-          resolve();
-        });
-      };
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
-      process.on('SIGHUP', () => bridge.reloadAccess());
-    });
+    if (signalled) {
+      const signal: string = signalled;
+      signalled = null;
+      shutdown(signal);
+    }
+    await done;
     return EXIT.OK;
   },
 };
