@@ -67,8 +67,17 @@ export function chainRowsSql(store: Store, q: ChainRowsQuery): { sql: string; pa
 }
 
 /** Rows of one chain, ascending by seq; duplicates of a seq are adjacent. */
-export async function* chainRows<T = Record<string, unknown>>(store: Store, q: ChainRowsQuery): AsyncGenerator<T> {
+export function chainRows<T = Record<string, unknown>>(store: Store, q: ChainRowsQuery): AsyncGenerator<T> {
   const { sql, params } = chainRowsSql(store, q);
+  return streamRows<T>(store, sql, params);
+}
+
+/**
+ * The rows of any SELECT (bound parameters only), streamed as parsed JSONEachRow objects with
+ * the engine-side limits above: end to end on a server, through a chDB session of its own on
+ * the embedded store (see the file comment). Evidence packs read a case's rows this way.
+ */
+export async function* streamRows<T = Record<string, unknown>>(store: Store, sql: string, params: Record<string, unknown>): AsyncGenerator<T> {
   const path = chdbPath(store);
   if (path === null) {
     let rest = '';
