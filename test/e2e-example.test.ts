@@ -150,9 +150,9 @@ describe('npm run demo -- --otlp URL --api-url URL --case CASE-E2E', () => {
 });
 
 describe('npm run demo with no arguments', () => {
-  it('starts its own bridge when none runs on the default ports, and prints the timeline table', async () => {
+  it('starts its own bridge when none runs on the default ports, and prints the timeline table (--format table; piped, the default is JSON lines)', async () => {
     const [otlpPort, apiPort] = await freePorts();
-    const r = await run('npm', ['run', '--silent', 'demo'], { OTEL_AUDIT_DEMO_PORTS: `${otlpPort},${apiPort}` });
+    const r = await run('npm', ['run', '--silent', 'demo', '--', '--format', 'table'], { OTEL_AUDIT_DEMO_PORTS: `${otlpPort},${apiPort}` });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`no bridge at http://127.0.0.1:${apiPort}: starting one`);
     expect(r.stderr).toContain('stopping the bridge it started');

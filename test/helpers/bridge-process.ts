@@ -38,7 +38,8 @@ export function npmStartLaunch(): { env: Record<string, string>; nodeArgs: strin
     const at = words[i].indexOf('=');
     env[words[i].slice(0, at)] = words[i].slice(at + 1);
   }
-  if (words[i] !== 'node') throw new Error(`package.json scripts.start: expected "[VAR=value ...] node [flags] script", got "${pkg.scripts.start}"`);
+  if (words[i] === 'exec') i++;
+  if (words[i] !== 'node') throw new Error(`package.json scripts.start: expected "[VAR=value ...] [exec] node [flags] script", got "${pkg.scripts.start}"`);
   const nodeArgs: string[] = [];
   for (i++; i < words.length && words[i].startsWith('--'); i++) nodeArgs.push(words[i]);
   const override = process.env.BRIDGE_NODE_FLAGS;
@@ -63,33 +64,22 @@ export function writeAuthFile(dir: string, tokens: TestToken[]): string {
   return file;
 }
 
-/** Runs the real CLI (`otel-audit serve`) on ephemeral ports and waits until it listens. */
+/**
+ * Runs the real CLI (`otel-audit serve`) on ephemeral ports and waits until it listens.
+ * `command` replaces `node [nodeArgs] <repo CLI>`, e.g. an installed `otel-audit` bin.
+ */
 export async function startBridge(
-  opts: { dataDir?: string; args?: string[]; env?: Record<string, string>; nodeArgs?: string[] } = {},
+  opts: { dataDir?: string; args?: string[]; env?: Record<string, string>; nodeArgs?: string[]; command?: string[] } = {},
 ): Promise<BridgeProcess> {
   const dataDir = opts.dataDir ?? tempDir();
+  const [command, ...commandArgs] = opts.command ?? [process.execPath, ...(opts.nodeArgs ?? []), CLI];
   const child = spawn(
-    process.execPath,
-    [...(opts.nodeArgs ?? []), CLI, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--api', '127.0.0.1:0', ...(opts.args ?? [])],
+    command,
+    [...commandArgs, 'serve', '--data-dir', dataDir, '--otlp-http', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--api', '127.0.0.1:0', ...(opts.args ?? [])],
     { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  let stderr = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const started = await new Promise<{ otlp_http: string; otlp_grpc: string; api: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bridge did not start within 60 s; log:\n${stderr}`)), 60_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      for (const line of stderr.split('\n')) {
-        if (!line.includes('"otel-audit bridge started"')) continue;
-        clearTimeout(timer);
-        resolve(JSON.parse(line));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`bridge exited with ${code} before it started; log:\n${stderr}`));
-    });
-  });
+  const { started, log } = await waitForStarted(child);
   return {
     otlpUrl: started.otlp_http,
     grpcAddress: started.otlp_grpc,
@@ -97,7 +87,7 @@ export async function startBridge(
     dataDir,
     child,
     exited,
-    log: () => stderr,
+    log,
     async stop() {
       child.kill('SIGTERM');
       return exited;
@@ -107,6 +97,37 @@ export async function startBridge(
       await exited;
     },
   };
+}
+
+export interface StartedLine {
+  otlp_http: string;
+  otlp_grpc: string;
+  api: string;
+}
+
+/**
+ * Waits for the "otel-audit bridge started" log line on a child's stderr (whatever started the
+ * bridge: the CLI, `npm start`, a service's command line); `log()` is all its stderr so far.
+ */
+export async function waitForStarted(child: ChildProcess, timeoutMs = 60_000): Promise<{ started: StartedLine; log: () => string }> {
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const started = await new Promise<StartedLine>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bridge did not start within ${timeoutMs / 1000} s; log:\n${stderr}`)), timeoutMs);
+    const check = () => {
+      const line = stderr.split('\n').find((l) => l.includes('"otel-audit bridge started"'));
+      if (line === undefined) return;
+      clearTimeout(timer);
+      child.stderr!.off('data', check);
+      resolve(JSON.parse(line) as StartedLine);
+    };
+    child.stderr!.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`bridge exited with ${code} before it started; log:\n${stderr}`));
+    });
+  });
+  return { started, log: () => stderr };
 }
 
 /** Runs the CLI to completion. */

@@ -22,10 +22,12 @@ the case's audit trail.
 
   (no options)            use the bridge at 127.0.0.1:4318/4319 if one runs, else start one
                           (temporary data dir, ephemeral ports, stopped at the end), and print
-                          the timeline as a table (otel-audit timeline <case> --format table)
+                          the timeline: a table on a terminal, else one JSON line per event
   --otlp URL              OTLP/HTTP endpoint of a running bridge, e.g. http://127.0.0.1:4318
-  --api-url URL           its query API, e.g. http://127.0.0.1:4319. With --otlp: stdout gets
-                          exactly one JSON line per event of the case, nothing else
+  --api-url URL           its query API, e.g. http://127.0.0.1:4319
+  --format table|jsonl    the timeline as a table, or exactly one JSON line per event of the
+                          case on stdout and nothing else (default: table on a terminal, jsonl
+                          otherwise or with --otlp)
   --case ID               the case (correlation) id; default CASE-<random>
   --openai-base-url URL   an OpenAI-compatible API (key in OPENAI_API_KEY) instead of the
                           built-in local stand-in
@@ -196,15 +198,18 @@ await runMain('demo', USAGE, async () => {
     case: { type: 'string' },
     'openai-base-url': { type: 'string' },
     'work-dir': { type: 'string' },
+    format: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
+  if (flags.format !== undefined && flags.format !== 'table' && flags.format !== 'jsonl') throw new UsageError(`--format must be table or jsonl, got ${JSON.stringify(flags.format)}`);
   const otlp = httpUrl('--otlp', flags.otlp);
   const api = httpUrl('--api-url', flags['api-url']);
   if ((otlp === undefined) !== (api === undefined)) throw new UsageError('--otlp and --api-url go together: give both to use a running bridge, or neither');
   const openaiBaseUrl = httpUrl('--openai-base-url', flags['openai-base-url']);
   const caseId = flags.case ?? `CASE-${randomBytes(3).toString('hex').toUpperCase()}`;
   if (caseId.trim() === '' || caseId.length > 200) throw new UsageError('--case must be a non-empty id of at most 200 characters');
-  const jsonl = otlp !== undefined;
+  // Like the otel-audit CLI: a table for a person at a terminal, JSON lines for a pipe (| jq).
+  const jsonl = flags.format !== undefined ? flags.format === 'jsonl' : otlp !== undefined || !process.stdout.isTTY;
 
   let bridge: Bridge;
   if (otlp !== undefined && api !== undefined) {

@@ -1,4 +1,4 @@
-import { isValidSpanId, isValidTraceId, SpanKind, trace, TraceFlags, type Attributes, type Span, type SpanContext } from '@opentelemetry/api';
+import { diag, isValidSpanId, isValidTraceId, SpanKind, trace, TraceFlags, type Attributes, type Span, type SpanContext } from '@opentelemetry/api';
 import {
   ATTR_AUDIT_APPROVAL_DECISION,
   ATTR_AUDIT_APPROVAL_EDITED,
@@ -16,6 +16,7 @@ import { getAuditConfig } from './config.ts';
 import { getAuditContext } from './context.ts';
 import type { CommonOptions } from './helpers.ts';
 import { recordInstant } from './internal/run.ts';
+import { auditTracingStatus, warnUnusable } from './tracing.ts';
 import { nameSuffix, put, reportInternalError, safeJson } from './internal/safe.ts';
 
 export const PROPOSAL_REF_PREFIX = 'otel-audit-ref:v1:';
@@ -58,12 +59,34 @@ export function proposalRef(target?: Span | SpanContext, options: { correlationI
     }
     correlationId ??= getAuditContext()?.correlationId;
     const valid = sc !== undefined && isValidTraceId(sc.traceId) && isValidSpanId(sc.spanId);
+    if (!valid) warnNoSpan(target === undefined);
     const ids = valid ? `${sc.traceId}:${sc.spanId}` : ':';
     return `${PROPOSAL_REF_PREFIX}${ids}:${encodeURIComponent(correlationId ?? '')}`;
   } catch (err) {
     reportInternalError('proposalRef', err);
     return `${PROPOSAL_REF_PREFIX}::`;
   }
+}
+
+let warnedNoSpan = false;
+
+/**
+ * A ref without span ids links no approval to its proposal: say why, once. When tracing
+ * itself is off (no usable tracer provider), that is the reason; otherwise there was no
+ * active span (or the given one was invalid).
+ */
+function warnNoSpan(active: boolean): void {
+  const status = auditTracingStatus(getAuditConfig().tracerProvider);
+  if (!status.usable) {
+    warnUnusable(status);
+    return;
+  }
+  if (warnedNoSpan) return;
+  warnedNoSpan = true;
+  diag.warn(
+    `@otel-audit/instrumentation: proposalRef() ${active ? 'found no active span' : 'was given an invalid span'}: the ref carries no span ids, ` +
+      'so the approval recorded with it will not be linked to the proposal. Call it inside the proposing span (e.g. in traceToolCall).',
+  );
 }
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;

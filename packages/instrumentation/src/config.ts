@@ -1,5 +1,6 @@
 import { trace, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { BAGGAGE_KEYS } from '@otel-audit/semconv';
+import { checkTracerProvider, warnUnusable } from './tracing.ts';
 
 export const INSTRUMENTATION_NAME = '@otel-audit/instrumentation';
 export const INSTRUMENTATION_VERSION = '0.1.0';
@@ -55,8 +56,14 @@ export function propagatedBaggageKeys(): ReadonlySet<string> {
 // global proxy, and a tracer cached from the old one would keep exporting to the old SDK.
 const tracers = new WeakMap<TracerProvider, Tracer>();
 
+/**
+ * The helpers' tracer. When the provider hands out no-op tracers (no SDK registered, or one
+ * registered through an older copy of @opentelemetry/api), says so once (tracing.ts).
+ */
 export function auditTracer(): Tracer {
   const provider = config.tracerProvider ?? trace.getTracerProvider();
+  const status = checkTracerProvider(provider);
+  if (!status.usable) warnUnusable(status);
   let tracer = tracers.get(provider);
   if (tracer === undefined) {
     tracer = provider.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);

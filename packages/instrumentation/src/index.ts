@@ -52,3 +52,5 @@ export {
   type StartAuditOptions,
 } from './start.ts';
 export { getInternalErrorCount } from './internal/safe.ts';
+export { auditTracingStatus, type AuditTracingStatus } from './tracing.ts';
+export type { EndedSpan, ProcessedSpan, Sampler, SamplingDecision, SamplingResult, SpanProcessor } from './sdk-types.ts';

@@ -1,5 +1,5 @@
 import { diag, TraceFlags, type Context } from '@opentelemetry/api';
-import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { EndedSpan, ProcessedSpan, SpanProcessor } from './sdk-types.ts';
 import { getAuditAttributes } from './context.ts';
 import { reportInternalError } from './internal/safe.ts';
 import { hasAuditAttributes } from './sampler.ts';
@@ -19,7 +19,7 @@ import { hasAuditAttributes } from './sampler.ts';
 export class AuditSpanProcessor implements SpanProcessor {
   #warnedUnsampled = false;
 
-  onStart(span: Span, parentContext: Context): void {
+  onStart(span: ProcessedSpan, parentContext: Context): void {
     try {
       const attrs = getAuditAttributes(parentContext);
       if (attrs === undefined) return;
@@ -32,7 +32,7 @@ export class AuditSpanProcessor implements SpanProcessor {
     }
   }
 
-  onEnd(span: ReadableSpan): void {
+  onEnd(span: EndedSpan): void {
     if (this.#warnedUnsampled) return;
     try {
       if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0 && hasAuditAttributes(span.attributes)) {

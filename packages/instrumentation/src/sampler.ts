@@ -1,12 +1,11 @@
 import type { Attributes, Context, Link, SpanKind } from '@opentelemetry/api';
-import type { Sampler, SamplingDecision, SamplingResult } from '@opentelemetry/sdk-trace';
+import type { Sampler, SamplingDecision, SamplingResult } from './sdk-types.ts';
 import { getAuditAttributes } from './context.ts';
 import { GEN_AI_OPERATION_NAME } from './internal/genai.ts';
 import { reportInternalError } from './internal/safe.ts';
 
-// The SDK's SamplingDecision.RECORD_AND_SAMPLED; a literal so this module needs
-// @opentelemetry/sdk-trace for types only.
-const RECORD_AND_SAMPLED = 2 as SamplingDecision;
+// The SDK's SamplingDecision.RECORD_AND_SAMPLED; a literal so this module needs no SDK.
+const RECORD_AND_SAMPLED: SamplingDecision = 2;
 
 export interface AuditAwareSamplerOptions {
   /**

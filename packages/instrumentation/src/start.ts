@@ -1,10 +1,16 @@
-import { diag, logs, trace, type TextMapPropagator } from '@opentelemetry/api';
+import * as api from '@opentelemetry/api';
+import { diag, trace, type TextMapPropagator } from '@opentelemetry/api';
 import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
-import type { Sampler, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { ATTR_AUDIT_TENANT } from '@otel-audit/semconv';
 import { INSTRUMENTATION_NAME } from './config.ts';
 import { AuditSpanProcessor } from './processor.ts';
 import { auditAwareSampler, isAuditAwareSampler } from './sampler.ts';
+import type { Sampler, SpanProcessor } from './sdk-types.ts';
+import { auditTracingStatus, warnUnusable, type AuditTracingStatus } from './tracing.ts';
+
+// The global logs API exists from @opentelemetry/api 1.10 (the 3.x SDK line); with an older API
+// (the 2.x line keeps it in @opentelemetry/api-logs) log records are exported but not unregistered.
+const logsApi = (api as { logs?: typeof api.logs }).logs;
 
 export type OtlpHttpProtocol = 'http/protobuf' | 'http/json';
 
@@ -38,6 +44,12 @@ export interface StartAuditOptions {
 }
 
 export interface AuditHandle {
+  /**
+   * Whether the helpers' spans reach the SDK just started. Not usable when the SDK registered
+   * through another copy of @opentelemetry/api than the helpers' (the message says which);
+   * that is also logged once at WARN.
+   */
+  tracing: AuditTracingStatus;
   /** Flushes pending spans and logs. */
   forceFlush(): Promise<void>;
   /** Flushes, shuts the SDK down and unregisters its global tracer and logger providers. */
@@ -66,18 +78,45 @@ export function isTracerProviderRegistered(): boolean {
   return provider.getDelegateTracer(INSTRUMENTATION_NAME) !== undefined;
 }
 
+type SdkTraceModule = typeof import('@opentelemetry/sdk-trace');
+// A variable, so that the compiler does not look for the 2.x package's types.
+const SDK_TRACE_BASE: string = '@opentelemetry/sdk-trace-base';
+
+/** How the SDK's batch processors are built: `new P({ exporter })`, or `new P(exporter)` before SDK 2.12. */
+type ProcessorForm = 'options' | 'positional';
+
+/**
+ * The app's trace SDK: `@opentelemetry/sdk-trace` (the 3.x line, and the 2.x line from 2.12,
+ * whose sdk-node 0.22x brings it), else `@opentelemetry/sdk-trace-base` (older 2.x). With the
+ * former, processors (and sdk-logs' log record processors) take an options object; with the
+ * latter, the exporter as first argument.
+ */
+async function loadSdkTrace(): Promise<{ sdkTrace: SdkTraceModule; form: ProcessorForm }> {
+  try {
+    return { sdkTrace: await import('@opentelemetry/sdk-trace'), form: 'options' };
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    return { sdkTrace: (await import(SDK_TRACE_BASE)) as SdkTraceModule, form: 'positional' };
+  }
+}
+
 async function load() {
   try {
-    const [sdkNode, sdkTrace, sdkLogs, core] = await Promise.all([
+    const [sdkNode, { sdkTrace, form }, sdkLogs, core] = await Promise.all([
       import('@opentelemetry/sdk-node'),
-      import('@opentelemetry/sdk-trace'),
+      loadSdkTrace(),
       import('@opentelemetry/sdk-logs'),
       import('@opentelemetry/core'),
     ]);
-    return { sdkNode, sdkTrace, sdkLogs, core };
+    return { sdkNode, sdkTrace, form, sdkLogs, core };
   } catch (err) {
     throw missing(err);
   }
+}
+
+/** A batch processor in the form of the app's SDK (see loadSdkTrace). */
+function batchProcessor<E, P>(Ctor: new (options: { exporter: E }) => P, exporter: E, form: ProcessorForm): P {
+  return form === 'options' ? new Ctor({ exporter }) : new (Ctor as unknown as new (exporter: E) => P)(exporter);
 }
 
 async function loadExporters(protocol: OtlpHttpProtocol) {
@@ -96,7 +135,7 @@ async function loadExporters(protocol: OtlpHttpProtocol) {
 function missing(err: unknown): AuditSetupError {
   return new AuditSetupError(
     'MISSING_DEPENDENCY',
-    'startAudit needs the OpenTelemetry Node SDK: npm i @opentelemetry/sdk-node @opentelemetry/sdk-trace @opentelemetry/sdk-logs ' +
+    'startAudit needs the OpenTelemetry Node SDK: npm i @opentelemetry/sdk-node @opentelemetry/sdk-trace (2.x line: @opentelemetry/sdk-trace-base) @opentelemetry/sdk-logs ' +
       '@opentelemetry/core @opentelemetry/resources @opentelemetry/exporter-trace-otlp-proto @opentelemetry/exporter-logs-otlp-proto ' +
       `(or the -otlp-http exporters for http/json) (${err instanceof Error ? err.message : String(err)})`,
     { cause: err },
@@ -170,7 +209,7 @@ export async function startAudit(options: StartAuditOptions): Promise<AuditHandl
         'new NodeSDK({ spanProcessors: auditSpanProcessors(new BatchSpanProcessor({ exporter })), sampler: auditAwareSampler(yourSampler) }).',
     );
   }
-  const [{ sdkNode, sdkTrace, sdkLogs, core }, exporters] = await Promise.all([load(), loadExporters(protocol)]);
+  const [{ sdkNode, sdkTrace, form, sdkLogs, core }, exporters] = await Promise.all([load(), loadExporters(protocol)]);
   // Checked again: another startAudit may have won while the modules loaded.
   if (isTracerProviderRegistered()) {
     throw new AuditSetupError('TRACER_PROVIDER_REGISTERED', 'startAudit: a global tracer provider was registered while starting (was startAudit called twice?)');
@@ -181,13 +220,13 @@ export async function startAudit(options: StartAuditOptions): Promise<AuditHandl
   // Our option is the plain string union; the exporter's type is an enum of the same strings.
   const common: ExporterConfig = { headers: options.headers, compression: options.compression as ExporterConfig['compression'] };
   const traceExporter = new exporters.OTLPTraceExporter({ ...common, url: `${endpoint}/v1/traces` });
-  const batchSpans = new sdkTrace.BatchSpanProcessor({ exporter: traceExporter });
-  const spanProcessors: SpanProcessor[] = [new AuditSpanProcessor(), batchSpans, ...(sdkOptions.spanProcessors ?? [])];
+  const batchSpans = batchProcessor(sdkTrace.BatchSpanProcessor, traceExporter, form);
+  const spanProcessors = [new AuditSpanProcessor(), batchSpans, ...(sdkOptions.spanProcessors ?? [])] as NonNullable<NodeSDKConfiguration['spanProcessors']>;
 
   const withLogs = options.logs !== false;
-  const batchLogs = withLogs ? new sdkLogs.BatchLogRecordProcessor({ exporter: new exporters.OTLPLogExporter({ ...common, url: `${endpoint}/v1/logs` }) }) : undefined;
+  const batchLogs = withLogs ? batchProcessor(sdkLogs.BatchLogRecordProcessor, new exporters.OTLPLogExporter({ ...common, url: `${endpoint}/v1/logs` }), form) : undefined;
 
-  let sampler = options.sampler ?? sdkOptions.sampler ?? samplerFromEnv(sdkTrace);
+  let sampler: Sampler | undefined = options.sampler ?? (sdkOptions.sampler as Sampler | undefined) ?? samplerFromEnv(sdkTrace);
   if (sampler === undefined) {
     diag.warn(`@otel-audit/instrumentation: OTEL_TRACES_SAMPLER=${process.env.OTEL_TRACES_SAMPLER} is not one startAudit can wrap; audit spans may be sampled out`);
   } else if (!isAuditAwareSampler(sampler)) {
@@ -207,7 +246,7 @@ export async function startAudit(options: StartAuditOptions): Promise<AuditHandl
     resource = (resource ?? resources.defaultResource()).merge(resources.resourceFromAttributes({ [ATTR_AUDIT_TENANT]: options.tenant }));
   }
 
-  const logsBefore = logs.getLoggerProvider();
+  const logsBefore = logsApi?.getLoggerProvider();
   const instrumentations = [...(sdkOptions.instrumentations ?? []), ...(options.instrumentations ?? [])];
   const sdk = new sdkNode.NodeSDK({
     // The bridge takes no metrics; an app that wants them passes sdk.metricReaders.
@@ -218,15 +257,19 @@ export async function startAudit(options: StartAuditOptions): Promise<AuditHandl
     logRecordProcessors: batchLogs !== undefined ? [batchLogs, ...(sdkOptions.logRecordProcessors ?? [])] : (sdkOptions.logRecordProcessors ?? []),
     textMapPropagator,
     instrumentations,
-    ...(sampler !== undefined ? { sampler } : {}),
+    ...(sampler !== undefined ? { sampler: sampler as NodeSDKConfiguration['sampler'] } : {}),
     ...(resource !== undefined ? { resource } : {}),
   });
   sdk.start();
   const registeredTrace = isTracerProviderRegistered();
-  const registeredLogs = logs.getLoggerProvider() !== logsBefore;
+  const registeredLogs = logsApi !== undefined && logsApi.getLoggerProvider() !== logsBefore;
+  // The SDK registered through its own copy of the API: check that the helpers' copy sees it.
+  const tracing = auditTracingStatus();
+  if (!tracing.usable) warnUnusable(tracing);
 
   let shutdown: Promise<void> | undefined;
   return {
+    tracing,
     async forceFlush() {
       await Promise.all([batchSpans.forceFlush(), batchLogs?.forceFlush()]);
     },
@@ -244,7 +287,7 @@ export async function startAudit(options: StartAuditOptions): Promise<AuditHandl
           }
           // Unregister what we registered, so a later startAudit (or another SDK) can start.
           if (registeredTrace) trace.disable();
-          if (registeredLogs) logs.disable();
+          if (registeredLogs) logsApi?.disable();
         }
       })();
       return shutdown;

@@ -1,5 +1,6 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureWritableDir } from './make-dir.ts';
 
 /** Mode of the data directory and everything the bridge creates in it: owner only. */
 export const DIR_MODE = 0o700;
@@ -15,7 +16,7 @@ export const FILE_MODE = 0o600;
  * Returns the paths whose mode was narrowed.
  */
 export function secureDataDir(dataDir: string): string[] {
-  mkdirSync(dataDir, { recursive: true, mode: DIR_MODE });
+  ensureWritableDir(dataDir, 'the data directory (--data-dir)', DIR_MODE);
   const changed: string[] = [];
   const narrow = (path: string) => {
     const st = lstatSync(path);

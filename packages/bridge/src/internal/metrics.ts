@@ -1,7 +1,21 @@
-/** A small Prometheus registry: counters and gauges, text exposition format 0.0.4. */
+/** A labelled gauge's series: each its label values and its value. */
+export type Series = Array<[Record<string, string>, number]>;
+
+/** A label value as the exposition format quotes it. */
+function labelValue(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function labelled(name: string, labels: Record<string, string>): string {
+  return `${name}{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${labelValue(v)}"`)
+    .join(',')}}`;
+}
+
+/** A small Prometheus registry: counters and gauges (plain or labelled), text exposition format 0.0.4. */
 export class Metrics {
   private counters = new Map<string, { help: string; value: number }>();
-  private gauges = new Map<string, { help: string; read: () => number }>();
+  private gauges = new Map<string, { help: string; read: () => number | Series }>();
 
   constructor() {
     // Process gauges an SRE expects next to the bridge's own (names as prom-client has them).
@@ -22,14 +36,20 @@ export class Metrics {
     };
   }
 
-  gauge(name: string, help: string, read: () => number): void {
+  /** A gauge: one value, or one series per label set (`read` returns [labels, value] pairs). */
+  gauge(name: string, help: string, read: () => number | Series): void {
     this.gauges.set(name, { help, read });
   }
 
+  /** Every value: labelled series under `name{label="value"}`. */
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [k, c] of this.counters) out[k] = c.value;
-    for (const [k, g] of this.gauges) out[k] = g.read();
+    for (const [k, g] of this.gauges) {
+      const v = g.read();
+      if (typeof v === 'number') out[k] = v;
+      else for (const [labels, value] of v) out[labelled(k, labels)] = value;
+    }
     return out;
   }
 
@@ -39,7 +59,10 @@ export class Metrics {
       lines.push(`# HELP ${name} ${c.help}`, `# TYPE ${name} counter`, `${name} ${c.value}`);
     }
     for (const [name, g] of this.gauges) {
-      lines.push(`# HELP ${name} ${g.help}`, `# TYPE ${name} gauge`, `${name} ${g.read()}`);
+      lines.push(`# HELP ${name} ${g.help}`, `# TYPE ${name} gauge`);
+      const v = g.read();
+      if (typeof v === 'number') lines.push(`${name} ${v}`);
+      else for (const [labels, value] of v) lines.push(`${labelled(name, labels)} ${value}`);
     }
     return lines.join('\n') + '\n';
   }

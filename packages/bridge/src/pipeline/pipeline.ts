@@ -227,8 +227,8 @@ export class AuditPipeline {
     metrics.gauge('otel_audit_wal_queued_bytes', 'Bytes waiting for the next write-ahead log write and fsync', () => this.wal.queuedBytes);
     metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content, or decided and waiting for the next batch', () => this.correlator.pending + this.held.length);
     metrics.gauge('otel_audit_events_unstored', 'Sealed events not yet confirmed by ClickHouse (= otel_audit_spooled_events)', () => this.spooledEvents);
-    metrics.gauge('otel_audit_chain_head_seq', 'Sum of the head sequence numbers of this instance\'s chains (one per risk level): events sealed', () =>
-      [...this.chains.values()].reduce((n, w) => n + w.current.seq, 0),
+    metrics.gauge('otel_audit_chain_head_seq', 'Seq of the newest sealed event, per hash chain (one per risk level)', () =>
+      [...this.chains].map(([chain, w]): [Record<string, string>, number] => [{ chain }, w.current.seq]),
     );
     metrics.gauge('otel_audit_spooled_events', 'Sealed events in the write-ahead log waiting for ClickHouse', () => this.spooledEvents);
     metrics.gauge('otel_audit_spooled_bytes', 'Bytes of sealed rows in the write-ahead log waiting for ClickHouse', () => this.spooledBytes);

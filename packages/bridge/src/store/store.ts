@@ -3,6 +3,7 @@ import { unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { ClickHouseLog } from './clickhouse-log.ts';
 import { structureOf } from './rowbinary.ts';
 import { MIGRATIONS, migrationTableDdl, storageName, type SchemaOptions } from './schema.ts';
 
@@ -74,6 +75,7 @@ export class Store {
         password: decodeURIComponent(url.password),
         request_timeout: config.requestTimeoutMs ?? 30_000,
         clickhouse_settings: BASE_SETTINGS,
+        log: { LoggerClass: ClickHouseLog },
       });
       const store = new Store(client, 'server', schema);
       store.reader = readerClient(config.readerUrl ?? config.url, schema.database, config.requestTimeoutMs);
@@ -109,7 +111,7 @@ export class Store {
           `The embedded store belongs to one process: is another bridge running on this data directory?`,
       );
     }
-    const client = createClient({ connection, clickhouse_settings: BASE_SETTINGS } as Parameters<typeof createClient>[0]);
+    const client = createClient({ connection, clickhouse_settings: BASE_SETTINGS, log: { LoggerClass: ClickHouseLog } } as Parameters<typeof createClient>[0]);
     const store = new Store(client, 'embedded', schema);
     store.engine = engine;
     store.reader = { path, Session };
