@@ -178,7 +178,7 @@ describe('usage', () => {
     const main = await runCli(['--help']);
     expect(main.code).toBe(0);
     const commands = [...main.stdout.matchAll(/^ {2}(\S+)\s{2,}\S/gm)].map((m) => m[1]);
-    expect(commands).toEqual(expect.arrayContaining(['serve', 'timeline', 'trace', 'search', 'export', 'sql', 'migrate']));
+    expect(commands).toEqual(expect.arrayContaining(['serve', 'timeline', 'trace', 'event', 'search', 'export', 'sql', 'migrate']));
     const runs = commands.flatMap((c) => ['--help', '-h'].map((flag) => [c, flag]));
     const results = await Promise.all(runs.map((args) => runCli(args)));
     results.forEach((r, i) => {
@@ -252,8 +252,18 @@ describe('listings', () => {
     expect(csv.code).toBe(0);
     const rows = parseCsv(csv.stdout);
     const header = rows[0];
-    expect(header).toEqual(expect.arrayContaining(['event_id', 'event_type', 'span_id', 'correlation_id', 'seq', 'hash']));
-    expect(rows.slice(1).map((row) => row[header.indexOf('span_id')])).toEqual([A_ROOT, A_MODEL, A_TOOL, B_APPROVAL]);
+    // For people: plain column names, the ids among them.
+    expect(header.slice(0, 5)).toEqual(['Time (UTC)', 'Event type', 'Name', 'Case', 'Actor']);
+    expect(header).toEqual(expect.arrayContaining(['Event ID', 'Span ID', 'Trace ID', 'Seq', 'Hash', 'Sealed content']));
+    expect(rows.slice(1).map((row) => row[header.indexOf('Span ID')])).toEqual([A_ROOT, A_MODEL, A_TOOL, B_APPROVAL]);
+    const approval = rows[4];
+    expect(approval[header.indexOf('Links')]).toBe(`${TA}/${A_TOOL}`);
+    expect(approval[header.indexOf('Decision')]).toBe('approved');
+    // Nulls are empty cells, booleans words, maps k=v.
+    expect(rows[1][header.indexOf('Input tokens')]).toBe('');
+    expect(rows[3][header.indexOf('Approval required')]).toBe('yes');
+    expect(rows[1][header.indexOf('Attributes')]).toMatch(/(^|; )resource\.service\.name=e2e-app(;|$)/);
+    expect(csv.stdout).not.toContain('\\N');
 
     const empty = await cli('timeline', 'NO-SUCH-CASE', '--format', 'table');
     expect(empty.code).toBe(0);
@@ -313,16 +323,82 @@ describe('listings', () => {
       expect(r.stderr).toBe('');
       const all = parseCsv(r.stdout);
       const header = all[0];
-      expect(header.slice(0, 3)).toEqual(['event_id', 'tenant', 'event_time']);
+      expect(header.slice(0, 3)).toEqual(['Time (UTC)', 'Event type', 'Name']);
+      expect(header).not.toContain('content_sealed');
       // Each export is itself recorded in the trail (an `access` event): those of earlier exports show up too.
-      const rows = [header, ...all.slice(1).filter((row) => row[header.indexOf('event_type')] !== 'access')];
+      const rows = [header, ...all.slice(1).filter((row) => row[header.indexOf('Event type')] !== 'access')];
       expect(rows).toHaveLength(1 + SEED.length);
       for (const row of rows.slice(1)) expect(row).toHaveLength(header.length);
       const col = (name: string) => rows.slice(1).map((row) => row[header.indexOf(name)]);
-      expect(col('span_id').sort()).toEqual(SEED.map((s) => s.spanId).sort());
-      expect(col('tenant').every((t) => t === 'acme')).toBe(true);
-      expect(col('hash').every((h) => /^[0-9a-f]{64}$/.test(h))).toBe(true);
+      expect(col('Span ID').sort()).toEqual(SEED.map((s) => s.spanId).sort());
+      expect(col('Tenant').every((t) => t === 'acme')).toBe(true);
+      expect(col('Hash').every((h) => /^[0-9a-f]{64}$/.test(h))).toBe(true);
+      expect(r.stdout.charCodeAt(0)).not.toBe(0xfeff);
     }
+  });
+
+  it('export --excel: a UTF-8 byte order mark, and cells a spreadsheet would run are neutralized', async () => {
+    const r = await cli('export', '--format', 'csv', '--excel', '--correlation-id', ODD_CASE);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.charCodeAt(0)).toBe(0xfeff);
+    const rows = parseCsv(r.stdout.slice(1));
+    expect(rows).toHaveLength(2);
+    expect(rows[1][rows[0].indexOf('Case')]).toBe(ODD_CASE);
+    expect((await cli('export', '--format', 'jsonl', '--excel')).code).toBe(2);
+  });
+
+  it('event: one event whole, vertically on a terminal, JSON otherwise; with its integrity and links', async () => {
+    const [tool] = jsonl((await cli('search', '--tool', 'crm_update', '--format', 'jsonl')).stdout);
+    const json = await cli('event', String(tool.event_id), '--format', 'json');
+    expect(json.code, json.stderr).toBe(0);
+    const detail = JSON.parse(json.stdout);
+    expect(detail.event).toMatchObject({ event_id: tool.event_id, span_id: A_TOOL, tool_name: 'crm_update' });
+    expect(detail.event).not.toHaveProperty('content_sealed');
+    expect(['verified', 'unanchored']).toContain(detail.integrity.status);
+    expect(detail.links.approvals).toEqual([expect.objectContaining({ span_id: B_APPROVAL, decision: 'approved', reviewer_id: 'lead-7' })]);
+    const table = await runCli(['event', String(tool.event_id), '--format', 'table', ...api()], { COLUMNS: '80' });
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trimEnd().split('\n');
+    expect(lines.every((l) => l.length <= 80)).toBe(true);
+    expect(lines).toContainEqual(expect.stringMatching(/^tool_name\s+crm_update$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^approved by\s+approval/));
+    expect(table.stdout.replace(/\s+/g, ' ')).toContain('"approval approved" approved by lead-7');
+    expect(lines).toContainEqual(expect.stringMatching(/^integrity\s+(verified|unanchored)/));
+    const missing = await cli('event', '0'.repeat(32));
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('no stored event');
+    expect((await cli('event', 'nope')).code).toBe(2);
+  });
+
+  it('a table wider than the terminal wraps its long cells instead of cutting them', async () => {
+    const wide = await runCli(['timeline', 'CLI-CASE-A', '--format', 'table', ...api()], { COLUMNS: '130' });
+    expect(wide.code).toBe(0);
+    const lines = wide.stdout.trimEnd().split('\n');
+    expect(lines.every((l) => l.length <= 130), lines.join('\n')).toBe(true);
+    expect(lines.length).toBeGreaterThan(2 + 4);
+    const text = lines.join('\n');
+    expect(text).not.toContain('…');
+    // Ids stay whole (the text columns wrap at spaces); the long summary is all there.
+    expect(lines.filter((l) => l.includes(TA))).toHaveLength(3);
+    // Narrower than the ids: they wrap too, and nothing is cut.
+    const narrow = await runCli(['timeline', 'CLI-CASE-A', '--format', 'table', ...api()], { COLUMNS: '80' });
+    const nl = narrow.stdout.trimEnd().split('\n');
+    expect(nl.every((l) => l.length <= 80), narrow.stdout).toBe(true);
+    expect(nl.some((l) => l.includes(TA))).toBe(false);
+  });
+
+  it.concurrent.for([
+    [['--target', 'crm'], [A_TOOL]],
+    [['--target', 'crm/ACC-9'], [A_TOOL]],
+    [['--target', 'ACC-9'], [A_TOOL]],
+    [['--status', 'ok', '--type', 'approval'], [B_APPROVAL]],
+    [['--risk', 'medium', '--correlation-id', 'CLI-CASE-B'], [C_ROOT, C_TOOL]],
+    [['--text', 'SEARCH_KB'], [C_TOOL]],
+    [['--text', 'support/ANS'], [A_ROOT]],
+  ] as Array<[string[], string[]]>)('search %j', async ([args, expected], { expect }) => {
+    const r = await cli('search', ...args, '--format', 'jsonl');
+    expect(r.code, r.stderr).toBe(0);
+    expect(spanIdsOf(jsonl(r.stdout).filter((e) => e.event_type !== 'access'))).toEqual([...expected].sort());
   });
 
   it('export --format jsonl, with filters', async () => {
@@ -445,6 +521,7 @@ describe('bad input', () => {
   it.concurrent.for([
     [['sql', 'SELECT 1', '--format', 'xml'], /invalid --format "xml"/],
     [['timeline', 'CLI-CASE-A', '--format', 'json'], /invalid --format "json"/],
+    [['search', '--risk', 'extreme'], /invalid risk "extreme"/],
     [['export', '--format', 'table'], /invalid --format "table"/],
     [['trace', 'not-a-trace-id'], /invalid trace id "not-a-trace-id"/],
     [['trace', TA.slice(0, 31)], /32 hex characters/],

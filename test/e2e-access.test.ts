@@ -72,12 +72,26 @@ describe('tokens and roles', () => {
     ['GET', () => '/api/v1/checkpoints/latest'],
     ['GET', () => `/api/v1/events/${ids['acme call'].event_id}/content`],
     ['POST', () => '/api/v1/erase'],
+    ['GET', () => `/api/v1/events/${ids['acme call'].event_id}`],
+    ['GET', () => `/api/v1/events/${ids['acme call'].event_id}/proof`],
+    ['GET', () => '/api/v1/events?format=json'],
+    ['GET', () => '/api/v1/cases/CASE-A'],
+    ['GET', () => '/api/v1/cases/CASE-A/events'],
+    ['GET', () => '/api/v1/ui-config'],
+    ['GET', () => '/api/openapi.json'],
     ['GET', () => '/no/such/endpoint'],
   ];
 
   it('health checks are open; every other endpoint answers 401 without a valid token', async () => {
     expect((await api('/healthz')).status).toBe(200);
     expect((await api('/readyz')).status).toBe(200);
+    // The web UI's shell holds no data: public. What it shows comes from /api, with a token.
+    for (const page of ['/', '/cases/CASE-A']) {
+      const r = await api(page, undefined, { headers: { accept: 'text/html' } });
+      expect(r.status, page).toBe(200);
+      expect(r.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(await r.text()).not.toContain('CASE-A');
+    }
     for (const [method, path] of ROUTES) {
       for (const token of [undefined, 'not-a-token-of-this-bridge']) {
         const r = await api(path(), token, { method, body: method === 'POST' ? 'SELECT 1' : undefined });
@@ -146,6 +160,28 @@ describe('a reader sees its tenants only', () => {
     expect(exported.code).toBe(0);
     expect(exported.stdout).not.toContain('globex');
     expect(exported.stdout.trim().split('\n')).toHaveLength(2);
+  });
+
+  it('in event details, cases, pages and free-text search: another tenant’s event or case is not found', async () => {
+    const own = await api(`/api/v1/events/${ids['acme call'].event_id}`, reader);
+    expect(own.status).toBe(200);
+    expect((await own.json()).event.tenant).toBe('acme');
+    for (const path of [`/api/v1/events/${ids['globex call'].event_id}`, `/api/v1/events/${ids['globex call'].event_id}/proof`, '/api/v1/cases/CASE-G', '/api/v1/cases/CASE-G/events']) {
+      const r = await api(path, reader);
+      expect(r.status, path).toBe(404);
+      expect(await r.text(), path).not.toContain('globex');
+    }
+    expect((await api('/api/v1/cases/CASE-G', T.admin)).status).toBe(200);
+    const summary = await (await api('/api/v1/cases/CASE-A', reader)).json();
+    expect(summary).toMatchObject({ correlation_id: 'CASE-A', tenants: ['acme'] });
+    const pageRows = (await (await api('/api/v1/events?format=json&limit=1000', reader)).json()).events as Array<Record<string, string>>;
+    expect(pageRows.length).toBeGreaterThanOrEqual(2);
+    expect(pageRows.every((e) => e.tenant === 'acme')).toBe(true);
+    const text = (await (await api('/api/v1/events?format=json&q=call', reader)).json()).events as Array<Record<string, string>>;
+    expect(text.map((e) => e.name).sort()).toEqual(['acme call']);
+    const csv = await (await api('/api/v1/events?format=csv', reader)).text();
+    expect(csv).not.toContain('globex');
+    expect((await api('/api/v1/events?format=json&tenant=globex', reader)).status).toBe(403);
   });
 
   it('in proofs: another tenant’s event is not found', async () => {

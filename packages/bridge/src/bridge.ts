@@ -1,19 +1,20 @@
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ApiServer } from './api/server.ts';
+import { registerApiRoutes } from './api/routes/index.ts';
 import { accessRequest } from './api/access-log.ts';
 import { Access } from './auth/index.ts';
 import { riskChainIds } from './chain/chain-writer.ts';
 import { Checkpointer, type StoredHook } from './chain/checkpointer.ts';
-import { registerChainRoutes } from './chain/routes.ts';
 import type { BridgeConfig } from './config.ts';
 import { secureDataDir } from './internal/data-dir.ts';
+import { routeClickHouseLog } from './store/clickhouse-log.ts';
 import { loadOrCreateKey } from './internal/keys.ts';
 import { createLogger, type Logger } from './internal/logger.ts';
 import { Metrics } from './internal/metrics.ts';
 import { AuditPipeline } from './pipeline/pipeline.ts';
 import type { PrivacyFilter } from './pipeline/privacy.ts';
-import { openPrivacy, registerPrivacyRoutes } from './policy/index.ts';
+import { openPrivacy } from './policy/index.ts';
 import { OtlpHttpReceiver } from './receive/http/otlp-http.ts';
 import { OtlpGrpcReceiver } from './receive/grpc/otlp-grpc.ts';
 import { redactUrl, Store } from './store/store.ts';
@@ -73,11 +74,11 @@ export class Bridge {
         checkpoints: Object.fromEntries([...checkpointers].map(([id, cp]) => [id, cp.status()])),
       }),
     }, log, access);
-    registerChainRoutes(this.api, { store, chainId: config.pipeline.chainId, checkpointers, log });
-    registerPrivacyRoutes(this.api, { store, privacy, recordAccess, log });
+    registerApiRoutes(this.api.context, { chainId: config.pipeline.chainId, checkpointers });
   }
 
   static async start(config: BridgeConfig, log: Logger = createLogger(config.logLevel)): Promise<Bridge> {
+    routeClickHouseLog(log);
     const access = Access.open(config.authFile);
     // Keys, write-ahead log, store and local anchor: owner only (internal/data-dir.ts).
     const narrowed = secureDataDir(config.dataDir);
@@ -129,7 +130,8 @@ export class Bridge {
         api: `http://${bridge.apiAddress.address}:${bridge.apiAddress.port}`,
         store: store.mode === 'embedded' ? join(config.dataDir, 'clickhouse') : redactUrl(config.clickhouseUrl ?? ''),
         chain_id: config.pipeline.chainId,
-        access: access.enabled ? `auth file ${access.file} (${access.tokenCount} tokens)` : 'no auth file: loopback only, local user may do everything',
+        access: access.enabled ? `auth file ${access.file} (${access.tokenCount} tokens)` : config.api.oidc ? 'no auth file: OTLP on loopback only, for the local user' : 'no auth file: loopback only, local user may do everything',
+        ...(config.api.oidc ? { oidc: config.api.oidc.issuer } : {}),
       });
       return bridge;
     } catch (err) {

@@ -7,8 +7,11 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { Store } from '../store/store.ts';
+import { anchorRecordErrors, type AnchorRecord } from './anchor.ts';
+import type { AnchorSet } from './anchors/set.ts';
 import { eventHash } from './canonical.ts';
-import { eventLeafHash, type Checkpoint } from './checkpoint.ts';
+import { eventLeafHash, verifyCheckpointSignature, type Checkpoint } from './checkpoint.ts';
+import type { Checkpointer } from './checkpointer.ts';
 import { MerkleAccumulator } from './merkle.ts';
 import { PROOF_BUNDLE_FORMAT, verifyProofBundle, type InclusionProofBundle } from './proof.ts';
 import { chainRows } from './source.ts';
@@ -103,4 +106,46 @@ export async function buildInclusionBundle(
     throw new ProofUnavailableError(`the stored events do not reproduce checkpoint ${size}: ${check.errors.join(' ')} Run "otel-audit verify".`);
   }
   return bundle;
+}
+
+/** The event is newer than every checkpoint of its chain, and none could be made now. */
+export class NotCoveredError extends Error {}
+
+export interface ProveOptions {
+  /** The bridge's anchors (every checkpointer's, configured alike). */
+  anchors: AnchorSet;
+  publicKey: KeyObject;
+  /** The event's own chain's checkpointer (none for a legacy chain): checkpoints now if needed. */
+  checkpointer: Checkpointer | null;
+}
+
+/**
+ * The inclusion proof bundle of a stored event row (every column) against the newest anchored
+ * checkpoint of its chain, checkpointing first when the event is newer than it. Throws
+ * NotCoveredError (no checkpoint covers it yet) or ProofUnavailableError (the store or the
+ * anchor does not give a valid proof: run verify).
+ */
+export async function proveStoredEvent(store: Store, event: Record<string, unknown>, o: ProveOptions): Promise<InclusionProofBundle> {
+  const chainId = String(event.chain_id);
+  const seq = Number(event.seq);
+  let sizes = await o.anchors.sizes(chainId);
+  if ((sizes.at(-1) ?? 0) < seq && o.checkpointer) {
+    await o.checkpointer.checkpointNow();
+    sizes = await o.anchors.sizes(chainId);
+  }
+  const newest = sizes.at(-1) ?? 0;
+  if (newest < seq) {
+    const halted = o.checkpointer ? o.checkpointer.status().halted : null;
+    throw new NotCoveredError(`event ${String(event.event_id)} (chain ${chainId}, seq ${seq}) is not covered by a checkpoint yet${halted ? `: the checkpointer is halted (${halted})` : ''}`);
+  }
+  let record: AnchorRecord;
+  try {
+    record = await o.anchors.read(chainId, newest);
+  } catch (err) {
+    throw new ProofUnavailableError(`cannot read the newest anchor of chain ${chainId}: ${(err as Error).message}`);
+  }
+  if (anchorRecordErrors(record).length || !verifyCheckpointSignature(record.checkpoint, o.publicKey)) {
+    throw new ProofUnavailableError(`the newest anchored checkpoint of chain ${chainId} (${newest}) is not valid for this bridge's key: run "otel-audit verify"`);
+  }
+  return buildInclusionBundle(store, event, record.checkpoint, o.publicKey);
 }

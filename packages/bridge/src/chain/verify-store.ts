@@ -94,3 +94,14 @@ export async function verifyStoredChain(
   });
   return { ...report, anchors: set.describe(), duration_ms: Date.now() - t0 };
 }
+
+/**
+ * The chains `verify` checks by default: the instance's risk chains, plus its legacy chain
+ * (`<instance>`, from before per-risk chains) when that has rows.
+ */
+export async function instanceChains(store: Store, instanceId: string, riskChains: readonly string[]): Promise<string[]> {
+  const ids = [...riskChains];
+  const legacy = await store.rows<{ n: string }>(`SELECT count() AS n FROM ${store.database}.events WHERE chain_id = {chain:String}`, { chain: instanceId });
+  if (Number(legacy[0]?.n ?? 0) > 0 && !ids.includes(instanceId)) ids.push(instanceId);
+  return ids;
+}

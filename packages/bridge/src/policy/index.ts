@@ -1,6 +1,7 @@
 /**
  * The privacy stage (README.md): the policy file, per-tenant keys, the subject key store for
- * sealed content, retention by risk level, and the reviewer endpoints.
+ * sealed content, retention by risk level, and what reviewers do to sealed content (reviewer.ts;
+ * the endpoints are api/routes/privacy.ts).
  */
 import { join } from 'node:path';
 import type { Logger } from '../internal/logger.ts';
@@ -10,7 +11,7 @@ import { DEFAULT_POLICY, type PrivacyPolicy } from './policy.ts';
 import { applyRetention } from './retention.ts';
 import { SubjectVault } from './vault.ts';
 
-export { registerPrivacyRoutes } from './routes.ts';
+export { eraseSubject, openSealedContent, type ErasureResult, type OpenedContent, type SealedRow } from './reviewer.ts';
 export { resolvePrivacyConfig, type PrivacyConfig, type PrivacyServeOptions } from './config.ts';
 export { loadPolicy, parsePolicy, PolicyError, DEFAULT_POLICY, type PrivacyPolicy } from './policy.ts';
 

@@ -1,0 +1,81 @@
+/**
+ * What a reviewer does to sealed content (README.md, "Reading sealed content" and "Erasure"):
+ * open it, and erase a subject's data keys. The API's routes (api/routes/privacy.ts) call
+ * these; access checks and the access events stay there.
+ */
+import { subjectOf, type PrivacyFilter } from '../pipeline/privacy.ts';
+import type { Store } from '../store/store.ts';
+
+/** The columns opening needs. */
+export interface SealedRow {
+  event_id: string;
+  tenant: string;
+  risk: string;
+  on_behalf_of: string;
+  actor_id: string;
+  correlation_id: string;
+  content_sealed: string;
+}
+
+export type OpenedContent =
+  | { status: 'ok'; subject: string; content: unknown }
+  /** none: the event has no sealed content; no_vault: this bridge keeps no subject keys. */
+  | { status: 'none' | 'no_vault' | 'erased' | 'invalid'; reason: string };
+
+/** Decrypts an event's sealed raw content with its subject's data key. */
+export function openSealedContent(privacy: PrivacyFilter, row: SealedRow): OpenedContent {
+  const id = row.event_id;
+  if (!row.content_sealed) {
+    return {
+      status: 'none',
+      reason: `event ${id} has no sealed content: only events whose content policy is "sealed" keep it (by default, risk high); this one is risk ${row.risk}`,
+    };
+  }
+  const vault = privacy.vault;
+  if (!vault) return { status: 'no_vault', reason: 'this bridge has no subject key store' };
+  const r = vault.open(row.content_sealed, id);
+  if (r.status === 'erased') {
+    return {
+      status: 'erased',
+      reason:
+        `the sealed content of event ${id} is gone: its subject's data key was erased (otel-audit erase). ` +
+        `The event, its digests and its redacted content remain, and the hash chain still verifies.`,
+    };
+  }
+  if (r.status === 'invalid') return { status: 'invalid', reason: `cannot open the sealed content of event ${id}: ${r.reason}` };
+  return { status: 'ok', subject: subjectOf(row), content: JSON.parse(r.plaintext.toString('utf8')) };
+}
+
+export interface ErasureResult {
+  keys_erased: number;
+  tenants: string[];
+  /** Stored events whose sealed content belonged to the subject (now unreadable). */
+  sealed_events: number;
+}
+
+/**
+ * Deletes a subject's data keys in these tenants (crypto-shredding): the subject as given, as
+ * its pseudonym and as its keyed hash, since policy rules may have stored any of them.
+ */
+export async function eraseSubject(privacy: PrivacyFilter, store: Store, subject: string, tenants: readonly string[]): Promise<ErasureResult> {
+  const vault = privacy.vault;
+  if (!vault) throw new Error('this bridge has no subject key store');
+  const forms = new Set<string>([subject]);
+  let erased = 0;
+  const erasedIn = new Set<string>();
+  for (const t of tenants) {
+    for (const c of [subject, privacy.pseudonym(subject, t), privacy.hashValue(subject, t)]) {
+      forms.add(c);
+      if (vault.erase(t, c)) {
+        erased++;
+        erasedIn.add(t);
+      }
+    }
+  }
+  const [{ n }] = await store.rows<{ n: string }>(
+    `SELECT count() AS n FROM ${store.database}.events WHERE content_sealed != '' AND tenant IN {tenants:Array(String)} ` +
+      `AND multiIf(on_behalf_of != '', on_behalf_of, actor_id != '', actor_id, correlation_id) IN {forms:Array(String)}`,
+    { tenants, forms: [...forms] },
+  );
+  return { keys_erased: erased, tenants: [...erasedIn], sealed_events: Number(n) };
+}
