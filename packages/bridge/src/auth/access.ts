@@ -23,6 +23,9 @@ export const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ name: 'anonymous',
 
 const digest = (token: string): Buffer => hash('sha256', token, 'buffer') as Buffer;
 
+/** The SHA-256 of a token: what the bridge keeps of it (and what a signed-in session holds). */
+export const tokenDigest = digest;
+
 /** What a role includes: admin everything; content_reader also reads. */
 export function hasRole(p: Principal, role: Role): boolean {
   if (p.roles.has(role) || p.roles.has('admin')) return true;
@@ -86,11 +89,22 @@ export class Access {
     if (!m) {
       throw new AccessError('UNAUTHENTICATED', 'a token is required: send "Authorization: Bearer <token>" (CLI: --token or OTEL_AUDIT_TOKEN)');
     }
-    const d = digest(m[1]);
+    const p = this.principalOfDigest(digest(m[1]));
+    if (!p) throw new AccessError('UNAUTHENTICATED', 'the token is not valid on this bridge');
+    return p;
+  }
+
+  /**
+   * The principal of the entry whose token has this SHA-256, as the auth file says now (a
+   * signed-in session keeps the digest, so a reload that removes or changes the entry takes
+   * effect at its next request), or null. Every entry is compared, in constant time.
+   */
+  principalOfDigest(d: Buffer): Principal | null {
+    if (!this.enabled) return null;
     let found: TokenEntry | null = null;
     // Every entry is compared, so the time taken does not say which one matched.
     for (const e of this.entries) if (timingSafeEqual(d, e.sha256) && !found) found = e;
-    if (!found) throw new AccessError('UNAUTHENTICATED', 'the token is not valid on this bridge');
+    if (!found) return null;
     return { name: found.name, roles: new Set(found.roles), tenants: found.tenants.includes('*') ? '*' : found.tenants };
   }
 }
