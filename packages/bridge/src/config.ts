@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { DEFAULT_API_CONFIG, type ApiConfig } from './api/server.ts';
 import { DEFAULT_SQL_LIMITS, type SqlLimits } from './api/sql/read-only-sql.ts';
-import { Access, isLoopback } from './auth/index.ts';
+import { Access, AuthConfigError, DEFAULT_SESSION_OPTIONS, isLoopback, resolveOidcConfig, type OidcConfig, type OidcOptions, type SessionOptions } from './auth/index.ts';
 import { AnchorConfigError, resolveAnchors, type AnchorSpec } from './chain/anchors/config.ts';
 import { DEFAULT_CHECKPOINT_EVERY_EVENTS, DEFAULT_CHECKPOINT_INTERVAL_MS, type CheckpointConfig } from './chain/checkpointer.ts';
 import { DEFAULT_CORRELATOR_CONFIG } from './correlate/correlator.ts';
@@ -46,10 +46,10 @@ export function parseHostPort(value: string, what: string): { host: string; port
 }
 
 export function parseDuration(value: string, what: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
-  if (!m) throw new ConfigError(`invalid ${what} "${value}": expected a duration such as 500ms, 10s or 2m`);
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (!m) throw new ConfigError(`invalid ${what} "${value}": expected a duration such as 500ms, 10s, 2m or 8h`);
   const n = Number(m[1]);
-  return Math.round(m[2] === 'm' ? n * 60_000 : m[2] === 'ms' ? n : n * 1000);
+  return Math.round(m[2] === 'h' ? n * 3600_000 : m[2] === 'm' ? n * 60_000 : m[2] === 'ms' ? n : n * 1000);
 }
 
 export function parseSize(value: string, what: string): number {
@@ -69,7 +69,7 @@ export function parseCount(value: string, what: string): number {
   return n;
 }
 
-export interface ServeOptions {
+export interface ServeOptions extends OidcOptions {
   otlpHttp?: string;
   /** HOST:PORT, or `off`. */
   otlpGrpc?: string;
@@ -115,6 +115,11 @@ export interface ServeOptions {
   sqlMaxResultRows?: string;
   sqlMaxResultBytes?: string;
   sqlThreads?: string;
+  /** `--trace-url-template`: a tracing UI's link to a trace, with {trace_id} (shown by the web UI). */
+  traceUrlTemplate?: string;
+  /** Signed-in browsers' sessions (auth/session.ts): `--session-idle-timeout`, `--session-lifetime`. */
+  sessionIdleTimeout?: string;
+  sessionLifetime?: string;
 }
 
 /** Flags win over environment variables, which win over defaults. */
@@ -156,11 +161,12 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
     throw new ConfigError(`invalid --checkpoint-every-events "${o.checkpointEveryEvents ?? env.OTEL_AUDIT_CHECKPOINT_EVERY_EVENTS}": expected a positive integer`);
   }
   const checkpointInterval = o.checkpointInterval ?? env.OTEL_AUDIT_CHECKPOINT_INTERVAL;
+  const oidc = oidcConfig(o, env);
   const authFile = authFileOf(o, env, [
     ['--otlp-http', otlp.host],
     ['--otlp-grpc', grpc?.host],
     ['--api', api.host],
-  ]);
+  ], oidc);
   return {
     dataDir,
     clickhouseUrl: o.clickhouseUrl ?? env.OTEL_AUDIT_CLICKHOUSE_URL ?? undefined,
@@ -183,7 +189,14 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
       maxInFlightBytes,
       decode,
     },
-    api: { ...DEFAULT_API_CONFIG, ...api, sql: sqlLimits(o, env, count, size) },
+    api: {
+      ...DEFAULT_API_CONFIG,
+      ...api,
+      sql: sqlLimits(o, env, count, size),
+      traceUrlTemplate: traceUrlTemplate(o.traceUrlTemplate ?? env.OTEL_AUDIT_TRACE_URL_TEMPLATE),
+      sessions: sessionOptions(o, env),
+      oidc,
+    },
     pipeline: {
       ...DEFAULT_PIPELINE_CONFIG,
       dataDir,
@@ -217,9 +230,11 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
 
 /**
  * The auth file, read once here so that a bad one is a usage error; without one, every
- * listener must be on loopback (DESIGN 3.4).
+ * listener must be on loopback (DESIGN 3.4). With OpenID Connect and no auth file, the API may
+ * listen beyond loopback (OIDC signs people in to it), the OTLP receivers may not: OIDC signs in
+ * people, not applications, and ingest without an auth file is the local principal's.
  */
-function authFileOf(o: ServeOptions, env: NodeJS.ProcessEnv, listeners: Array<[flag: string, host: string | undefined]>): string | undefined {
+function authFileOf(o: ServeOptions, env: NodeJS.ProcessEnv, listeners: Array<[flag: string, host: string | undefined]>, oidc?: OidcConfig): string | undefined {
   if (o.reviewerTokenFile ?? env.OTEL_AUDIT_REVIEWER_TOKEN_FILE ?? env.OTEL_AUDIT_REVIEWER_TOKEN) {
     throw new ConfigError(
       '--reviewer-token-file (and OTEL_AUDIT_REVIEWER_TOKEN[_FILE]) was folded into --auth-file: give that token an entry ' +
@@ -239,6 +254,13 @@ function authFileOf(o: ServeOptions, env: NodeJS.ProcessEnv, listeners: Array<[f
   }
   for (const [flag, host] of listeners) {
     if (host !== undefined && !isLoopback(host)) {
+      if (oidc && flag === '--api') continue;
+      if (oidc) {
+        throw new ConfigError(
+          `${flag} ${host} would accept OTLP from other hosts, and this bridge has no --auth-file: OpenID Connect signs in people to the API and the web UI, ` +
+            `not applications. Give it --auth-file FILE with ingest tokens (docs/security.md), or keep ${flag} on 127.0.0.1.`,
+        );
+      }
       throw new ConfigError(
         `${flag} ${host} would accept connections from other hosts, and this bridge has no --auth-file: without one it listens on loopback only. ` +
           `Give it --auth-file FILE (OTEL_AUDIT_AUTH_FILE; tokens with roles and tenants, see docs/security.md), or listen on 127.0.0.1.`,
@@ -246,6 +268,40 @@ function authFileOf(o: ServeOptions, env: NodeJS.ProcessEnv, listeners: Array<[f
     }
   }
   return undefined;
+}
+
+/** OpenID Connect sign-in (auth/oidc-config.ts); a bad flag or file is bad input. */
+function oidcConfig(o: ServeOptions, env: NodeJS.ProcessEnv): OidcConfig | undefined {
+  try {
+    return resolveOidcConfig(o, env);
+  } catch (err) {
+    if (err instanceof AuthConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
+/** How long a signed-in browser's session lasts: without requests, and at most (auth/session.ts). */
+function sessionOptions(o: ServeOptions, env: NodeJS.ProcessEnv): Partial<SessionOptions> {
+  const idle = o.sessionIdleTimeout ?? env.OTEL_AUDIT_SESSION_IDLE_TIMEOUT;
+  const life = o.sessionLifetime ?? env.OTEL_AUDIT_SESSION_LIFETIME;
+  const idleMs = idle === undefined ? DEFAULT_SESSION_OPTIONS.idleMs : parseDuration(idle, '--session-idle-timeout');
+  const absoluteMs = life === undefined ? Math.max(DEFAULT_SESSION_OPTIONS.absoluteMs, idleMs) : parseDuration(life, '--session-lifetime');
+  if (idleMs < 1000) throw new ConfigError(`invalid --session-idle-timeout "${idle}": at least 1s`);
+  if (absoluteMs < idleMs) throw new ConfigError(`invalid --session-lifetime "${life}": shorter than --session-idle-timeout (${idle ?? '8h'})`);
+  return { idleMs, absoluteMs };
+}
+
+/** A link to a trace in a tracing UI (Jaeger, Tempo, ...): http(s), with {trace_id} where the id goes. */
+function traceUrlTemplate(v: string | undefined): string | undefined {
+  if (!v) return undefined;
+  let ok = v.includes('{trace_id}');
+  try {
+    ok &&= /^https?:$/.test(new URL(v.replaceAll('{trace_id}', '0')).protocol);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new ConfigError(`invalid --trace-url-template "${v}": expected an http(s) URL with {trace_id}, for example http://jaeger:16686/trace/{trace_id}`);
+  return v;
 }
 
 /** The read-only user's URL for `sql`: only beside a ClickHouse server of its own. */

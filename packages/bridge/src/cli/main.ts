@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config.ts';
 import { erase } from './commands/erase.ts';
+import { evidence, verifyEvidence } from './commands/evidence.ts';
+import { event } from './commands/event.ts';
 import { migrate } from './commands/migrate.ts';
 import { prove } from './commands/prove.ts';
 import { publicKey } from './commands/public-key.ts';
@@ -8,7 +10,9 @@ import { verifyProof } from './commands/verify-proof.ts';
 import { verify } from './commands/verify.ts';
 import { exportEvents, search, sql, timeline, trace } from './commands/query.ts';
 import { serve } from './commands/serve.ts';
-import { EXIT, UsageError, type Command } from './shared.ts';
+import { completionCommand } from './commands/completion.ts';
+import { packageVersion, ready, version } from './commands/service.ts';
+import { EXIT, InputError, UsageError, type Command } from './shared.ts';
 
 export { EXIT } from './shared.ts';
 
@@ -17,6 +21,7 @@ const COMMANDS: Record<string, Command> = {
   serve,
   timeline,
   trace,
+  event,
   search,
   export: exportEvents,
   sql,
@@ -25,7 +30,11 @@ const COMMANDS: Record<string, Command> = {
   prove,
   'verify-proof': verifyProof,
   'public-key': publicKey,
+  evidence, 'verify-evidence': verifyEvidence,
   erase,
+  ready,
+  version,
+  completion: completionCommand(() => COMMANDS),
 };
 
 function mainHelp(): string {
@@ -60,8 +69,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(mainHelp());
     return EXIT.OK;
   }
-  if (name === '--version') {
-    process.stdout.write('0.1.0\n');
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${packageVersion()}\n`);
     return EXIT.OK;
   }
   const command = COMMANDS[name];
@@ -85,6 +94,10 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as Error & { code?: string };
     if (err instanceof UsageError || err instanceof ConfigError || e.code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`otel-audit ${name}: ${e.message}\nUsage: ${command.usage}\n`);
+      return EXIT.USAGE;
+    }
+    if (err instanceof InputError) {
+      process.stderr.write(`otel-audit ${name}: ${e.message}\n`);
       return EXIT.USAGE;
     }
     process.stderr.write(`otel-audit ${name}: ${e.message}\n`);

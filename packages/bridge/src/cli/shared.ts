@@ -13,6 +13,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 
 /** Bad input: exit code 2 with the usage line. */
 export class UsageError extends Error {}
+/** Input the bridge refused (a 4xx answer): exit code 2, with its message and no usage line. */
+export class InputError extends Error {}
 /** The work failed: exit code 1. */
 export class CommandError extends Error {}
 
@@ -46,6 +48,11 @@ export const FILTER_OPTIONS: Options = {
   from: { type: 'string' },
   to: { type: 'string' },
   'correlation-id': { type: 'string' },
+  target: { type: 'string' },
+  status: { type: 'string' },
+  risk: { type: 'string' },
+  text: { type: 'string' },
+  tenant: { type: 'string', multiple: true },
   limit: { type: 'string' },
 };
 
@@ -72,6 +79,19 @@ export function cliFormat(values: Record<string, unknown>): CliFormat {
 
 const BUSY_WAIT_MS = 60_000;
 
+/**
+ * Content types the query API answers with; anything else (an OTLP receiver's protobuf, a
+ * web page) comes from another server.
+ */
+const API_CONTENT_TYPES = /^(application\/json|application\/x-ndjson|application\/zip|text\/csv|text\/plain)\b/;
+
+function notOurApi(base: string, what: string): CommandError {
+  return new CommandError(
+    `${base} is not an otel-audit query API (${what}). The query API listens on the bridge's --api address ` +
+      `(default http://127.0.0.1:4319; 4318 and 4317 are its OTLP receivers): point --api-url or OTEL_AUDIT_API_URL there.`,
+  );
+}
+
 export async function callApi(base: string, path: string, init?: RequestInit): Promise<Response> {
   let res: Response;
   const headers = new Headers(init?.headers);
@@ -82,7 +102,11 @@ export async function callApi(base: string, path: string, init?: RequestInit): P
     try {
       res = await fetch(base + path, { ...init, headers });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      const c = (err as { cause?: { code?: string; name?: string } }).cause;
+      const cause = c?.code ?? (err as Error).message;
+      // Something listens but does not answer HTTP/1.1 (undici's parser error, llhttp's codes):
+      // an HTTP/2-only server such as the OTLP/gRPC receiver.
+      if (c?.name === 'HTTPParserError' || /^HPE_/.test(cause)) throw notOurApi(base, 'it does not answer HTTP/1.1: an OTLP/gRPC receiver?');
       throw new CommandError(
         `cannot reach the bridge at ${base} (${cause}). Start it with "npm start" (or "otel-audit serve"), or point --api-url / OTEL_AUDIT_API_URL at a running one.`,
       );
@@ -92,19 +116,27 @@ export async function callApi(base: string, path: string, init?: RequestInit): P
     await res.arrayBuffer();
     await new Promise((r) => setTimeout(r, wait + Math.random() * 250));
   }
+  const contentType = res.headers.get('content-type') ?? '';
+  if (contentType && !API_CONTENT_TYPES.test(contentType)) {
+    await res.body?.cancel();
+    throw notOurApi(base, `it answered ${res.status} with ${contentType.split(';')[0]}${/protobuf|grpc/.test(contentType) ? ': an OTLP receiver?' : ''}`);
+  }
   if (!res.ok) {
     const text = await res.text();
-    let msg = text;
+    let msg: string | undefined;
     try {
-      msg = (JSON.parse(text) as { error?: string }).error ?? text;
+      const error = (JSON.parse(text) as { error?: unknown }).error;
+      if (typeof error === 'string') msg = error;
     } catch {
-      /* plain text */
+      /* not JSON */
     }
+    // Every error of the query API is {"error": "..."}: anything else comes from another server.
+    if (msg === undefined) throw notOurApi(base, `it answered ${res.status} without an otel-audit error`);
     if (res.status === 401) {
       throw new CommandError(`${msg}${apiToken ? '' : ' (this bridge requires a token: pass --token or set OTEL_AUDIT_TOKEN)'}`);
     }
     if (res.status === 403 || res.status === 429) throw new CommandError(msg);
-    if (res.status >= 400 && res.status < 500) throw new UsageError(msg);
+    if (res.status >= 400 && res.status < 500) throw new InputError(msg);
     throw new CommandError(`the bridge answered ${res.status}: ${msg}`);
   }
   return res;
@@ -135,7 +167,9 @@ export function filterQuery(values: Record<string, unknown>, format: string): st
   if (values.limit !== undefined && !/^\d+$/.test(String(values.limit))) {
     throw new UsageError(`invalid --limit "${values.limit}": expected a whole number from 1 to 10000000`);
   }
-  for (const k of ['type', 'tool', 'from', 'to', 'limit'] as const) if (values[k]) q.set(k, String(values[k]));
+  for (const t of (values.tenant as string[] | undefined) ?? []) q.append('tenant', t);
+  for (const k of ['type', 'tool', 'target', 'status', 'risk', 'from', 'to', 'limit'] as const) if (values[k]) q.set(k, String(values[k]));
+  if (values.text) q.set('q', String(values.text));
   if (values['correlation-id']) q.set('correlation_id', String(values['correlation-id']));
   q.set('format', format);
   return q.toString();

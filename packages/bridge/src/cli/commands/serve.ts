@@ -5,7 +5,7 @@ import { CommandError, EXIT, type Command } from '../shared.ts';
 
 export const serve: Command = {
   summary: 'run the bridge: OTLP receiver, pipeline, store and query API',
-  usage: 'otel-audit serve [--otlp-http HOST:PORT] [--otlp-grpc HOST:PORT] [--api HOST:PORT] [--data-dir DIR] [--clickhouse-url URL] [--auth-file FILE] [--anchor URL]...',
+  usage: 'otel-audit serve [--otlp-http HOST:PORT] [--otlp-grpc HOST:PORT] [--api HOST:PORT] [--data-dir DIR] [--clickhouse-url URL] [--auth-file FILE] [--oidc-issuer URL ...] [--anchor URL]...',
   options: {
     'otlp-http': { type: 'string' },
     'otlp-grpc': { type: 'string' },
@@ -45,6 +45,17 @@ export const serve: Command = {
     'max-attribute-length': { type: 'string' },
     'max-depth': { type: 'string' },
     'intake-workers': { type: 'string' },
+    'trace-url-template': { type: 'string' },
+    'session-idle-timeout': { type: 'string' },
+    'session-lifetime': { type: 'string' },
+    'oidc-issuer': { type: 'string' },
+    'oidc-client-id': { type: 'string' },
+    'oidc-client-secret-file': { type: 'string' },
+    'oidc-roles-claim': { type: 'string' },
+    'oidc-tenants-claim': { type: 'string' },
+    'oidc-claim-map': { type: 'string' },
+    'oidc-scopes': { type: 'string' },
+    'oidc-redirect-url': { type: 'string' },
   },
   details: `Options (each also an environment variable):
 --otlp-http HOST:PORT     OTLP/HTTP receiver (OTEL_AUDIT_OTLP_HTTP, default 127.0.0.1:4318)
@@ -102,7 +113,26 @@ export const serve: Command = {
                           (OTEL_AUDIT_POLICY; default: safe defaults, see packages/bridge/src/policy/README.md)
 --auth-file FILE          tokens with roles (ingest, reader, content_reader, admin) and tenants, JSON
                           (OTEL_AUDIT_AUTH_FILE; reloaded on SIGHUP). Without it every listener must be on
-                          loopback, and local users may do everything (docs/security.md)`,
+                          loopback, and local users may do everything (docs/security.md)
+--session-idle-timeout DURATION  a signed-in browser's session ends after this long without a request
+                          (OTEL_AUDIT_SESSION_IDLE_TIMEOUT, default 8h)
+--session-lifetime DURATION  ... and this long after signing in (OTEL_AUDIT_SESSION_LIFETIME, default 12h)
+--oidc-issuer URL         sign people in to the web UI and API with OpenID Connect: the issuer, https
+                          (OTEL_AUDIT_OIDC_ISSUER; discovery at URL/.well-known/openid-configuration).
+                          Register the redirect URI https://<this bridge>/api/v1/oidc/callback
+--oidc-client-id ID       the bridge's client id at the provider (OTEL_AUDIT_OIDC_CLIENT_ID)
+--oidc-client-secret-file FILE  the client secret, alone in a file (OTEL_AUDIT_OIDC_CLIENT_SECRET_FILE)
+--oidc-roles-claim NAME   the claim with otel-audit roles, or a dotted path such as realm_access.roles
+                          (OTEL_AUDIT_OIDC_ROLES_CLAIM, default otel_audit_roles)
+--oidc-tenants-claim NAME the claim with tenants, "*" for all
+                          (OTEL_AUDIT_OIDC_TENANTS_CLAIM, default otel_audit_tenants)
+--oidc-claim-map FILE     JSON mapping claim values (e.g. groups) to roles and tenants (OTEL_AUDIT_OIDC_CLAIM_MAP)
+--oidc-scopes SCOPES      scopes asked for (OTEL_AUDIT_OIDC_SCOPES, default "openid profile email")
+--oidc-redirect-url URL   the redirect URI registered at the provider, when the bridge is reached under
+                          another address than its Host header says (OTEL_AUDIT_OIDC_REDIRECT_URL).
+                          Without --auth-file, OIDC lets --api listen beyond loopback, not OTLP
+--trace-url-template URL  a tracing UI's link to a trace, with {trace_id}, for the web UI
+                          (OTEL_AUDIT_TRACE_URL_TEMPLATE; e.g. http://jaeger:16686/trace/{trace_id})`,
   async run(values) {
     // Whatever the bridge and the embedded engine create (ClickHouse parts included) is owner
     // only, whatever the umask of the shell that started it (internal/data-dir.ts).
@@ -146,6 +176,17 @@ export const serve: Command = {
       policy: values.policy as string | undefined,
       reviewerTokenFile: values['reviewer-token-file'] as string | undefined,
       authFile: values['auth-file'] as string | undefined,
+      traceUrlTemplate: values['trace-url-template'] as string | undefined,
+      sessionIdleTimeout: values['session-idle-timeout'] as string | undefined,
+      sessionLifetime: values['session-lifetime'] as string | undefined,
+      oidcIssuer: values['oidc-issuer'] as string | undefined,
+      oidcClientId: values['oidc-client-id'] as string | undefined,
+      oidcClientSecretFile: values['oidc-client-secret-file'] as string | undefined,
+      oidcRolesClaim: values['oidc-roles-claim'] as string | undefined,
+      oidcTenantsClaim: values['oidc-tenants-claim'] as string | undefined,
+      oidcClaimMap: values['oidc-claim-map'] as string | undefined,
+      oidcScopes: values['oidc-scopes'] as string | undefined,
+      oidcRedirectUrl: values['oidc-redirect-url'] as string | undefined,
     });
     const log = createLogger(config.logLevel);
     // The handlers go in before the bridge starts: a signal while it starts (a supervisor that
