@@ -31,11 +31,11 @@ export interface SessionInfo {
   sign_in: SignInMethod[];
 }
 
-/** Who the browser is: signed in, or not (and the ways to sign in); `null` ways: a bridge without sessions. */
-export type Whoami = { signedIn: SessionInfo } | { signIn: SignInMethod[] | null; message: string };
+/** Who the browser is: signed in, or not (and the ways to sign in). */
+export type Whoami = { signedIn: SessionInfo } | { signIn: SignInMethod[]; message: string };
 
 /** What a sign-in with a token came to. */
-export type SignInResult = { ok: true } | { ok: false; status: number; message: string; retryAfter?: number } | { ok: false; status: 404; legacy: true };
+export type SignInResult = { ok: true } | { ok: false; status: number; message: string; retryAfter?: number };
 
 /** `?a=1&b=x` of the non-empty values. */
 export function queryString(q: Query): string {
@@ -107,8 +107,6 @@ export class Api {
     const body = (await res.json().catch(() => ({}))) as Partial<SessionInfo> & { error?: string };
     if (res.ok) return { signedIn: body as SessionInfo };
     if (res.status === 401) return { signIn: body.sign_in ?? ['token'], message: body.error ?? 'not signed in' };
-    // A bridge without the session routes: the token goes in an Authorization header.
-    if (res.status === 404 || res.status === 405) return { signIn: null, message: body.error ?? '' };
     throw new ApiError(res.status, body.error ?? `${res.status} ${res.statusText}`);
   }
 
@@ -117,7 +115,6 @@ export class Api {
     const res = await fetch('/api/v1/session', this.session.init({ method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ token }) }));
     if (res.ok) return { ok: true };
     const body = (await res.json().catch(() => ({}))) as { error?: string };
-    if (res.status === 404 || res.status === 405) return { ok: false, status: 404, legacy: true };
     const retry = Number(res.headers.get('retry-after'));
     return { ok: false, status: res.status, message: body.error ?? `${res.status} ${res.statusText}`, retryAfter: Number.isFinite(retry) && retry > 0 ? retry : undefined };
   }

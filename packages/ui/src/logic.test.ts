@@ -1,13 +1,13 @@
 /**
  * The UI's small machinery: on-screen CSV, the virtual list's arithmetic, the case loader's
- * paging, the sign-in session (bearer token, cookie-session CSRF), the router.
+ * paging, the sign-in session (cookie credentials, CSRF, the OIDC return path), the router.
  */
 import { describe, expect, it } from 'vitest';
 import { CaseLoader } from './case-loader.ts';
 import { csvField, parseCsv, SCREEN_COLUMNS, screenCsv } from './csv.ts';
 import type { EventPage } from './model.ts';
 import { parseRoute } from './router.ts';
-import { CSRF_HEADER, readCookie, Session, TOKEN_KEY } from './session.ts';
+import { CSRF_HEADER, oidcLoginUrl, readCookie, Session } from './session.ts';
 import { event, supportCase } from './testdata/events.ts';
 import { HeightIndex } from './virtual.ts';
 
@@ -114,33 +114,23 @@ describe('the case loader', () => {
 });
 
 describe('the sign-in session', () => {
-  const memory = () => {
-    const m = new Map<string, string>();
-    return { getItem: (k: string) => m.get(k) ?? null, setItem: (k: string, v: string) => void m.set(k, v), removeItem: (k: string) => void m.delete(k), m };
-  };
-
-  it('keeps the token in the tab (sessionStorage) and sends it as a bearer token, with same-origin credentials', () => {
-    const store = memory();
-    const s = new Session(store);
-    expect(s.hasToken).toBe(false);
+  it('sends every call with same-origin credentials (the session cookie), and the CSRF cookie in X-CSRF-Token', () => {
+    let cookies = '';
+    const s = new Session(() => cookies);
     expect(s.init()).toEqual({ credentials: 'same-origin', headers: {} });
-    s.setToken('  reader-token-0123456789  ');
-    expect(store.m.get(TOKEN_KEY)).toBe('reader-token-0123456789');
-    expect(s.init({ method: 'GET' })).toEqual({ method: 'GET', credentials: 'same-origin', headers: { authorization: 'Bearer reader-token-0123456789' } });
-    // A new page load in the same tab finds it again; signing out forgets it.
-    expect(new Session(store).hasToken).toBe(true);
-    s.setToken(null);
-    expect(store.m.has(TOKEN_KEY)).toBe(false);
+    cookies = 'theme=dark; otel_audit_csrf=abc%3D123; other=1';
+    expect(s.init({ method: 'DELETE', headers: { accept: 'application/json' } })).toEqual({
+      method: 'DELETE',
+      credentials: 'same-origin',
+      headers: { [CSRF_HEADER]: 'abc=123', accept: 'application/json' },
+    });
+    expect(readCookie('a=1; b=2', 'c')).toBeNull();
   });
 
-  it('echoes the CSRF cookie of a cookie session in a header, and works without storage', () => {
-    const s = new Session(null, () => 'theme=dark; otel_audit_csrf=abc%3D123; other=1');
-    expect(s.headers()).toEqual({ [CSRF_HEADER]: 'abc=123' });
-    expect(readCookie('a=1; b=2', 'c')).toBeNull();
-    const refusing = { getItem: () => { throw new Error('denied'); }, setItem: () => { throw new Error('denied'); }, removeItem: () => {} };
-    const r = new Session(refusing);
-    r.setToken('t-0123456789abcdef');
-    expect(r.headers().authorization).toBe('Bearer t-0123456789abcdef');
+  it('comes back to the page it left after an OpenID Connect sign-in, and only to a page of this bridge', () => {
+    expect(oidcLoginUrl('/cases/CASE%201?event=e')).toBe('/api/v1/oidc/login?return_to=%2Fcases%2FCASE%25201%3Fevent%3De');
+    expect(oidcLoginUrl('//evil.example/')).toBe('/api/v1/oidc/login?return_to=%2F');
+    expect(oidcLoginUrl('https://evil.example/')).toBe('/api/v1/oidc/login?return_to=%2F');
   });
 });
 

@@ -10,7 +10,7 @@ import { SignIn } from './SignIn.tsx';
 
 type Boot =
   | { state: 'loading' }
-  | { state: 'sign-in'; methods: SignInMethod[]; legacy: boolean; message: string | null }
+  | { state: 'sign-in'; methods: SignInMethod[]; message: string | null }
   | { state: 'ready'; config: UiConfig; method: SessionInfo['method'] }
   | { state: 'error'; message: string };
 
@@ -26,10 +26,9 @@ export function App({ session }: { session: Session }) {
   const api = useMemo(
     () =>
       new Api(session, () => {
-        // The credential was refused (the session ended, the token was revoked): sign in again.
+        // The session was refused (it ended, or its token was revoked): sign in again.
         if (!signedIn.current) return;
         signedIn.current = false;
-        session.setToken(null);
         void start.current('Your sign-in has ended (the session expired, or the token was revoked): sign in again.');
       }),
     [session],
@@ -40,17 +39,7 @@ export function App({ session }: { session: Session }) {
     try {
       const who = await api.whoami();
       if ('signIn' in who) {
-        // A bridge without sessions, and a token kept from before: try it.
-        if (who.signIn === null && session.hasToken) {
-          const config = await api.uiConfig().catch(() => null);
-          if (config) {
-            signedIn.current = true;
-            setBoot({ state: 'ready', config, method: 'bearer' });
-            return;
-          }
-          session.setToken(null);
-        }
-        setBoot({ state: 'sign-in', methods: who.signIn ?? ['token'], legacy: who.signIn === null, message });
+        setBoot({ state: 'sign-in', methods: who.signIn, message });
         return;
       }
       const config = await api.uiConfig();
@@ -58,8 +47,8 @@ export function App({ session }: { session: Session }) {
       setBoot({ state: 'ready', config, method: who.signedIn.method });
     } catch (err) {
       const e = err as ApiError;
-      if (e.status === 401) setBoot({ state: 'sign-in', methods: ['token'], legacy: false, message });
-      else if (e.status === 403) setBoot({ state: 'sign-in', methods: ['token'], legacy: false, message: `This sign-in may not read the trail: ${e.message}` });
+      if (e.status === 401) setBoot({ state: 'sign-in', methods: ['token'], message });
+      else if (e.status === 403) setBoot({ state: 'sign-in', methods: ['token'], message: `This sign-in may not read the trail: ${e.message}` });
       else setBoot({ state: 'error', message: e.message });
     }
   };
@@ -77,33 +66,19 @@ export function App({ session }: { session: Session }) {
   const signOut = async () => {
     signedIn.current = false;
     await api.signOut();
-    session.setToken(null);
     await start.current('Signed out.');
   };
 
-  /** The token form: a session cookie from the bridge, or (a bridge without sessions) the token itself. */
-  const signInWithToken = async (token: string, legacy: boolean): Promise<string | null> => {
-    if (!legacy) {
-      const r: SignInResult = await api.signIn(token).catch(() => ({ ok: false as const, status: 0, message: 'The bridge cannot be reached. Is it running?' }));
-      if (r.ok) {
-        await start.current();
-        return null;
-      }
-      if (!('legacy' in r)) {
-        if (r.status === 401) return 'That token was not accepted by this bridge.';
-        if (r.status === 429) return `Too many failed sign-ins from this address: try again in ${r.retryAfter ?? 60} s.`;
-        return r.message;
-      }
+  /** The token form: the bridge exchanges the token for a session cookie. Resolves with what went wrong, or null. */
+  const signInWithToken = async (token: string): Promise<string | null> => {
+    const r: SignInResult = await api.signIn(token).catch(() => ({ ok: false as const, status: 0, message: 'The bridge cannot be reached. Is it running?' }));
+    if (r.ok) {
+      await start.current();
+      return null;
     }
-    session.setToken(token);
-    const config = await api.uiConfig().catch((err: ApiError) => err);
-    if (config instanceof Error) {
-      session.setToken(null);
-      return config.status === 401 ? 'That token was not accepted by this bridge.' : config.status === 403 ? `This token may not read the trail: ${config.message}` : config.message;
-    }
-    signedIn.current = true;
-    setBoot({ state: 'ready', config, method: 'bearer' });
-    return null;
+    if (r.status === 401) return 'That token was not accepted by this bridge.';
+    if (r.status === 429) return `Too many failed sign-ins from this address: try again in ${r.retryAfter ?? 60} s.`;
+    return r.message;
   };
 
   const title = route.page === 'case' ? `Case ${route.id}` : route.page === 'search' ? 'Search' : 'Not found';
@@ -146,7 +121,7 @@ export function App({ session }: { session: Session }) {
           </div>
         )}
         {boot.state === 'sign-in' && (
-          <SignIn methods={boot.methods} message={boot.message} returnTo={location.pathname + location.search} onToken={(token) => signInWithToken(token, boot.legacy)} />
+          <SignIn methods={boot.methods} message={boot.message} returnTo={location.pathname + location.search} onToken={signInWithToken} />
         )}
         {ctx && (
           <AppContext.Provider value={ctx}>
