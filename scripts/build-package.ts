@@ -10,7 +10,7 @@
  * may be loading them while a pack runs.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const pkgDir = process.cwd();
@@ -23,6 +23,19 @@ if (!existsSync(join(pkgDir, 'tsconfig.json')) || !existsSync(srcDir)) {
 
 execFileSync('tsc', ['-b', pkgDir], { stdio: 'inherit' });
 
+/**
+ * Built assets that live in src/ and ship as they are, at the same place under dist/: the web
+ * UI (packages/ui builds into the bridge's src/ui/dist, which the API serves from `ui/dist`
+ * beside its own folder, in a checkout and in a build alike).
+ */
+const ASSET_DIRS = ['ui/dist'];
+for (const dir of ASSET_DIRS) {
+  if (!existsSync(join(srcDir, dir))) continue;
+  rmSync(join(distDir, dir), { recursive: true, force: true });
+  cpSync(join(srcDir, dir), join(distDir, dir), { recursive: true });
+}
+const isAsset = (rel: string) => ASSET_DIRS.some((d) => rel === d || rel.startsWith(`${d}/`));
+
 /** The source a dist file was built from: dist/a/b.js, .d.ts, .js.map → src/a/b.ts. */
 function sourceOf(distFile: string): string | undefined {
   const m = /^(.*?)(\.d\.ts|\.js\.map|\.js|\.d\.ts\.map)$/.exec(distFile);
@@ -33,6 +46,7 @@ let pruned = 0;
 for (const entry of readdirSync(distDir, { recursive: true, withFileTypes: true })) {
   if (!entry.isFile()) continue;
   const rel = relative(distDir, join(entry.parentPath, entry.name));
+  if (isAsset(rel)) continue;
   const source = sourceOf(rel);
   if (source !== undefined && !existsSync(source)) {
     rmSync(join(distDir, rel));

@@ -122,6 +122,10 @@ describe('the packed packages, installed from their tarballs outside the workspa
       expect(readlinkSync(`/proc/${on22.child.pid}/exe`)).toBe(realpathSync(node22()));
       const version = await runOk(join(prefix, 'bin/otel-audit'), ['--version'], { env: withPath(dirname(node22())) });
       expect(version.stdout.trim()).toBe('0.1.0');
+      // The installed bridge serves the web UI it was packed with, not the "UI not built" page.
+      const page = await (await fetch(`${on22.apiUrl}/`)).text();
+      expect(page).toMatch(/<script[^>]+src="\/assets\//);
+      expect(page).not.toMatch(/not built/i);
 
       const a20 = await runApp(node20(), app2x, on22.otlpUrl, 'CASE-NODE20');
       expect(a20.result.node).toMatch(/^v20\./);
