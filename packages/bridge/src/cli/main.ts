@@ -11,7 +11,8 @@ import { verify } from './commands/verify.ts';
 import { exportEvents, search, sql, timeline, trace } from './commands/query.ts';
 import { serve } from './commands/serve.ts';
 import { completionCommand } from './commands/completion.ts';
-import { packageVersion, ready, version } from './commands/service.ts';
+import { ready, version } from './commands/service.ts';
+import { packageVersion } from '../internal/version.ts';
 import { EXIT, InputError, UsageError, type Command } from './shared.ts';
 
 export { EXIT } from './shared.ts';

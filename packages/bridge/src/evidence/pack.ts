@@ -10,7 +10,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { sign } from 'node:crypto';
-import { createRequire } from 'node:module';
+import { packageVersion } from '../internal/version.ts';
 import type { AccessRecord } from '../api/access-log.ts';
 import { anchorRecordErrors, type AnchorRecord } from '../chain/anchor.ts';
 import { eventHash } from '../chain/canonical.ts';
@@ -276,12 +276,6 @@ export const MAX_PACK_EVENTS = 200_000;
 const MAX_CONCURRENT = 2;
 let gathering = 0;
 
-let version: string | null = null;
-/** This package's version (package.json sits two levels up from src/evidence/ and dist/evidence/). */
-export function bridgeVersion(): string {
-  version ??= String((createRequire(import.meta.url)('../../package.json') as { version?: string }).version ?? 'unknown');
-  return version;
-}
 
 interface Gathered {
   event_id: string;
@@ -432,7 +426,7 @@ async function gather(deps: EvidenceDeps, r: EvidenceRequest): Promise<PreparedP
     correlationId: r.correlationId,
     createdAt: new Date(),
     createdBy: r.principal,
-    bridgeVersion: bridgeVersion(),
+    bridgeVersion: packageVersion(),
     tenants,
     key,
     chains,

@@ -1,11 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../../internal/version.ts';
 import { parseDuration } from '../../config.ts';
 import { API_URL_OPTION, apiUrl, EXIT, UsageError, type Command } from '../shared.ts';
 
-/** The package's version, from its package.json (beside src/ in a checkout, dist/ when installed). */
-export function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 export const version: Command = {
   summary: 'print the version of otel-audit',
