@@ -9,6 +9,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { ReaderSession, Store } from '../store/store.ts';
 import { quoteString } from '../store/store.ts';
+import { MAPS_AS_PAIRS, parseRow } from '../store/json-rows.ts';
 import { bindParams } from './queries.ts';
 
 export interface ReadOptions {
@@ -25,8 +26,9 @@ export class EventReads {
     this.store = store;
   }
 
-  private async session(o: ReadOptions): Promise<ReaderSession> {
+  private async session(o: ReadOptions, extra: Record<string, string | number> = {}): Promise<ReaderSession> {
     const settings: Record<string, string | number> = {
+      ...extra,
       max_execution_time: o.timeoutSeconds,
       timeout_overflow_mode: 'throw',
       max_threads: 2,
@@ -44,11 +46,11 @@ export class EventReads {
 
   /** Every row of a bounded query, parsed. */
   async rows<T = Record<string, unknown>>(sql: string, params: Record<string, unknown>, o: ReadOptions): Promise<T[]> {
-    const session = await this.session(o);
+    const session = await this.session(o, MAPS_AS_PAIRS);
     try {
       const text = await session.text(bindParams(sql, params), 'JSONEachRow');
       const out: T[] = [];
-      for (const line of text.split('\n')) if (line) out.push(JSON.parse(line) as T);
+      for (const line of text.split('\n')) if (line) out.push(parseRow<T>(line));
       return out;
     } finally {
       session.close();
@@ -56,8 +58,8 @@ export class EventReads {
   }
 
   /** A query's output in a ClickHouse format, streamed; returning the iterator stops the query. */
-  async *stream(sql: string, params: Record<string, unknown>, format: string, o: ReadOptions): AsyncGenerator<Buffer> {
-    const session = await this.session(o);
+  async *stream(sql: string, params: Record<string, unknown>, format: string, o: ReadOptions, extra: Record<string, string | number> = {}): AsyncGenerator<Buffer> {
+    const session = await this.session(o, extra);
     try {
       yield* session.stream(bindParams(sql, params), format, o.signal);
     } finally {
@@ -70,16 +72,16 @@ export class EventReads {
     let rest = '';
     // A chunk may end inside a character: decode across chunks.
     const decoder = new StringDecoder('utf8');
-    for await (const chunk of this.stream(sql, params, 'JSONEachRow', o)) {
+    for await (const chunk of this.stream(sql, params, 'JSONEachRow', o, MAPS_AS_PAIRS)) {
       const text = rest + decoder.write(chunk);
       let start = 0;
       for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
-        if (end > start) yield JSON.parse(text.slice(start, end)) as T;
+        if (end > start) yield parseRow<T>(text.slice(start, end));
         start = end + 1;
       }
       rest = text.slice(start);
     }
     rest += decoder.end();
-    if (rest.trim()) yield JSON.parse(rest) as T;
+    if (rest.trim()) yield parseRow<T>(rest);
   }
 }

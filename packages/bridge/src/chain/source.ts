@@ -14,7 +14,9 @@
  *    cancels its active stream, and the bridge keeps inserting while verify runs.
  */
 import { createRequire } from 'node:module';
+import { StringDecoder } from 'node:string_decoder';
 import type { Store } from '../store/store.ts';
+import { MAPS_AS_PAIRS, parseRow } from '../store/json-rows.ts';
 
 export interface ChainRowsQuery {
   chainId: string;
@@ -34,6 +36,7 @@ const STREAM_SETTINGS: Record<string, string | number> = {
   date_time_output_format: 'simple',
   max_block_size: 8192,
   max_bytes_before_external_sort: 256 * 1024 * 1024,
+  ...MAPS_AS_PAIRS,
 };
 
 interface ChdbStreamChunk {
@@ -81,13 +84,16 @@ export async function* streamRows<T = Record<string, unknown>>(store: Store, sql
   const path = chdbPath(store);
   if (path === null) {
     let rest = '';
+    // A chunk may end inside a character: decode across chunks.
+    const decoder = new StringDecoder('utf8');
     for await (const chunk of store.stream(sql, 'JSONEachRow', params, STREAM_SETTINGS as never)) {
-      const text = rest + chunk.toString('utf8');
+      const text = rest + decoder.write(chunk);
       const lines = text.split('\n');
       rest = lines.pop() ?? '';
-      for (const l of lines) if (l) yield JSON.parse(l) as T;
+      for (const l of lines) if (l) yield parseRow<T>(l);
     }
-    if (rest) yield JSON.parse(rest) as T;
+    rest += decoder.end();
+    if (rest) yield parseRow<T>(rest);
     return;
   }
   const settings = Object.entries(STREAM_SETTINGS)
@@ -111,7 +117,7 @@ export async function* streamRows<T = Record<string, unknown>>(store: Store, sql
         while (start < text.length) {
           let end = text.indexOf('\n', start);
           if (end < 0) end = text.length;
-          if (end > start) yield JSON.parse(text.slice(start, end)) as T;
+          if (end > start) yield parseRow<T>(text.slice(start, end));
           start = end + 1;
         }
       }
