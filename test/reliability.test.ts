@@ -155,12 +155,24 @@ describe('ClickHouse outage (embedded store: every insert fails for real)', () =
       expect(await metric(bridge, 'otel_audit_spooled_bytes')).toBeGreaterThan(0);
       expect((await fetch(`${bridge.apiUrl}/healthz`)).status).toBe(200); // alive, not ready
 
-      // Fill the budget: 503 with Retry-After and a google.rpc.Status, never a 200 past it.
+      // Fill the budget: 503 with Retry-After and a google.rpc.Status, never a 200 past it. The
+      // log holds each request twice for a while (raw, then in its sealed batch); compaction may
+      // then reclaim the raw copies and make room again, so fill until the refusals hold for
+      // longer than a compaction takes to start (1 s) and nothing is left to reclaim.
       let refused: Awaited<ReturnType<typeof send>> | null = null;
       let fills = 0;
-      for (let i = 0; i < 60 && !refused; i++, fills++) {
+      let refusedSince = 0;
+      for (let i = 0; i < 200 && !(refused && Date.now() - refusedSince > 2000); i++) {
         const r = await send(`OUT-FILL${i}`);
-        if (r.status !== 200) refused = r;
+        if (r.status === 200) {
+          fills++;
+          refused = null;
+        } else if (!refused) {
+          refused = r;
+          refusedSince = Date.now();
+        } else {
+          await sleep(200);
+        }
       }
       expect(refused?.status).toBe(503);
       expect(refused!.headers.get('retry-after')).toBe('10');
