@@ -190,6 +190,8 @@ export interface AuditEvent {
   seq: number;
   prev_hash: string;
   hash: string;
+  /** Which serialization `hash` covers (chain/canonical.ts); set when sealed. */
+  hash_version?: number;
   /** Who sent it: the ingest token's name, `local` without an auth file (a column added later). */
   ingest_principal?: string;
 }

@@ -108,6 +108,7 @@ export const CSV_COLUMNS: ReadonlyArray<readonly [header: string, column: string
   ['Seq', 'seq', text],
   ['Previous hash', 'prev_hash', text],
   ['Hash', 'hash', text],
+  ['Hash version', 'hash_version', text],
 ];
 
 /** A spreadsheet runs a cell starting with one of these as a formula. */

@@ -15,6 +15,7 @@ function columnSchema(type: string): Schema {
   if (t === 'UInt64') return { type: 'string', pattern: '^[0-9]+$', description: '64-bit integer, as a decimal string' };
   if (t === 'Nullable(UInt64)') return { type: ['string', 'null'], pattern: '^[0-9]+$', description: '64-bit integer, as a decimal string' };
   if (t === 'UInt32') return { type: 'integer', minimum: 0 };
+  if (t === 'UInt8') return { type: 'integer', minimum: 0, maximum: 255 };
   if (t === 'Bool') return { type: 'boolean' };
   if (/^Map\(/.test(t)) return { type: 'object', additionalProperties: { type: 'string' } };
   if (/^Array\((LowCardinality\()?String\)?\)$/.test(t)) return { type: 'array', items: { type: 'string' } };

@@ -1,9 +1,21 @@
 import { hash } from 'node:crypto';
+import { RowWriter, rowEncoder } from '../store/rowbinary.ts';
 import { EVENT_COLUMNS } from '../store/schema.ts';
 
 /**
- * The canonical serialization that an event's hash covers (documented for auditors who
- * re-implement `verify`):
+ * What an event's hash covers (documented for auditors who re-implement `verify`; README.md
+ * "Hash versions"). The column `hash_version` says which serialization a row was hashed with:
+ *
+ * Version 2 (every event sealed since hash_version existed): the row's own RowBinary bytes,
+ * exactly as the bridge inserts them, without the `hash` column:
+ *
+ *   hash = hex(SHA-256("otel-audit/event/v2\n" || RowBinary(columns of HASH_V2_COLUMNS)))
+ *
+ * RowBinary as ClickHouse defines it (store/rowbinary.ts), with map entries in key order
+ * (UTF-16 code units), which is also the order they are inserted in. One serialization serves
+ * the hash and the insert; a row read back is re-encoded to check it.
+ *
+ * Version 1 (rows stored before; hash_version 0):
  *
  *   hash = hex(SHA-256("otel-audit/event/v1\n" || JSON(values)))
  *
@@ -86,9 +98,74 @@ export function canonicalEventJson(row: Record<string, unknown>): string {
   return JSON.stringify(values);
 }
 
-export function eventHash(row: Record<string, unknown>): string {
+/** The version-1 hash (rows stored before hash_version; tests of such rows). */
+export function eventHashV1(row: Record<string, unknown>): string {
   // One-shot hash: no Hash object per event on the hot path.
   return hash('sha256', HASH_DOMAIN + canonicalEventJson(row), 'hex');
+}
+
+/** The hash version new events are sealed with. */
+export const HASH_VERSION = 2;
+export const HASH_DOMAIN_V2 = 'otel-audit/event/v2\n';
+const DOMAIN_V2 = Buffer.from(HASH_DOMAIN_V2);
+
+/**
+ * The columns version 2 covers, in table order: every column but `hash`. Frozen: a column
+ * added later needs a new hash version (canonical.test.ts checks that this list and the table
+ * agree), so that rows hashed before read back to the same bytes.
+ */
+export const HASH_V2_COLUMNS: readonly string[] = [
+  ...EVENT_COLUMNS.slice(0, HASH_INDEX).map(([n]) => n),
+  ...EVENT_COLUMNS.slice(HASH_INDEX + 1).map(([n]) => n),
+];
+const typeOf = new Map(EVENT_COLUMNS.map(([n, t]) => [n, t] as const));
+const columnsV2 = (names: readonly string[]) => names.map((n) => [n, typeOf.get(n)!] as const);
+/** The columns before `hash` and after it, in table order. */
+const encodeBefore = rowEncoder(columnsV2(HASH_V2_COLUMNS.slice(0, HASH_INDEX)));
+const encodeAfter = rowEncoder(columnsV2(HASH_V2_COLUMNS.slice(HASH_INDEX)));
+const HASH_BYTES = 65; // a String of 64 hex characters: one length byte, then the text
+
+const scratch = new RowWriter(64 * 1024);
+
+/** The version-2 hash of a row (as sealed in memory, or as read back from ClickHouse). */
+export function eventHashV2(row: Record<string, unknown>): string {
+  scratch.pos = 0;
+  scratch.ensure(DOMAIN_V2.length);
+  scratch.pos += DOMAIN_V2.copy(scratch.buf, 0);
+  encodeBefore(scratch, row);
+  encodeAfter(scratch, row);
+  return hash('sha256', scratch.buf.subarray(0, scratch.pos), 'hex');
+}
+
+/** The hash a stored row must have, by its hash_version. */
+export function eventHash(row: Record<string, unknown>): string {
+  return Number(row.hash_version ?? 0) === 2 ? eventHashV2(row) : eventHashV1(row);
+}
+
+/**
+ * Appends the row's RowBinary bytes (every column, table order) to `w` and returns its
+ * version-2 hash, which it also writes into the row's `hash` column: the bytes hashed are the
+ * bytes inserted, serialized once. `row.hash_version` must be 2.
+ */
+export function encodeSealedRow(w: RowWriter, row: Record<string, unknown>): string {
+  const start = w.pos;
+  encodeBefore(w, row);
+  const at = w.pos;
+  w.ensure(HASH_BYTES);
+  w.pos += HASH_BYTES;
+  encodeAfter(w, row);
+  const end = w.pos;
+  // The hashed bytes: domain, before, after (contiguous in a scratch copy, hashed one-shot).
+  const n = DOMAIN_V2.length + (at - start) + (end - at - HASH_BYTES);
+  scratch.pos = 0;
+  scratch.ensure(n);
+  DOMAIN_V2.copy(scratch.buf, 0);
+  w.buf.copy(scratch.buf, DOMAIN_V2.length, start, at);
+  w.buf.copy(scratch.buf, DOMAIN_V2.length + (at - start), at + HASH_BYTES, end);
+  const h = hash('sha256', scratch.buf.subarray(0, n), 'hex');
+  w.buf[at] = 64;
+  w.buf.write(h, at + 1, 64, 'latin1');
+  return h;
 }
 
 /** The prev_hash of the first event of a chain. */

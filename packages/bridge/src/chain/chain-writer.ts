@@ -1,5 +1,6 @@
 import type { AuditEvent } from '../model.ts';
-import { eventHash, GENESIS_HASH } from './canonical.ts';
+import { RowWriter } from '../store/rowbinary.ts';
+import { encodeSealedRow, eventHashV1, GENESIS_HASH, HASH_VERSION } from './canonical.ts';
 
 export interface ChainHead {
   seq: number;
@@ -30,24 +31,38 @@ export function riskChainIds(instanceChainId: string): string[] {
 export class ChainWriter {
   readonly chainId: string;
   private head: ChainHead;
+  /** 1 only to make rows as releases before hash_version did (tests of stores with such rows). */
+  private readonly hashVersion: 1 | 2;
+  private scratch: RowWriter | null = null;
 
-  constructor(chainId: string, head: ChainHead | null) {
+  constructor(chainId: string, head: ChainHead | null, o: { hashVersion?: 1 | 2 } = {}) {
     this.chainId = chainId;
     this.head = head ?? { seq: 0, hash: GENESIS_HASH };
+    this.hashVersion = o.hashVersion ?? HASH_VERSION;
   }
 
   get current(): ChainHead {
     return { ...this.head };
   }
 
-  /** Sets chain_id, seq, prev_hash and hash on each event, in order. */
-  seal(events: AuditEvent[]): void {
+  /**
+   * Sets chain_id, seq, prev_hash, hash_version and hash on each event, in order, and appends
+   * each row's RowBinary bytes (the ones its hash covers) to `rows` when given.
+   */
+  seal(events: AuditEvent[], rows?: RowWriter): void {
     let { seq, hash } = this.head;
+    const w = rows ?? (this.scratch ??= new RowWriter(64 * 1024));
     for (const e of events) {
       e.chain_id = this.chainId;
       e.seq = ++seq;
       e.prev_hash = hash;
-      e.hash = hash = eventHash(e as unknown as Record<string, unknown>);
+      if (this.hashVersion === 1) {
+        e.hash = hash = eventHashV1(e as unknown as Record<string, unknown>);
+        continue;
+      }
+      e.hash_version = HASH_VERSION;
+      if (!rows) w.pos = 0;
+      e.hash = hash = encodeSealedRow(w, e as unknown as Record<string, unknown>);
     }
     this.head = { seq, hash };
   }

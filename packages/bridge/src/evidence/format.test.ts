@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CSV_BOM, csvCell, csvRecord, csvRecords, csvText, jsonLines, schemaDocument } from './format.ts';
+import { EVENT_COLUMNS } from '../store/schema.ts';
 
 describe('events.csv', () => {
   const values: unknown[] = [
@@ -67,6 +68,9 @@ describe('schema.json', () => {
     expect(s.columns.find((c) => c.name === 'attributes')).toEqual({ name: 'attributes', type: 'Map(LowCardinality(String), String)', normalize: 'map' });
     expect(s.columns.find((c) => c.name === 'links')?.normalize).toBe('tuples');
     expect(s.columns.map((c) => c.name)).not.toContain('hash');
-    expect(s.added_columns.map((c) => c.name)).toEqual(['content_sealed', 'ingest_principal']);
+    expect(s.added_columns.map((c) => c.name).slice(0, 2)).toEqual(['content_sealed', 'ingest_principal']);
+    expect(s.added_columns.map((c) => c.name)).toContain('hash_version');
+    expect(s.hash_v2?.hash_domain).toBe('otel-audit/event/v2\n');
+    expect(s.hash_v2?.columns.map((c) => c.name)).toEqual(EVENT_COLUMNS.map(([n]) => n).filter((n) => n !== 'hash'));
   });
 });

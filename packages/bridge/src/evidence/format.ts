@@ -4,7 +4,7 @@
  * the proof lines, the CSV rule and the schema document. Nothing here touches the store.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { HASH_DOMAIN } from '../chain/canonical.ts';
+import { HASH_DOMAIN, HASH_DOMAIN_V2, HASH_V2_COLUMNS } from '../chain/canonical.ts';
 import { EVENT_COLUMNS } from '../store/schema.ts';
 
 export const EVIDENCE_FORMAT = 'otel-audit-evidence/v1';
@@ -211,6 +211,11 @@ export interface SchemaDocument {
   columns: Array<{ name: string; type: string; normalize: Normalize }>;
   /** Added later: appended as [name, value] pairs, in this order, only when not empty. */
   added_columns: Array<{ name: string; type: string; normalize: Normalize }>;
+  /**
+   * Rows with hash_version 2: SHA-256 of the domain, then the row's ClickHouse RowBinary bytes
+   * for these columns in this order (map entries in key order). Absent in packs made before.
+   */
+  hash_v2?: { hash_domain: string; serialization: 'RowBinary'; columns: Array<{ name: string; type: string }> };
 }
 
 export type Normalize = 'uint64' | 'map' | 'tuples' | 'as_is';
@@ -231,6 +236,11 @@ export function schemaDocument(): SchemaDocument {
     hash_domain: HASH_DOMAIN,
     columns: EVENT_COLUMNS.slice(0, hashAt).map(col),
     added_columns: EVENT_COLUMNS.slice(hashAt + 1).map(col),
+    hash_v2: {
+      hash_domain: HASH_DOMAIN_V2,
+      serialization: 'RowBinary',
+      columns: HASH_V2_COLUMNS.map((name) => ({ name, type: EVENT_COLUMNS.find(([n]) => n === name)![1].replace(/ CODEC\(.*\)$/, '') })),
+    },
   };
 }
 

@@ -128,7 +128,21 @@ must be the signed one. \`.sig\` is the base64-decoded \`signature\` field. A ti
 (\`.timestamp-N.tst\`) is over the SHA-256 of \`.signed.txt\`:
 \`openssl ts -verify -in <token> -token_in -data ${cpBase}.signed.txt -CAfile <the TSA's CA>\`.
 
-**3. Each event's hash** (column \`hash\`):
+**3. Each event's hash** (column \`hash\`). An event with \`hash_version\` 2 (every event sealed
+by this release) is hashed over its own ClickHouse RowBinary bytes, the bytes the bridge inserted:
+
+\`\`\`
+hash = hex(SHA-256("otel-audit/event/v2\\n" || RowBinary(the columns of hash_v2.columns in ${FILES.schema})))
+\`\`\`
+
+RowBinary: \`String\` as its UTF-8 length (LEB128) then the bytes; \`UInt8\`/\`UInt32\`/\`UInt64\`
+little-endian; \`Float64\` IEEE 754 little-endian; \`Bool\` one byte; \`DateTime64(9)\` the
+nanoseconds since 1970 (UTC) as a signed 64-bit little-endian integer; \`Nullable\` a byte 1 for
+null, else 0 then the value; \`Array\` its length (LEB128) then the items; a named \`Tuple\` its
+fields in order; \`Map\` its size (LEB128) then key, value, ... in key order (UTF-16 code units);
+\`LowCardinality(T)\` as \`T\`.
+
+An event with \`hash_version\` 0 (stored by a release before it) is hashed as:
 
 \`\`\`
 hash = hex(SHA-256("otel-audit/event/v1\\n" || JSON(values)))
@@ -168,7 +182,7 @@ Steps 1, 3 and 4 in Python 3 (standard library only; short enough to read before
 a score in \`sources\` written with an exponent would need JavaScript's number format):
 
 \`\`\`python
-import hashlib, json, sys, zipfile
+import calendar, hashlib, json, struct, sys, time, zipfile
 z = zipfile.ZipFile(sys.argv[1])
 m = json.loads(z.read('manifest.json'))
 for f in m['files']:
@@ -181,7 +195,40 @@ def norm(c, v):
         names = [f.split()[0] for f in c['type'][len('Array(Tuple('):-2].split(',')]
         return [t if isinstance(t, list) else [t.get(n) for n in names] for t in v or []]
     return v
+def varint(n):
+    out = bytearray()
+    while n >= 0x80: out.append(n & 0x7f | 0x80); n >>= 7
+    return bytes(out + bytes([n]))
+def args(t):
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(t):
+        depth += ch == '('; depth -= ch == ')'
+        if ch == ',' and depth == 0: out.append(t[start:i].strip()); start = i + 1
+    return out + [t[start:].strip()]
+def rowbinary(t, v):
+    if t.startswith('LowCardinality('): t = t[15:-1]
+    if t == 'String': b = ('' if v is None else str(v)).encode('utf-8'); return varint(len(b)) + b
+    if t in ('UInt8', 'UInt32', 'UInt64'): return int(v or 0).to_bytes({'UInt8': 1, 'UInt32': 4, 'UInt64': 8}[t], 'little')
+    if t == 'Float64': return struct.pack('<d', float(v or 0))
+    if t == 'Bool': return bytes([1 if v else 0])
+    if t.startswith('DateTime64('):
+        secs = calendar.timegm(time.strptime(v[:19], '%Y-%m-%d %H:%M:%S'))
+        return (secs * 10**9 + int(v[20:].ljust(9, '0') or 0)).to_bytes(8, 'little', signed=True)
+    if t.startswith('Nullable('): return b'\\x01' if v is None else b'\\x00' + rowbinary(t[9:-1], v)
+    if t.startswith('Array('): return varint(len(v or [])) + b''.join(rowbinary(t[6:-1], x) for x in v or [])
+    if t.startswith('Tuple('):
+        fs = [f.split(None, 1) for f in args(t[6:-1])]
+        return b''.join(rowbinary(ft, v[i] if isinstance(v, list) else v.get(n)) for i, (n, ft) in enumerate(fs))
+    if t.startswith('Map('):
+        kt, vt = args(t[4:-1]); v = v or {}
+        ks = sorted(v, key=lambda k: k.encode('utf-16-be'))
+        return varint(len(ks)) + b''.join(rowbinary(kt, k) + rowbinary(vt, v[k]) for k in ks)
+    raise ValueError('type ' + t)
 def event_hash(e):
+    if int(e.get('hash_version') or 0) == 2:
+        v2 = s['hash_v2']
+        data = v2['hash_domain'].encode() + b''.join(rowbinary(c['type'], e.get(c['name'])) for c in v2['columns'])
+        return hashlib.sha256(data).hexdigest()
     vals = [norm(c, e.get(c['name'])) for c in s['columns']]
     for c in s['added_columns']:
         v = norm(c, e.get(c['name']))

@@ -239,7 +239,8 @@ export function verifyEvidencePack(data: Uint8Array, opts: VerifyEvidenceOptions
         same(doc.columns, mine.columns) &&
         Array.isArray(doc.added_columns) &&
         doc.added_columns.length <= mine.added_columns.length &&
-        same(doc.added_columns, mine.added_columns.slice(0, doc.added_columns.length));
+        same(doc.added_columns, mine.added_columns.slice(0, doc.added_columns.length)) &&
+        (doc.hash_v2 === undefined || same(doc.hash_v2, mine.hash_v2));
       if (!known) {
         const intact = manifestSigned && listed.get(FILES.schema)?.sha256 === sha256(schemaBytes);
         if (intact) throw new UnusablePackError(`the pack's event schema (${FILES.schema}) is newer than this verifier's: use the otel-audit ${manifest?.bridge?.version ?? ''} that made it, or a later one`);

@@ -9,7 +9,7 @@ import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
 import type { RawRequest } from '../receive/otlp/request.ts';
 import type { DecodeOptions, RejectedItem } from '../receive/otlp/decode.ts';
 import { WriteAheadLog, type WalRecord, type WalRef } from '../spool/wal.ts';
-import { RowWriter, rowEncoder } from '../store/rowbinary.ts';
+import { RowWriter } from '../store/rowbinary.ts';
 import { EVENT_COLUMNS } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditEvent } from '../model.ts';
@@ -187,7 +187,6 @@ export class AuditPipeline {
    * chain/checkpointer.ts, set by bridge.ts). Must be cheap and must not throw.
    */
   stored: ((chainId: string, firstSeq: number, lastSeq: number, hashes: string[]) => void) | null = null;
-  private readonly encodeRow = rowEncoder(EVENT_COLUMNS);
   private readonly rowWriter = new RowWriter();
 
   private constructor(
@@ -547,8 +546,8 @@ export class AuditPipeline {
     const chain = this.writer(chainId);
     for (let i = 0; i < fresh.length; i += this.config.batchRows) {
       const events = fresh.slice(i, i + this.config.batchRows);
-      chain.seal(events);
-      for (const e of events) this.encodeRow(this.rowWriter, e as unknown as Record<string, unknown>);
+      // One serialization: the row bytes its hash covers are the bytes inserted.
+      chain.seal(events, this.rowWriter);
       const first = events[0];
       const last = events[events.length - 1];
       const header: SealedHeader = {

@@ -54,10 +54,10 @@ afterAll(async () => {
 describe('content_sealed on a store with older rows', () => {
   it('rows without the column hash exactly as the first schema hashed them', async () => {
     const old = [sampleEvent(1), sampleEvent(2)];
-    new ChainWriter('old', null).seal(old);
+    new ChainWriter('old', null, { hashVersion: 1 }).seal(old);
     expect(old.map((e) => e.hash)).toEqual(V1_HASHES);
     await insert(old, EVENT_COLUMNS_V1, 'old:1-2');
-    expect(await store.migrate()).toEqual([3, 4, 5]);
+    expect(await store.migrate()).toEqual(MIGRATIONS.filter((m) => m.version > 2).map((m) => m.version));
   });
 
   it('after the migration, old rows read back with content_sealed = "" and still verify; new rows hash the column', async () => {
@@ -67,12 +67,13 @@ describe('content_sealed on a store with older rows', () => {
 
     const fresh = sampleEvent(3) as AuditEvent & { content_sealed?: string };
     fresh.content_sealed = 'AQ' + 'A'.repeat(80);
-    const plain = { ...sampleEvent(3), chain_id: 'old', seq: 3, prev_hash: V1_HASHES[1] };
+    const plain = { ...sampleEvent(3), chain_id: 'old', seq: 3, prev_hash: V1_HASHES[1], hash_version: 2 };
     new ChainWriter('old', { seq: 2, hash: V1_HASHES[1] }).seal([fresh]);
     expect(fresh.hash).not.toBe(eventHash(plain));
     await insert([fresh], EVENT_COLUMNS, 'old:3-3');
     const [row] = await store.rows<Record<string, unknown>>("SELECT * FROM otel_audit.events WHERE chain_id = 'old' AND seq = 3");
     expect(row.content_sealed).toBe(fresh.content_sealed);
+    expect(row.hash_version).toBe(2); // old rows on the chain are version 1, new ones version 2
     expect(eventHash(row)).toBe(fresh.hash);
 
     const key = generateKeyPairSync('ed25519').privateKey;

@@ -5,7 +5,7 @@ import { dateTime64ToBigInt } from '../internal/time.ts';
  * JSONEachRow for the events table (see bench/), and the bytes are what the write-ahead log
  * keeps for a sealed batch, so a row is serialized for storage exactly once.
  *
- * Supported types: String, LowCardinality(String), UInt32, UInt64, Float64, Bool,
+ * Supported types: String, LowCardinality(String), UInt8, UInt32, UInt64, Float64, Bool,
  * DateTime64(9, ...), Nullable(T), Array(T), Tuple(named fields), Map(String, String).
  */
 type Encode = (w: RowWriter, v: unknown) => void;
@@ -115,6 +115,7 @@ function inner(type: string, prefix: string): string | null {
 export function encoderFor(rawType: string): Encode {
   const type = rawType.replace(/\s+CODEC\(.*\)$/, '').trim();
   if (type === 'String') return (w, v) => w.string(v === null || v === undefined ? '' : String(v));
+  if (type === 'UInt8') return (w, v) => w.u8(Number(v ?? 0) & 0xff);
   if (type === 'UInt32') return (w, v) => w.u32(Number(v ?? 0));
   if (type === 'UInt64') return (w, v) => w.u64(BigInt((v as number | string | bigint | null) ?? 0));
   if (type === 'Float64') return (w, v) => w.f64(Number(v ?? 0));
@@ -171,7 +172,9 @@ export function encoderFor(rawType: string): Encode {
     const ev = encoderFor(val);
     return (w, v) => {
       const m = (v ?? {}) as Record<string, unknown>;
-      const keys = Object.keys(m);
+      // In key order (UTF-16 code units): the same bytes whatever order the object was built
+      // or read back in (a row's hash covers them, chain/canonical.ts).
+      const keys = Object.keys(m).sort();
       w.varint(keys.length);
       for (let i = 0; i < keys.length; i++) {
         ek(w, keys[i]);

@@ -94,6 +94,9 @@ export const EVENT_COLUMNS_ADDED: ReadonlyArray<readonly [name: string, type: st
   ['content_sealed', 'String CODEC(ZSTD(1))'],
   // Who sent the event: the ingest token's name from the auth file, or `local` (auth/).
   ['ingest_principal', 'LowCardinality(String)'],
+  // Which serialization the row's hash covers: 0 for rows stored before it existed (version 1),
+  // 2 for the row's own RowBinary bytes (chain/canonical.ts).
+  ['hash_version', 'UInt8'],
 ];
 
 /** The `events` columns, in table order. The hash chain canonicalizes in this order. */
@@ -227,6 +230,11 @@ export const MIGRATIONS: Migration[] = [
     version: 5,
     name: 'ingest_principal column (the credential that sent each event)',
     statements: (o) => addColumn(o, 'ingest_principal'),
+  },
+  {
+    version: 8,
+    name: 'hash_version column (which serialization each row\'s hash covers)',
+    statements: (o) => addColumn(o, 'hash_version'),
   },
 ];
 
