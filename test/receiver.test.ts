@@ -359,10 +359,10 @@ describe('partial success', () => {
       errorMessage = String(body.partialSuccess?.errorMessage);
     }
     expect(rejected).toBe(3);
-    const [traceField, spanField, endField] = format === 'json' ? ['traceId', 'spanId', 'endTimeUnixNano'] : ['trace_id', 'span_id', 'end_time_unix_nano'];
-    expect(errorMessage).toContain(`#1: ${traceField}`);
-    expect(errorMessage).toContain(`#2: ${spanField} is all zeros`);
-    expect(errorMessage).toContain(`#3: ${endField}`);
+    // The same reasons in either encoding (receive/otlp/rules.ts).
+    expect(errorMessage).toContain('#1: trace_id must be 16 bytes, got 15');
+    expect(errorMessage).toContain('#2: span_id is all zeros');
+    expect(errorMessage).toContain('#3: end_time_unix_nano (');
     expect(errorMessage).not.toContain('#0');
     expect(errorMessage).not.toContain('#4');
 
@@ -396,10 +396,10 @@ describe('partial success', () => {
     expect(r.status).toBe(200);
     const { partialSuccess } = JSON.parse(r.body.toString()) as { partialSuccess: { rejectedSpans: string; errorMessage: string } };
     expect(partialSuccess.rejectedSpans).toBe('5');
-    expect(partialSuccess.errorMessage).toContain('#0: traceId must be a hex string');
-    expect(partialSuccess.errorMessage).toContain('#1: startTimeUnixNano');
+    expect(partialSuccess.errorMessage).toContain('#0: trace_id must be 32 hex digits, got a number');
+    expect(partialSuccess.errorMessage).toContain('#1: start_time_unix_nano');
     expect(partialSuccess.errorMessage).toContain('#2: attributes');
-    expect(partialSuccess.errorMessage).toContain('boolValue must be a boolean');
+    expect(partialSuccess.errorMessage).toContain('bool_value must be a boolean');
     expect(partialSuccess.errorMessage).toContain('#3: kind');
     expect(partialSuccess.errorMessage).toContain('#4: attributes must be an array');
   });
@@ -424,7 +424,7 @@ describe('partial success', () => {
     expect(r.status).toBe(200);
     const res = JSON.parse(r.body.toString()) as { partialSuccess: { rejectedLogRecords: string; errorMessage: string } };
     expect(res.partialSuccess.rejectedLogRecords).toBe('1');
-    expect(res.partialSuccess.errorMessage).toMatch(/^#1: spanId/);
+    expect(res.partialSuccess.errorMessage).toMatch(/^#1: span_id/);
   });
 });
 

@@ -1,11 +1,11 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Access } from '../../auth/index.ts';
 import type { Logger } from '../../internal/logger.ts';
 import type { Metrics } from '../../internal/metrics.ts';
 import type { DecodeOptions } from '../otlp/decode.ts';
 import { encodeExportResponseJson, encodeExportResponseProtobuf, encodeStatusJson, encodeStatusProtobuf } from '../otlp/encode.ts';
-import { IngestError, ingestErrorOf } from '../otlp/errors.ts';
+import { INGEST_STATUS, IngestError, ingestErrorOf } from '../otlp/errors.ts';
 import { ingestRequest, requestAccess, type Encoding, type RequestAccess, type Signal, type TelemetrySink } from '../otlp/request.ts';
 import { readBody } from './body.ts';
 
@@ -102,7 +102,7 @@ export class OtlpHttpReceiver {
         if (this.refused.has(req.socket)) return; // answered 429 already; closing
         this.handle(req, res).catch((err) => {
           this.log.error('unexpected error in the OTLP/HTTP receiver', { error: (err as Error).message });
-          if (!res.headersSent) res.writeHead(500).end();
+          if (!res.headersSent) res.writeHead(INGEST_STATUS.INTERNAL.http).end();
         });
       },
     );
@@ -134,15 +134,17 @@ export class OtlpHttpReceiver {
     this.refused.add(socket);
     this.m.refusedConnections.inc();
     this.m.throttled.inc();
-    const body = encodeStatusJson(
-      8,
+    // Written on the socket (no request was read to answer), with its statuses from the one table.
+    const e = new IngestError(
+      'RESOURCE_EXHAUSTED',
       `too many connections from ${client} (limit ${this.config.maxConnectionsPerClient}, --max-connections-per-client); retry later`,
       1,
     );
+    const body = encodeStatusJson(e.grpcStatus, e.message, e.retryAfterSeconds);
     socket.on('error', () => {});
     socket.end(
-      `HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-        `retry-after: 1\r\nconnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${e.httpStatus} ${STATUS_CODES[e.httpStatus]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `retry-after: ${e.retryAfterSeconds}\r\nconnection: close\r\n\r\n${body}`,
     );
     // Time for the client to read the answer before its unread request makes the close a reset.
     setTimeout(() => socket.destroy(), 1000).unref();

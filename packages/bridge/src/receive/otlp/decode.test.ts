@@ -19,6 +19,7 @@ import {
   decodeTracesProtobuf,
   u64ToDecimal,
   type DecodedBatch,
+  type RejectCode,
 } from './decode.ts';
 import {
   encodeExportResponseJson,
@@ -357,30 +358,35 @@ describe('protobuf details', () => {
 
   it('rejects the spans that are invalid and keeps the others, indexed across scopes', () => {
     const zero16 = Buffer.alloc(16);
-    const bad: [Record<string, unknown>, string][] = [
-      [pbSpan({ traceId: Buffer.alloc(15, 1) }), 'trace_id must be 16 bytes, got 15'],
-      [pbSpan({ traceId: Buffer.alloc(0) }), 'trace_id is missing'],
-      [pbSpan({ traceId: zero16 }), 'trace_id is all zeros'],
-      [pbSpan({ spanId: Buffer.alloc(7, 1) }), 'span_id must be 8 bytes, got 7'],
-      [pbSpan({ spanId: undefined }), 'span_id is missing'],
-      [pbSpan({ spanId: Buffer.alloc(8) }), 'span_id is all zeros'],
-      [pbSpan({ parentSpanId: Buffer.alloc(5, 1) }), 'parent_span_id must be 8 bytes or empty, got 5'],
-      [pbSpan({ name: '' }), 'name is missing'],
-      [pbSpan({ startTimeUnixNano: '0' }), 'start_time_unix_nano is missing'],
-      [pbSpan({ startTimeUnixNano: '9223372036854775808', endTimeUnixNano: '9223372036854775809' }), 'start_time_unix_nano is out of range (must be < 2^63)'],
-      [pbSpan({ endTimeUnixNano: '18446744073709551615' }), 'end_time_unix_nano is out of range (must be < 2^63)'],
+    const bad: [Record<string, unknown>, RejectCode, string][] = [
+      [pbSpan({ traceId: Buffer.alloc(15, 1) }), 'ID_LENGTH', 'trace_id must be 16 bytes, got 15'],
+      [pbSpan({ traceId: Buffer.alloc(0) }), 'MISSING', 'trace_id is missing'],
+      [pbSpan({ traceId: zero16 }), 'ID_ALL_ZERO', 'trace_id is all zeros'],
+      [pbSpan({ spanId: Buffer.alloc(7, 1) }), 'ID_LENGTH', 'span_id must be 8 bytes, got 7'],
+      [pbSpan({ spanId: undefined }), 'MISSING', 'span_id is missing'],
+      [pbSpan({ spanId: Buffer.alloc(8) }), 'ID_ALL_ZERO', 'span_id is all zeros'],
+      [pbSpan({ parentSpanId: Buffer.alloc(5, 1) }), 'ID_LENGTH', 'parent_span_id must be 8 bytes or empty, got 5'],
+      [pbSpan({ name: '' }), 'MISSING', 'name is missing'],
+      [pbSpan({ startTimeUnixNano: '0' }), 'MISSING', 'start_time_unix_nano is missing'],
+      [
+        pbSpan({ startTimeUnixNano: '9223372036854775808', endTimeUnixNano: '9223372036854775809' }),
+        'TIME_OUT_OF_RANGE',
+        'start_time_unix_nano is out of range (must be < 2^63)',
+      ],
+      [pbSpan({ endTimeUnixNano: '18446744073709551615' }), 'TIME_OUT_OF_RANGE', 'end_time_unix_nano is out of range (must be < 2^63)'],
       [
         pbSpan({ endTimeUnixNano: '1699999999999999999' }),
+        'END_BEFORE_START',
         'end_time_unix_nano (1699999999999999999) is before start_time_unix_nano (1700000000000000000)',
       ],
-      [pbSpan({ endTimeUnixNano: undefined }), 'end_time_unix_nano is missing'],
-      [pbSpan({ links: [{ traceId: hexBytes(TRACE_HEX), spanId: Buffer.alloc(3, 1) }] }), 'links[0].span_id must be 8 bytes, got 3'],
+      [pbSpan({ endTimeUnixNano: undefined }), 'MISSING', 'end_time_unix_nano is missing'],
+      [pbSpan({ links: [{ traceId: hexBytes(TRACE_HEX), spanId: Buffer.alloc(3, 1) }] }), 'ID_LENGTH', 'links[0].span_id must be 8 bytes, got 3'],
     ];
     const good = pbSpan();
     const body = pbTraces([[good, ...bad.slice(0, 7).map(([s]) => s)], [...bad.slice(7).map(([s]) => s), good]]);
     const { items, rejected } = decodeTracesProtobuf(body);
     expect(items).toHaveLength(2);
-    expect(rejected).toEqual(bad.map(([, reason], i) => ({ index: i + 1, reason })));
+    expect(rejected).toEqual(bad.map(([, code, reason], i) => ({ index: i + 1, code, reason })));
   });
 
   it('rejects spans with attribute values nested deeper than maxDepth', () => {
@@ -389,7 +395,9 @@ describe('protobuf details', () => {
     const body = pbTraces([[pbSpan({ attributes: [kv('ok', nested(16))] }), pbSpan({ attributes: [kv('deep', nested(17))] })]]);
     const { items, rejected } = decodeTracesProtobuf(body);
     expect(items).toHaveLength(1);
-    expect(rejected).toEqual([{ index: 1, reason: 'attributes["deep"]: value nested deeper than 16 levels' }]);
+    expect(rejected).toEqual([
+      { index: 1, code: 'TOO_DEEP', reason: `attributes["deep"]: ${'array_value.values[0]: '.repeat(16)}value nested deeper than 16 levels` },
+    ]);
     expect(decodeTracesProtobuf(body, { maxDepth: 17 }).items).toHaveLength(2);
   });
 
@@ -445,10 +453,10 @@ describe('protobuf details', () => {
     expect(items[3]).toMatchObject({ traceId: TRACE_HEX, spanId: SPAN_HEX, eventName: 'e', severityText: 'WARN', severityNumber: 13 });
     expect(items[4]).toMatchObject({ traceId: '', spanId: '' }); // all-zero ids mean "no span"
     expect(rejected).toEqual([
-      { index: 4, reason: 'trace_id must be 16 bytes or empty, got 3' },
-      { index: 5, reason: 'span_id must be 8 bytes or empty, got 16' },
-      { index: 6, reason: 'time_unix_nano is out of range (must be < 2^63)' },
-      { index: 7, reason: 'observed_time_unix_nano is out of range (must be < 2^63)' },
+      { index: 4, code: 'ID_LENGTH', reason: 'trace_id must be 16 bytes or empty, got 3' },
+      { index: 5, code: 'ID_LENGTH', reason: 'span_id must be 8 bytes or empty, got 16' },
+      { index: 6, code: 'TIME_OUT_OF_RANGE', reason: 'time_unix_nano is out of range (must be < 2^63)' },
+      { index: 7, code: 'TIME_OUT_OF_RANGE', reason: 'observed_time_unix_nano is out of range (must be < 2^63)' },
     ]);
   });
 
@@ -602,50 +610,54 @@ describe('OTLP/JSON details', () => {
   });
 
   it('rejects invalid spans with a reason naming the field', () => {
-    const bad: [unknown, string][] = [
-      [jsonSpan({ traceId: TRACE_HEX.slice(1) }), 'traceId must be 32 hex characters, got 31'],
-      [jsonSpan({ traceId: 'z' + TRACE_HEX.slice(1) }), 'traceId must be 32 hex characters, got non-hex characters'],
-      [jsonSpan({ traceId: Buffer.from(TRACE_HEX, 'hex').toString('base64') }), 'traceId must be 32 hex characters, got 24'],
-      [jsonSpan({ traceId: '' }), 'traceId is missing'],
-      [jsonSpan({ traceId: '0'.repeat(32) }), 'traceId is all zeros'],
-      [jsonSpan({ spanId: 'abc' }), 'spanId must be 16 hex characters, got 3'],
-      [jsonSpan({ spanId: undefined }), 'spanId is missing'],
-      [jsonSpan({ spanId: 12 }), 'spanId must be a hex string'],
-      [jsonSpan({ parentSpanId: 'abcd' }), 'parentSpanId must be 16 hex characters or empty, got 4'],
-      [jsonSpan({ name: '' }), 'name is missing'],
-      [jsonSpan({ name: 5 }), 'name must be a string'],
-      [jsonSpan({ startTimeUnixNano: undefined }), 'startTimeUnixNano is missing'],
-      [jsonSpan({ startTimeUnixNano: '-5' }), 'startTimeUnixNano must be a decimal string'],
-      [jsonSpan({ startTimeUnixNano: '1.5e18' }), 'startTimeUnixNano must be a decimal string'],
-      [jsonSpan({ startTimeUnixNano: '9223372036854775808' }), 'startTimeUnixNano is out of range (must be < 2^63)'],
+    const bad: [unknown, RejectCode, string][] = [
+      [jsonSpan({ traceId: TRACE_HEX.slice(2) }), 'ID_LENGTH', 'trace_id must be 16 bytes, got 15'],
+      [jsonSpan({ traceId: TRACE_HEX.slice(1) }), 'ID_NOT_HEX', 'trace_id must be 32 hex digits, got 31'],
+      [jsonSpan({ traceId: 'z' + TRACE_HEX.slice(1) }), 'ID_NOT_HEX', 'trace_id must be 32 hex digits, got non-hex characters'],
+      [jsonSpan({ traceId: Buffer.from(TRACE_HEX, 'hex').toString('base64') }), 'ID_NOT_HEX', 'trace_id must be 32 hex digits, got non-hex characters'],
+      [jsonSpan({ traceId: '' }), 'MISSING', 'trace_id is missing'],
+      [jsonSpan({ traceId: '0'.repeat(32) }), 'ID_ALL_ZERO', 'trace_id is all zeros'],
+      [jsonSpan({ spanId: 'abc' }), 'ID_NOT_HEX', 'span_id must be 16 hex digits, got 3'],
+      [jsonSpan({ spanId: undefined }), 'MISSING', 'span_id is missing'],
+      [jsonSpan({ spanId: 12 }), 'ID_NOT_HEX', 'span_id must be 16 hex digits, got a number'],
+      [jsonSpan({ spanId: { hex: SPAN_HEX } }), 'ID_NOT_HEX', 'span_id must be 16 hex digits, got an object'],
+      [jsonSpan({ parentSpanId: 'abcd' }), 'ID_LENGTH', 'parent_span_id must be 8 bytes or empty, got 2'],
+      [jsonSpan({ name: '' }), 'MISSING', 'name is missing'],
+      [jsonSpan({ name: 5 }), 'INVALID_VALUE', 'name must be a string'],
+      [jsonSpan({ startTimeUnixNano: undefined }), 'MISSING', 'start_time_unix_nano is missing'],
+      [jsonSpan({ startTimeUnixNano: '-5' }), 'INVALID_VALUE', 'start_time_unix_nano must be a decimal string'],
+      [jsonSpan({ startTimeUnixNano: '1.5e18' }), 'INVALID_VALUE', 'start_time_unix_nano must be a decimal string'],
+      [jsonSpan({ startTimeUnixNano: '9223372036854775808' }), 'TIME_OUT_OF_RANGE', 'start_time_unix_nano is out of range (must be < 2^63)'],
       [
         jsonSpan({ endTimeUnixNano: '1600000000000000000' }),
-        'endTimeUnixNano (1600000000000000000) is before startTimeUnixNano (1700000000000000000)',
+        'END_BEFORE_START',
+        'end_time_unix_nano (1600000000000000000) is before start_time_unix_nano (1700000000000000000)',
       ],
-      [jsonSpan({ kind: 'SPAN_KIND_BOGUS' }), 'kind has an unknown enum name'],
-      [jsonSpan({ kind: 1.5 }), 'kind must be an int32 or an enum name'],
-      [jsonSpan({ status: { code: 'ERROR' } }), 'status.code has an unknown enum name'],
-      [jsonSpan({ status: 'bad' }), 'status must be an object'],
-      [jsonSpan({ attributes: {} }), 'attributes must be an array'],
-      [jsonSpan({ attributes: [5] }), 'attributes[0] must be an object'],
-      [jsonSpan({ attributes: [{ key: 1 }] }), 'attributes[0].key must be a string'],
-      [jsonSpan({ attributes: [{ key: 'k', value: 'v' }] }), 'attributes["k"]: value must be an AnyValue object'],
-      [jsonSpan({ attributes: [{ key: 'k', value: { intValue: '12a' } }] }), 'attributes["k"]: intValue must be an integer or a decimal string'],
-      [jsonSpan({ attributes: [{ key: 'k', value: { intValue: '9223372036854775808' } }] }), 'attributes["k"]: intValue is out of int64 range'],
-      [jsonSpan({ attributes: [{ key: 'k', value: { intValue: 1.5 } }] }), 'attributes["k"]: intValue must be an integer'],
-      [jsonSpan({ attributes: [{ key: 'k', value: { boolValue: 'true' } }] }), 'attributes["k"]: boolValue must be a boolean'],
-      [jsonSpan({ attributes: [{ key: 'k', value: { bytesValue: 'not base64!' } }] }), 'attributes["k"]: bytesValue must be a base64 string'],
+      [jsonSpan({ kind: 'SPAN_KIND_BOGUS' }), 'INVALID_VALUE', 'kind has an unknown enum name'],
+      [jsonSpan({ kind: 1.5 }), 'INVALID_VALUE', 'kind must be an int32 or an enum name'],
+      [jsonSpan({ status: { code: 'ERROR' } }), 'INVALID_VALUE', 'status.code has an unknown enum name'],
+      [jsonSpan({ status: 'bad' }), 'INVALID_VALUE', 'status must be an object'],
+      [jsonSpan({ attributes: {} }), 'INVALID_VALUE', 'attributes must be an array'],
+      [jsonSpan({ attributes: [5] }), 'INVALID_VALUE', 'attributes[0] must be an object'],
+      [jsonSpan({ attributes: [{ key: 1 }] }), 'INVALID_VALUE', 'attributes[0].key must be a string'],
+      [jsonSpan({ attributes: [{ key: 'k', value: 'v' }] }), 'INVALID_VALUE', 'attributes["k"]: value must be an AnyValue object'],
+      [jsonSpan({ attributes: [{ key: 'k', value: { intValue: '12a' } }] }), 'INVALID_VALUE', 'attributes["k"]: int_value must be an integer or a decimal string'],
+      [jsonSpan({ attributes: [{ key: 'k', value: { intValue: '9223372036854775808' } }] }), 'INVALID_VALUE', 'attributes["k"]: int_value is out of int64 range'],
+      [jsonSpan({ attributes: [{ key: 'k', value: { intValue: 1.5 } }] }), 'INVALID_VALUE', 'attributes["k"]: int_value must be an integer'],
+      [jsonSpan({ attributes: [{ key: 'k', value: { boolValue: 'true' } }] }), 'INVALID_VALUE', 'attributes["k"]: bool_value must be a boolean'],
+      [jsonSpan({ attributes: [{ key: 'k', value: { bytesValue: 'not base64!' } }] }), 'INVALID_VALUE', 'attributes["k"]: bytes_value must be a base64 string'],
       [
         jsonSpan({ attributes: [{ key: 'k', value: { arrayValue: { values: [{ stringValue: 1 }] } } }] }),
-        'attributes["k"]: arrayValue.values[0]: stringValue must be a string',
+        'INVALID_VALUE',
+        'attributes["k"]: array_value.values[0]: string_value must be a string',
       ],
-      [jsonSpan({ links: [{ traceId: TRACE_HEX }] }), 'links[0].spanId is missing'],
-      [jsonSpan({ links: {} }), 'links must be an array'],
-      ['not a span', 'span must be an object'],
+      [jsonSpan({ links: [{ traceId: TRACE_HEX }] }), 'MISSING', 'links[0].span_id is missing'],
+      [jsonSpan({ links: {} }), 'INVALID_VALUE', 'links must be an array'],
+      ['not a span', 'INVALID_VALUE', 'span must be an object'],
     ];
     const { items, rejected } = decodeTracesJson(jsonTraces([jsonSpan(), ...bad.map(([s]) => s), jsonSpan()]));
     expect(items).toHaveLength(2);
-    expect(rejected).toEqual(bad.map(([, reason], i) => ({ index: i + 1, reason })));
+    expect(rejected).toEqual(bad.map(([, code, reason], i) => ({ index: i + 1, code, reason })));
   });
 
   it('rejects log records with bad ids or times', () => {
@@ -670,11 +682,11 @@ describe('OTLP/JSON details', () => {
     const { items, rejected } = decodeLogsJson(body);
     expect(items).toHaveLength(1);
     expect(rejected).toEqual([
-      { index: 0, reason: 'traceId must be 32 hex characters or empty, got 3' },
-      { index: 1, reason: 'spanId must be 16 hex characters or empty, got 32' },
-      { index: 2, reason: 'timeUnixNano is out of range (must be < 2^63)' },
-      { index: 3, reason: 'severityNumber has an unknown enum name' },
-      { index: 4, reason: 'body: kvlistValue.values[0]: intValue must be an integer or a decimal string' },
+      { index: 0, code: 'ID_NOT_HEX', reason: 'trace_id must be 32 hex digits or empty, got 3' },
+      { index: 1, code: 'ID_LENGTH', reason: 'span_id must be 8 bytes or empty, got 16' },
+      { index: 2, code: 'TIME_OUT_OF_RANGE', reason: 'time_unix_nano is out of range (must be < 2^63)' },
+      { index: 3, code: 'INVALID_VALUE', reason: 'severity_number has an unknown enum name' },
+      { index: 4, code: 'INVALID_VALUE', reason: 'body: kvlist_value.values[0]: int_value must be an integer or a decimal string' },
     ]);
   });
 
@@ -817,13 +829,13 @@ describe('limits', () => {
       field(0x4a, keyValue),
     ]);
     const pb = field(0x0a, field(0x12, field(0x12, spanBytes)));
-    expect(decodeTracesProtobuf(pb).rejected).toEqual([{ index: 0, reason: 'attributes["deep"]: value nested deeper than 16 levels' }]);
+    const deepReason = `attributes["deep"]: ${'array_value.values[0]: '.repeat(16)}value nested deeper than 16 levels`;
+    expect(decodeTracesProtobuf(pb).rejected).toEqual([{ index: 0, code: 'TOO_DEEP', reason: deepReason }]);
 
     const deep = '{"arrayValue":{"values":['.repeat(10_000) + '{"stringValue":"x"}' + ']}}'.repeat(10_000);
     const json = jsonTraces([jsonSpan({ attributes: [{ key: 'deep', value: 'PLACEHOLDER' }] })]).replace('"PLACEHOLDER"', deep);
     const { rejected } = decodeTracesJson(json);
-    expect(rejected).toHaveLength(1);
-    expect(rejected[0].reason).toMatch(/^attributes\["deep"\]: (arrayValue\.values\[0\]: ){16}value nested deeper than 16 levels$/);
+    expect(rejected).toEqual([{ index: 0, code: 'TOO_DEEP', reason: deepReason }]);
 
     // and the same in a log body, with an int64 beyond 2^53 forcing the exact-digits parse
     const logs = `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":${deep}},{"body":{"intValue":9007199254740993}}]}]}]}`;

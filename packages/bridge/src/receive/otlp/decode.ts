@@ -6,13 +6,50 @@
  *  - the request as a whole cannot be read (not protobuf, invalid JSON, a container of the
  *    wrong type): `OtlpDecodeError` is thrown, the HTTP layer answers 400;
  *  - one span / log record is invalid (bad id, bad time, nesting too deep...): that item is
- *    listed in `rejected` with a reason and the others are kept (OTLP partial success).
+ *    listed in `rejected` with a code and a reason and the others are kept (OTLP partial
+ *    success). What is invalid, in which order fields are checked and what each fault is
+ *    called is rules.ts, shared by both decoders: they only read their encoding.
  *
  * Hostile input stays bounded: strings are truncated before they are decoded in full,
  * attribute counts are capped, AnyValue recursion is capped by `maxDepth`, and everything
  * else is iterative.
  */
 import type { AttrValue, Attributes, Scope, SpanLink, TelemetryLog, TelemetrySpan } from '../../model.ts';
+import {
+  AttrSet,
+  PARENT_SPAN_ID,
+  Rejection,
+  SPAN_ID,
+  TRACE_ID,
+  addNote,
+  admitAttr,
+  checkDepth,
+  checkId,
+  checkLink,
+  checkLog,
+  checkSpan,
+  cutString,
+  finishAttrs,
+  idNotHex,
+  inAttribute,
+  inResource,
+  invalid,
+  keep,
+  limitsOf,
+  noteDroppedLinks,
+  putAttr,
+  reject,
+  setAttr,
+  within,
+  type DecodeOptions,
+  type IdField,
+  type Limits,
+  type Out,
+  type RejectedItem,
+} from './rules.ts';
+
+// The rules (rejections, limits, the truncation note) live in rules.ts; re-exported for callers of the decoders.
+export { DEFAULT_DECODE_OPTIONS, TRUNCATED_ATTRIBUTE, type DecodeOptions, type RejectCode, type RejectedItem } from './rules.ts';
 
 export class OtlpDecodeError extends Error {
   constructor(message: string) {
@@ -21,105 +58,9 @@ export class OtlpDecodeError extends Error {
   }
 }
 
-export interface RejectedItem {
-  /** Position of the span / log record in the request, counted across all resources and scopes. */
-  index: number;
-  reason: string;
-}
-
 export interface DecodedBatch<T> {
   items: T[];
   rejected: RejectedItem[];
-}
-
-export interface DecodeOptions {
-  /** Longer string (UTF-16 units) and bytes values are truncated; the item gets a note. */
-  maxAttributeValueLength?: number;
-  /** Distinct attribute keys kept per span / log record / link / resource; the rest is dropped with a note. */
-  maxAttributes?: number;
-  /** AnyValue nesting allowed (a plain value is depth 1); deeper rejects the item. */
-  maxDepth?: number;
-  /** Links kept per span; the rest is dropped with a note. */
-  maxLinks?: number;
-}
-
-export const DEFAULT_DECODE_OPTIONS: Readonly<Required<DecodeOptions>> = Object.freeze({
-  maxAttributeValueLength: 65536,
-  maxAttributes: 1024,
-  maxDepth: 16,
-  maxLinks: 1024,
-});
-
-/**
- * Attribute added to an item (or a resource) whose values were cut by the limits: the
- * truncated keys, comma-separated, plus `attributes(+N dropped)` / `links(+N dropped)`.
- * Non-attribute fields are named as `name`, `status.message`, `body`, `severity_text`, `event_name`.
- */
-export const TRUNCATED_ATTRIBUTE = 'otel_audit.truncated';
-
-/** Caps the note itself, so 100k truncated keys cannot make a huge attribute. */
-const MAX_NOTES = 32;
-
-interface Limits {
-  valueLen: number;
-  attrs: number;
-  depth: number;
-  links: number;
-}
-
-function limitsOf(options: DecodeOptions | undefined): Limits {
-  const o = { ...DEFAULT_DECODE_OPTIONS, ...options };
-  return { valueLen: o.maxAttributeValueLength, attrs: o.maxAttributes, depth: o.maxDepth, links: o.maxLinks };
-}
-
-/** Rejects the current item. Not an Error: no stack trace is captured, and it never escapes this module. */
-class ItemRejection {
-  reason: string;
-  constructor(reason: string) {
-    this.reason = reason;
-  }
-}
-
-/** One attribute list being filled, with its limit bookkeeping. */
-class AttrSet {
-  values: Attributes = {};
-  count = 0;
-  dropped = 0;
-  notes: string[] | null = null;
-  moreNotes = 0;
-}
-
-function setAttr(values: { [key: string]: AttrValue }, key: string, value: AttrValue): void {
-  // A plain assignment to "__proto__" would replace the prototype instead of adding a key.
-  if (key === '__proto__') {
-    Object.defineProperty(values, key, { value, enumerable: true, writable: true, configurable: true });
-  } else {
-    values[key] = value;
-  }
-}
-
-function addNote(set: AttrSet, what: string): void {
-  if (set.notes === null) set.notes = [];
-  if (set.notes.length < MAX_NOTES) set.notes.push(what);
-  else set.moreNotes++;
-}
-
-function finishAttrs(set: AttrSet): Attributes {
-  if (set.notes !== null || set.dropped > 0) {
-    const parts = set.notes ?? [];
-    if (set.moreNotes > 0) parts.push(`…(+${set.moreNotes} more)`);
-    if (set.dropped > 0) parts.push(`attributes(+${set.dropped} dropped)`);
-    setAttr(set.values, TRUNCATED_ATTRIBUTE, parts.join(','));
-  }
-  return set.values;
-}
-
-/** Keeps at most `max` UTF-16 units without splitting a surrogate pair; copies so a huge source string is not retained. */
-function cutString(s: string, max: number): string {
-  let n = max;
-  const c = s.charCodeAt(n - 1);
-  if (c >= 0xd800 && c <= 0xdbff) n--;
-  return (' ' + s.slice(0, n)).slice(1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -409,26 +350,18 @@ function hex(r: PbReader, start: number, end: number): string {
   return HAS_NATIVE_SLICES ? r.text.hexSlice(start, end) : r.text.toString('hex', start, end);
 }
 
-/** A required id (span trace_id / span_id): present, the right size, not all zero. */
-function requiredId(r: PbReader, start: number, end: number, size: number, field: string): string {
-  if (start < 0 || end === start) throw new ItemRejection(`${field} is missing`);
-  if (end - start !== size) throw new ItemRejection(`${field} must be ${size} bytes, got ${end - start}`);
-  if (isAllZero(r.buf, start, end)) throw new ItemRejection(`${field} is all zeros`);
-  return hex(r, start, end);
-}
-
-/** An optional id (parent_span_id, log ids): '' when absent or all zero. */
-function optionalId(r: PbReader, start: number, end: number, size: number, field: string): string {
-  if (start < 0 || end === start) return '';
-  if (end - start !== size) throw new ItemRejection(`${field} must be ${size} bytes or empty, got ${end - start}`);
-  if (isAllZero(r.buf, start, end)) return '';
-  return hex(r, start, end);
+/** An id field [start, end) (start -1: absent), checked by rules.ts; '' when absent (optional ids, or all zeros). */
+function pbId(r: PbReader, start: number, end: number, id: IdField, prefix: string, required: boolean): string {
+  const bytes = start < 0 ? 0 : end - start;
+  // Zeros are looked for only in an id of the right size: the rules check the size first.
+  const allZero = bytes === id.bytes && isAllZero(r.buf, start, end);
+  return checkId(id, prefix, bytes, allZero, required) ? hex(r, start, end) : '';
 }
 
 // AnyValue ------------------------------------------------------------------------------------
 
 function anyValue(r: PbReader, end: number, depth: number): AttrValue {
-  if (depth > r.lim.depth) throw new ItemRejection(`value nested deeper than ${r.lim.depth} levels`);
+  checkDepth(depth, r.lim);
   let v: AttrValue = null;
   while (r.pos < end) {
     const tag = varint32(r, end);
@@ -483,7 +416,13 @@ function arrayValue(r: PbReader, end: number, depth: number): AttrValue[] {
     const tag = varint32(r, end);
     if (tag === 0x0a) {
       const e = lengthEnd(r, end);
-      values.push(anyValue(r, e, depth + 1));
+      try {
+        values.push(anyValue(r, e, depth + 1));
+      } catch (err) {
+        // The same path as the JSON decoder gives.
+        if (err instanceof Rejection) within(`array_value.values[${values.length}]`, err);
+        throw err;
+      }
       r.pos = e;
     } else skipField(r, tag, end);
   }
@@ -492,6 +431,7 @@ function arrayValue(r: PbReader, end: number, depth: number): AttrValue[] {
 
 function kvlistValue(r: PbReader, end: number, depth: number): { [key: string]: AttrValue } {
   const values: { [key: string]: AttrValue } = {};
+  let n = 0;
   while (r.pos < end) {
     const tag = varint32(r, end);
     if (tag === 0x0a) {
@@ -506,18 +446,27 @@ function kvlistValue(r: PbReader, end: number, depth: number): { [key: string]: 
           r.pos = ke;
         } else if (t === 0x12) {
           const ve = lengthEnd(r, e);
-          value = anyValue(r, ve, depth + 1);
+          try {
+            value = anyValue(r, ve, depth + 1);
+          } catch (err) {
+            if (err instanceof Rejection) within(`kvlist_value.values[${n}]`, err);
+            throw err;
+          }
           r.pos = ve;
         } else skipField(r, t, e);
       }
       setAttr(values, key, value);
+      n++;
       r.pos = e;
     } else skipField(r, tag, end);
   }
   return values;
 }
 
-/** One KeyValue message [r.pos, end) into `set`. `prefix` names the list in notes and reasons. */
+/**
+ * One KeyValue message [r.pos, end) into `set`. `prefix` names the list in notes and reasons.
+ * A faulty value is kept in set.fault and the list read on: the rules decide when it counts.
+ */
 function keyValue(r: PbReader, end: number, set: AttrSet, prefix: string): void {
   let key = '';
   let keyCut = false;
@@ -538,11 +487,7 @@ function keyValue(r: PbReader, end: number, set: AttrSet, prefix: string): void 
       r.pos = vEnd;
     } else skipField(r, tag, end);
   }
-  const values = set.values;
-  if (set.count >= r.lim.attrs && !Object.hasOwn(values, key)) {
-    set.dropped++;
-    return;
-  }
+  if (!admitAttr(set, key, r.lim)) return;
   let value: AttrValue = null;
   r.truncated = keyCut;
   if (vStart >= 0) {
@@ -550,14 +495,12 @@ function keyValue(r: PbReader, end: number, set: AttrSet, prefix: string): void 
     try {
       value = anyValue(r, vEnd, 1);
     } catch (e) {
-      if (e instanceof ItemRejection) e.reason = `${prefix}attributes["${key}"]: ${e.reason}`;
-      throw e;
+      if (!(e instanceof Rejection)) throw e;
+      set.fault ??= inAttribute(prefix, key, e);
     }
     r.pos = end;
   }
-  if (r.truncated) addNote(set, prefix + key);
-  if (set.count < r.lim.attrs && !Object.hasOwn(values, key)) set.count++;
-  setAttr(values, key, value);
+  putAttr(set, prefix, key, value, r.truncated, r.lim);
 }
 
 // Resource and scope --------------------------------------------------------------------------
@@ -588,13 +531,6 @@ function scopeInto(r: PbReader, end: number, scope: Scope): void {
   }
 }
 
-interface Out<T> {
-  items: T[];
-  rejected: RejectedItem[];
-  /** Flattened index of the next item. */
-  next: number;
-}
-
 /**
  * Resource and scope may come after the items on the wire. The envelope is scanned first for
  * its resource and item-list ranges, so the resource is complete before any item is built.
@@ -603,7 +539,7 @@ function resourceEnvelope<T>(
   r: PbReader,
   end: number,
   out: Out<T>,
-  readList: (r: PbReader, end: number, out: Out<T>, resource: Attributes, resourceError: string) => void,
+  readList: (r: PbReader, end: number, out: Out<T>, resource: Attributes, resourceFault: Rejection | null) => void,
 ): void {
   const resourceRanges: number[] = [];
   const listRanges: number[] = [];
@@ -616,21 +552,15 @@ function resourceEnvelope<T>(
     } else skipField(r, tag, end);
   }
   const set = new AttrSet();
-  let resourceError = '';
   for (let i = 0; i < resourceRanges.length; i += 2) {
     r.pos = resourceRanges[i];
-    try {
-      resourceInto(r, resourceRanges[i + 1], set);
-    } catch (e) {
-      if (!(e instanceof ItemRejection)) throw e;
-      resourceError = `resource ${e.reason}`;
-      break;
-    }
+    resourceInto(r, resourceRanges[i + 1], set);
   }
+  const resourceFault = set.fault ? inResource(set.fault) : null;
   const resource = finishAttrs(set);
   for (let i = 0; i < listRanges.length; i += 2) {
     r.pos = listRanges[i];
-    readList(r, listRanges[i + 1], out, resource, resourceError);
+    readList(r, listRanges[i + 1], out, resource, resourceFault);
   }
   r.pos = end;
 }
@@ -641,7 +571,7 @@ function scopeList<T>(
   end: number,
   out: Out<T>,
   resource: Attributes,
-  resourceError: string,
+  resourceFault: Rejection | null,
   readItem: (r: PbReader, end: number, resource: Attributes, scope: Scope) => T,
 ): void {
   const scope: Scope = { name: '', version: '' };
@@ -651,12 +581,9 @@ function scopeList<T>(
       const e = lengthEnd(r, end);
       const index = out.next++;
       try {
-        const item = readItem(r, e, resource, scope);
-        if (resourceError) out.rejected.push({ index, reason: resourceError });
-        else out.items.push(item);
+        keep(out, index, readItem(r, e, resource, scope), resourceFault);
       } catch (err) {
-        if (!(err instanceof ItemRejection)) throw err;
-        out.rejected.push({ index, reason: err.reason });
+        reject(out, index, err);
       }
       r.pos = e;
     } else if (tag === 0x0a) {
@@ -699,19 +626,10 @@ function link(r: PbReader, end: number, n: number, spanSet: AttrSet): SpanLink {
         skipField(r, tag, end);
     }
   }
-  // Link truncations are reported on the span, where the caller looks.
-  if (set.notes) for (const note of set.notes) addNote(spanSet, note);
-  if (set.dropped) addNote(spanSet, `${prefix}attributes(+${set.dropped} dropped)`);
-  return {
-    traceId: requiredId(r, tS, tE, 16, `${prefix}trace_id`),
-    spanId: requiredId(r, sS, sE, 8, `${prefix}span_id`),
-    attributes: set.values,
-  };
-}
-
-function timeCheck(lo: number, hi: number, field: string): void {
-  if (lo === 0 && hi === 0) throw new ItemRejection(`${field} is missing`);
-  if (hi >= 0x80000000) throw new ItemRejection(`${field} is out of range (must be < 2^63)`);
+  const traceId = pbId(r, tS, tE, TRACE_ID, prefix, true);
+  const spanId = pbId(r, sS, sE, SPAN_ID, prefix, true);
+  checkLink(prefix, set, spanSet);
+  return { traceId, spanId, attributes: set.values };
 }
 
 function span(r: PbReader, end: number, resource: Attributes, scope: Scope): TelemetrySpan {
@@ -732,6 +650,7 @@ function span(r: PbReader, end: number, resource: Attributes, scope: Scope): Tel
   const set = new AttrSet();
   const links: SpanLink[] = [];
   let droppedLinks = 0;
+  let linkFault: Rejection | null = null;
   while (r.pos < end) {
     const tag = varint32(r, end);
     switch (tag) {
@@ -782,8 +701,17 @@ function span(r: PbReader, end: number, resource: Attributes, scope: Scope): Tel
       case 0x6a: {
         // links
         const e = lengthEnd(r, end);
-        if (links.length < r.lim.links) links.push(link(r, e, links.length, set));
-        else droppedLinks++;
+        if (linkFault !== null) {
+          // The span is rejected: later links need not be read.
+        } else if (links.length < r.lim.links) {
+          // Read on after a faulty link: the rules check the span's own fields first.
+          try {
+            links.push(link(r, e, links.length, set));
+          } catch (err) {
+            if (!(err instanceof Rejection)) throw err;
+            linkFault = err;
+          }
+        } else droppedLinks++;
         r.pos = e;
         break;
       }
@@ -809,19 +737,13 @@ function span(r: PbReader, end: number, resource: Attributes, scope: Scope): Tel
         skipField(r, tag, end);
     }
   }
-  const traceId = requiredId(r, tS, tE, 16, 'trace_id');
-  const spanId = requiredId(r, sS, sE, 8, 'span_id');
-  const parentSpanId = optionalId(r, pS, pE, 8, 'parent_span_id');
-  if (name === '') throw new ItemRejection('name is missing');
-  timeCheck(startLo, startHi, 'start_time_unix_nano');
-  if (endHi >= 0x80000000) throw new ItemRejection('end_time_unix_nano is out of range (must be < 2^63)');
+  const traceId = pbId(r, tS, tE, TRACE_ID, '', true);
+  const spanId = pbId(r, sS, sE, SPAN_ID, '', true);
+  const parentSpanId = pbId(r, pS, pE, PARENT_SPAN_ID, '', false);
   const startTimeUnixNano = u64ToDecimal(startLo, startHi);
   const endTimeUnixNano = u64ToDecimal(endLo, endHi);
-  if (endHi === 0 && endLo === 0) throw new ItemRejection('end_time_unix_nano is missing');
-  if (endHi < startHi || (endHi === startHi && endLo < startLo)) {
-    throw new ItemRejection(`end_time_unix_nano (${endTimeUnixNano}) is before start_time_unix_nano (${startTimeUnixNano})`);
-  }
-  if (droppedLinks > 0) addNote(set, `links(+${droppedLinks} dropped)`);
+  checkSpan(name, startTimeUnixNano, endTimeUnixNano, set, linkFault);
+  noteDroppedLinks(set, droppedLinks);
   return {
     traceId,
     spanId,
@@ -839,8 +761,8 @@ function span(r: PbReader, end: number, resource: Attributes, scope: Scope): Tel
   };
 }
 
-function scopeSpans(r: PbReader, end: number, out: Out<TelemetrySpan>, resource: Attributes, resourceError: string): void {
-  scopeList(r, end, out, resource, resourceError, span);
+function scopeSpans(r: PbReader, end: number, out: Out<TelemetrySpan>, resource: Attributes, resourceFault: Rejection | null): void {
+  scopeList(r, end, out, resource, resourceFault, span);
 }
 
 // Logs ----------------------------------------------------------------------------------------
@@ -858,6 +780,7 @@ function logRecord(r: PbReader, end: number, resource: Attributes, scope: Scope)
   let severityText = '';
   let eventName = '';
   let body: AttrValue = null;
+  let bodyFault: Rejection | null = null;
   const set = new AttrSet();
   while (r.pos < end) {
     const tag = varint32(r, end);
@@ -894,8 +817,8 @@ function logRecord(r: PbReader, end: number, resource: Attributes, scope: Scope)
         try {
           body = anyValue(r, e, 1);
         } catch (err) {
-          if (err instanceof ItemRejection) err.reason = `body: ${err.reason}`;
-          throw err;
+          if (!(err instanceof Rejection)) throw err;
+          bodyFault ??= err;
         }
         if (r.truncated) addNote(set, 'body');
         r.pos = e;
@@ -923,12 +846,13 @@ function logRecord(r: PbReader, end: number, resource: Attributes, scope: Scope)
         skipField(r, tag, end);
     }
   }
-  const traceId = optionalId(r, tS, tE, 16, 'trace_id');
-  const spanId = optionalId(r, sS, sE, 8, 'span_id');
-  if (timeHi >= 0x80000000) throw new ItemRejection('time_unix_nano is out of range (must be < 2^63)');
-  if (obsHi >= 0x80000000) throw new ItemRejection('observed_time_unix_nano is out of range (must be < 2^63)');
-  const observedTimeUnixNano = obsLo === 0 && obsHi === 0 ? '' : u64ToDecimal(obsLo, obsHi);
-  const timeUnixNano = timeLo === 0 && timeHi === 0 ? observedTimeUnixNano : u64ToDecimal(timeLo, timeHi);
+  const traceId = pbId(r, tS, tE, TRACE_ID, '', false);
+  const spanId = pbId(r, sS, sE, SPAN_ID, '', false);
+  const time = u64ToDecimal(timeLo, timeHi);
+  const observed = u64ToDecimal(obsLo, obsHi);
+  checkLog(time, observed, bodyFault, set);
+  const observedTimeUnixNano = observed === '0' ? '' : observed;
+  const timeUnixNano = time === '0' ? observedTimeUnixNano : time;
   return {
     traceId,
     spanId,
@@ -944,14 +868,14 @@ function logRecord(r: PbReader, end: number, resource: Attributes, scope: Scope)
   };
 }
 
-function scopeLogs(r: PbReader, end: number, out: Out<TelemetryLog>, resource: Attributes, resourceError: string): void {
-  scopeList(r, end, out, resource, resourceError, logRecord);
+function scopeLogs(r: PbReader, end: number, out: Out<TelemetryLog>, resource: Attributes, resourceFault: Rejection | null): void {
+  scopeList(r, end, out, resource, resourceFault, logRecord);
 }
 
 function decodeProtobuf<T>(
   body: Uint8Array,
   options: DecodeOptions | undefined,
-  readList: (r: PbReader, end: number, out: Out<T>, resource: Attributes, resourceError: string) => void,
+  readList: (r: PbReader, end: number, out: Out<T>, resource: Attributes, resourceFault: Rejection | null) => void,
 ): DecodedBatch<T> {
   if (!(body instanceof Uint8Array)) throw new OtlpDecodeError('request body must be bytes');
   const r = new PbReader(body, limitsOf(options));
@@ -1045,7 +969,7 @@ function requestList(v: unknown, path: string): readonly unknown[] {
 
 function itemList(v: unknown, field: string): readonly unknown[] {
   if (v === undefined) return EMPTY;
-  if (!Array.isArray(v)) throw new ItemRejection(`${field} must be an array`);
+  if (!Array.isArray(v)) throw invalid(`${field} must be an array`);
   return v;
 }
 
@@ -1064,36 +988,36 @@ function jsonString(s: string, ctx: JsonCtx): string {
   return s.isWellFormed() ? s : s.toWellFormed();
 }
 
-/** A string field of an item; `note` names it in the truncation note. */
-function jsonText(v: unknown, field: string, note: string, ctx: JsonCtx, set: AttrSet): string {
+/** A string field of an item; `field` names it in reasons and in the truncation note. */
+function jsonText(v: unknown, field: string, ctx: JsonCtx, set: AttrSet): string {
   if (v === undefined) return '';
-  if (typeof v !== 'string') throw new ItemRejection(`${field} must be a string`);
+  if (typeof v !== 'string') throw invalid(`${field} must be a string`);
   ctx.truncated = false;
   const s = jsonString(v, ctx);
-  if (ctx.truncated) addNote(set, note);
+  if (ctx.truncated) addNote(set, field);
   return s;
 }
 
-function jsonInt64(x: unknown, ctx: JsonCtx, field: string): number | string {
+function jsonInt64(x: unknown, ctx: JsonCtx): number | string {
   if (typeof x === 'number') {
     if (Number.isSafeInteger(x)) return x;
-    if (!Number.isInteger(x)) throw new ItemRejection(`${field} must be an integer`);
+    if (!Number.isInteger(x)) throw invalid('int_value must be an integer');
     // Only reached in the exact pass for a non-plain literal (1e19): the double is all there is.
     if (!ctx.exact) ctx.inexact = true;
-    if (x >= 2 ** 63 || x < -(2 ** 63)) throw new ItemRejection(`${field} is out of int64 range`);
+    if (x >= 2 ** 63 || x < -(2 ** 63)) throw invalid('int_value is out of int64 range');
     return BigInt(x).toString();
   }
   if (typeof x === 'string' && INT_RE.test(x)) {
     const n = Number(x);
     if (Number.isSafeInteger(n)) return n === 0 ? 0 : n;
     const b = BigInt(x);
-    if (b > INT64_MAX || b < INT64_MIN) throw new ItemRejection(`${field} is out of int64 range`);
+    if (b > INT64_MAX || b < INT64_MIN) throw invalid('int_value is out of int64 range');
     return b.toString();
   }
-  throw new ItemRejection(`${field} must be an integer or a decimal string`);
+  throw invalid('int_value must be an integer or a decimal string');
 }
 
-function jsonDouble(x: unknown, field: string): number {
+function jsonDouble(x: unknown): number {
   if (typeof x === 'number') return x;
   if (typeof x === 'string') {
     if (x === 'NaN') return NaN;
@@ -1104,16 +1028,16 @@ function jsonDouble(x: unknown, field: string): number {
       if (!Number.isNaN(n)) return n;
     }
   }
-  throw new ItemRejection(`${field} must be a number`);
+  throw invalid('double_value must be a number');
 }
 
 function jsonBytes(x: unknown, ctx: JsonCtx): Uint8Array {
-  if (typeof x !== 'string') throw new ItemRejection('bytesValue must be a base64 string');
+  if (typeof x !== 'string') throw invalid('bytes_value must be a base64 string');
   const max = ctx.lim.valueLen;
   // Decode only what the limit keeps: 4 base64 characters per 3 bytes.
   const maxChars = Math.ceil(max / 3) * 4;
   const s = x.length > maxChars ? x.slice(0, maxChars) : x;
-  if (!BASE64_RE.test(s)) throw new ItemRejection('bytesValue must be a base64 string');
+  if (!BASE64_RE.test(s)) throw invalid('bytes_value must be a base64 string');
   const decoded = Buffer.from(s, 'base64');
   const n = decoded.length > max ? max : decoded.length;
   if (n < decoded.length || s !== x) ctx.truncated = true;
@@ -1123,33 +1047,33 @@ function jsonBytes(x: unknown, ctx: JsonCtx): Uint8Array {
 }
 
 function jsonAnyValue(v: unknown, ctx: JsonCtx, depth: number): AttrValue {
-  if (depth > ctx.lim.depth) throw new ItemRejection(`value nested deeper than ${ctx.lim.depth} levels`);
+  checkDepth(depth, ctx.lim);
   if (v === undefined || v === null) return null;
-  if (!isObj(v)) throw new ItemRejection('value must be an AnyValue object');
+  if (!isObj(v)) throw invalid('value must be an AnyValue object');
   let x = get(v, 'stringValue', 'string_value');
   if (x !== undefined) {
-    if (typeof x !== 'string') throw new ItemRejection('stringValue must be a string');
+    if (typeof x !== 'string') throw invalid('string_value must be a string');
     return jsonString(x, ctx);
   }
   x = get(v, 'boolValue', 'bool_value');
   if (x !== undefined) {
-    if (typeof x !== 'boolean') throw new ItemRejection('boolValue must be a boolean');
+    if (typeof x !== 'boolean') throw invalid('bool_value must be a boolean');
     return x;
   }
   x = get(v, 'intValue', 'int_value');
-  if (x !== undefined) return jsonInt64(x, ctx, 'intValue');
+  if (x !== undefined) return jsonInt64(x, ctx);
   x = get(v, 'doubleValue', 'double_value');
-  if (x !== undefined) return jsonDouble(x, 'doubleValue');
+  if (x !== undefined) return jsonDouble(x);
   x = get(v, 'arrayValue', 'array_value');
   if (x !== undefined) {
-    if (!isObj(x)) throw new ItemRejection('arrayValue must be an object');
-    const list = itemList(get(x, 'values'), 'arrayValue.values');
+    if (!isObj(x)) throw invalid('array_value must be an object');
+    const list = itemList(get(x, 'values'), 'array_value.values');
     const out: AttrValue[] = new Array(list.length);
     for (let i = 0; i < list.length; i++) {
       try {
         out[i] = jsonAnyValue(list[i], ctx, depth + 1);
       } catch (e) {
-        if (e instanceof ItemRejection) e.reason = `arrayValue.values[${i}]: ${e.reason}`;
+        if (e instanceof Rejection) within(`array_value.values[${i}]`, e);
         throw e;
       }
     }
@@ -1157,18 +1081,18 @@ function jsonAnyValue(v: unknown, ctx: JsonCtx, depth: number): AttrValue {
   }
   x = get(v, 'kvlistValue', 'kvlist_value');
   if (x !== undefined) {
-    if (!isObj(x)) throw new ItemRejection('kvlistValue must be an object');
-    const list = itemList(get(x, 'values'), 'kvlistValue.values');
+    if (!isObj(x)) throw invalid('kvlist_value must be an object');
+    const list = itemList(get(x, 'values'), 'kvlist_value.values');
     const out: { [key: string]: AttrValue } = {};
     for (let i = 0; i < list.length; i++) {
       const kv = list[i];
-      if (!isObj(kv)) throw new ItemRejection(`kvlistValue.values[${i}] must be an object`);
+      if (!isObj(kv)) throw invalid(`kvlist_value.values[${i}] must be an object`);
       const key = kv.key === undefined || kv.key === null ? '' : kv.key;
-      if (typeof key !== 'string') throw new ItemRejection(`kvlistValue.values[${i}].key must be a string`);
+      if (typeof key !== 'string') throw invalid(`kvlist_value.values[${i}].key must be a string`);
       try {
         setAttr(out, jsonString(key, ctx), jsonAnyValue(kv.value, ctx, depth + 1));
       } catch (e) {
-        if (e instanceof ItemRejection) e.reason = `kvlistValue.values[${i}]: ${e.reason}`;
+        if (e instanceof Rejection) within(`kvlist_value.values[${i}]`, e);
         throw e;
       }
     }
@@ -1179,132 +1103,119 @@ function jsonAnyValue(v: unknown, ctx: JsonCtx, depth: number): AttrValue {
   return null;
 }
 
+/** An attribute list into `set`; its first fault is kept in set.fault, for the rules to report in their order. */
 function jsonAttributes(v: unknown, ctx: JsonCtx, set: AttrSet, prefix: string): void {
-  const list = itemList(v, `${prefix}attributes`);
-  const lim = ctx.lim;
-  for (let i = 0; i < list.length; i++) {
-    const kv = list[i];
-    if (!isObj(kv)) throw new ItemRejection(`${prefix}attributes[${i}] must be an object`);
-    const rawKey = kv.key === undefined || kv.key === null ? '' : kv.key;
-    if (typeof rawKey !== 'string') throw new ItemRejection(`${prefix}attributes[${i}].key must be a string`);
-    ctx.truncated = false;
-    const key = jsonString(rawKey, ctx);
-    const values = set.values;
-    if (set.count >= lim.attrs && !Object.hasOwn(values, key)) {
-      set.dropped++;
-      continue;
+  try {
+    const list = itemList(v, `${prefix}attributes`);
+    for (let i = 0; i < list.length; i++) {
+      const kv = list[i];
+      if (!isObj(kv)) throw invalid(`${prefix}attributes[${i}] must be an object`);
+      const rawKey = kv.key === undefined || kv.key === null ? '' : kv.key;
+      if (typeof rawKey !== 'string') throw invalid(`${prefix}attributes[${i}].key must be a string`);
+      ctx.truncated = false;
+      const key = jsonString(rawKey, ctx);
+      if (!admitAttr(set, key, ctx.lim)) continue;
+      let value: AttrValue;
+      try {
+        value = jsonAnyValue(kv.value, ctx, 1);
+      } catch (e) {
+        if (e instanceof Rejection) inAttribute(prefix, key, e);
+        throw e;
+      }
+      putAttr(set, prefix, key, value, ctx.truncated, ctx.lim);
     }
-    let value: AttrValue;
-    try {
-      value = jsonAnyValue(kv.value, ctx, 1);
-    } catch (e) {
-      if (e instanceof ItemRejection) e.reason = `${prefix}attributes["${key}"]: ${e.reason}`;
-      throw e;
-    }
-    if (ctx.truncated) addNote(set, prefix + key);
-    if (set.count < lim.attrs && !Object.hasOwn(values, key)) set.count++;
-    setAttr(values, key, value);
+  } catch (e) {
+    if (!(e instanceof Rejection)) throw e;
+    set.fault ??= e;
   }
 }
 
-function jsonId(v: unknown, hexLen: number, field: string, required: boolean): string {
+/** An id: hex digits (OTLP/JSON's own rule), then the rules every encoding shares (rules.ts checkId). */
+function jsonId(v: unknown, id: IdField, prefix: string, required: boolean): string {
   if (v === undefined || v === '') {
-    if (required) throw new ItemRejection(`${field} is missing`);
+    checkId(id, prefix, 0, false, required);
     return '';
   }
-  if (typeof v !== 'string') throw new ItemRejection(`${field} must be a hex string`);
-  const want = `${field} must be ${hexLen} hex characters${required ? '' : ' or empty'}`;
-  if (v.length !== hexLen) throw new ItemRejection(`${want}, got ${v.length}`);
-  if (!HEX_RE.test(v)) throw new ItemRejection(`${want}, got non-hex characters`);
-  if (ZERO_RE.test(v)) {
-    if (required) throw new ItemRejection(`${field} is all zeros`);
-    return '';
-  }
-  return v.toLowerCase();
+  if (typeof v !== 'string' || v.length % 2 !== 0 || !HEX_RE.test(v)) throw idNotHex(id, prefix, required, v);
+  return checkId(id, prefix, v.length / 2, ZERO_RE.test(v), required) ? v.toLowerCase() : '';
 }
 
-/** A fixed64 time → normalized decimal string; '0' when absent. */
+/** A fixed64 time → decimal string without leading zeros; '0' when absent. Its range is the rules' (checkSpan, checkLog). */
 function jsonTime(v: unknown, field: string, ctx: JsonCtx): string {
-  let s: string;
   if (v === undefined) return '0';
   if (typeof v === 'number') {
-    if (!Number.isInteger(v) || v < 0) throw new ItemRejection(`${field} must be a non-negative integer`);
-    if (Number.isSafeInteger(v)) s = String(v);
-    else {
-      if (!ctx.exact) ctx.inexact = true;
-      s = BigInt(v).toString();
-    }
-  } else if (typeof v === 'string' && UINT_RE.test(v)) {
+    if (!Number.isInteger(v) || v < 0) throw invalid(`${field} must be a non-negative integer`);
+    if (Number.isSafeInteger(v)) return String(v);
+    if (!ctx.exact) ctx.inexact = true;
+    return BigInt(v).toString();
+  }
+  if (typeof v === 'string' && UINT_RE.test(v)) {
     let i = 0;
     while (i < v.length - 1 && v.charCodeAt(i) === 48) i++;
-    s = i === 0 ? v : v.slice(i);
-  } else throw new ItemRejection(`${field} must be a decimal string`);
-  if (s.length > 19 || (s.length === 19 && s >= '9223372036854775808')) {
-    throw new ItemRejection(`${field} is out of range (must be < 2^63)`);
+    return i === 0 ? v : v.slice(i);
   }
-  return s;
-}
-
-function decimalLess(a: string, b: string): boolean {
-  return a.length !== b.length ? a.length < b.length : a < b;
+  throw invalid(`${field} must be a decimal string`);
 }
 
 function jsonEnum(v: unknown, names: Map<string, number>, field: string): number {
   if (v === undefined) return 0;
   if (typeof v === 'number') {
-    if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) throw new ItemRejection(`${field} must be an int32 or an enum name`);
+    if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) throw invalid(`${field} must be an int32 or an enum name`);
     return v;
   }
   if (typeof v === 'string') {
     const n = names.get(v);
-    if (n === undefined) throw new ItemRejection(`${field} has an unknown enum name`);
+    if (n === undefined) throw invalid(`${field} has an unknown enum name`);
     return n;
   }
-  throw new ItemRejection(`${field} must be an int32 or an enum name`);
+  throw invalid(`${field} must be an int32 or an enum name`);
 }
 
 function jsonLink(v: unknown, ctx: JsonCtx, n: number, spanSet: AttrSet): SpanLink {
   const prefix = `links[${n}].`;
-  if (!isObj(v)) throw new ItemRejection(`links[${n}] must be an object`);
-  const traceId = jsonId(get(v, 'traceId', 'trace_id'), 32, `${prefix}traceId`, true);
-  const spanId = jsonId(get(v, 'spanId', 'span_id'), 16, `${prefix}spanId`, true);
+  if (!isObj(v)) throw invalid(`links[${n}] must be an object`);
   const set = new AttrSet();
   jsonAttributes(get(v, 'attributes'), ctx, set, prefix);
-  if (set.notes) for (const note of set.notes) addNote(spanSet, note);
-  if (set.dropped) addNote(spanSet, `${prefix}attributes(+${set.dropped} dropped)`);
+  const traceId = jsonId(get(v, 'traceId', 'trace_id'), TRACE_ID, prefix, true);
+  const spanId = jsonId(get(v, 'spanId', 'span_id'), SPAN_ID, prefix, true);
+  checkLink(prefix, set, spanSet);
   return { traceId, spanId, attributes: set.values };
 }
 
 function jsonSpan(v: unknown, ctx: JsonCtx, resource: Attributes, scope: Scope): TelemetrySpan {
-  if (!isObj(v)) throw new ItemRejection('span must be an object');
+  if (!isObj(v)) throw invalid('span must be an object');
   const set = new AttrSet();
-  const traceId = jsonId(get(v, 'traceId', 'trace_id'), 32, 'traceId', true);
-  const spanId = jsonId(get(v, 'spanId', 'span_id'), 16, 'spanId', true);
-  const parentSpanId = jsonId(get(v, 'parentSpanId', 'parent_span_id'), 16, 'parentSpanId', false);
-  const name = jsonText(get(v, 'name'), 'name', 'name', ctx, set);
-  if (name === '') throw new ItemRejection('name is missing');
-  const startTimeUnixNano = jsonTime(get(v, 'startTimeUnixNano', 'start_time_unix_nano'), 'startTimeUnixNano', ctx);
-  const endTimeUnixNano = jsonTime(get(v, 'endTimeUnixNano', 'end_time_unix_nano'), 'endTimeUnixNano', ctx);
-  if (startTimeUnixNano === '0') throw new ItemRejection('startTimeUnixNano is missing');
-  if (endTimeUnixNano === '0') throw new ItemRejection('endTimeUnixNano is missing');
-  if (decimalLess(endTimeUnixNano, startTimeUnixNano)) {
-    throw new ItemRejection(`endTimeUnixNano (${endTimeUnixNano}) is before startTimeUnixNano (${startTimeUnixNano})`);
-  }
+  const traceId = jsonId(get(v, 'traceId', 'trace_id'), TRACE_ID, '', true);
+  const spanId = jsonId(get(v, 'spanId', 'span_id'), SPAN_ID, '', true);
+  const parentSpanId = jsonId(get(v, 'parentSpanId', 'parent_span_id'), PARENT_SPAN_ID, '', false);
+  const name = jsonText(get(v, 'name'), 'name', ctx, set);
+  const startTimeUnixNano = jsonTime(get(v, 'startTimeUnixNano', 'start_time_unix_nano'), 'start_time_unix_nano', ctx);
+  const endTimeUnixNano = jsonTime(get(v, 'endTimeUnixNano', 'end_time_unix_nano'), 'end_time_unix_nano', ctx);
   const kind = jsonEnum(get(v, 'kind'), SPAN_KINDS, 'kind');
   jsonAttributes(get(v, 'attributes'), ctx, set, '');
   const linkList = itemList(get(v, 'links'), 'links');
   const n = Math.min(linkList.length, ctx.lim.links);
-  const links: SpanLink[] = new Array(n);
-  for (let i = 0; i < n; i++) links[i] = jsonLink(linkList[i], ctx, i, set);
-  if (linkList.length > n) addNote(set, `links(+${linkList.length - n} dropped)`);
+  const links: SpanLink[] = [];
+  let linkFault: Rejection | null = null;
+  // The first faulty link is reported after the span's own fields (rules.ts checkSpan).
+  for (let i = 0; i < n && linkFault === null; i++) {
+    try {
+      links.push(jsonLink(linkList[i], ctx, i, set));
+    } catch (e) {
+      if (!(e instanceof Rejection)) throw e;
+      linkFault = e;
+    }
+  }
   let statusCode = 0;
   let statusMessage = '';
   const status = get(v, 'status');
   if (status !== undefined) {
-    if (!isObj(status)) throw new ItemRejection('status must be an object');
+    if (!isObj(status)) throw invalid('status must be an object');
     statusCode = jsonEnum(get(status, 'code'), STATUS_CODES, 'status.code');
-    statusMessage = jsonText(get(status, 'message'), 'status.message', 'status.message', ctx, set);
+    statusMessage = jsonText(get(status, 'message'), 'status.message', ctx, set);
   }
+  checkSpan(name, startTimeUnixNano, endTimeUnixNano, set, linkFault);
+  noteDroppedLinks(set, linkList.length - n);
   return {
     traceId,
     spanId,
@@ -1323,25 +1234,28 @@ function jsonSpan(v: unknown, ctx: JsonCtx, resource: Attributes, scope: Scope):
 }
 
 function jsonLog(v: unknown, ctx: JsonCtx, resource: Attributes, scope: Scope): TelemetryLog {
-  if (!isObj(v)) throw new ItemRejection('log record must be an object');
+  if (!isObj(v)) throw invalid('log record must be an object');
   const set = new AttrSet();
-  const traceId = jsonId(get(v, 'traceId', 'trace_id'), 32, 'traceId', false);
-  const spanId = jsonId(get(v, 'spanId', 'span_id'), 16, 'spanId', false);
-  const time = jsonTime(get(v, 'timeUnixNano', 'time_unix_nano'), 'timeUnixNano', ctx);
-  const observed = jsonTime(get(v, 'observedTimeUnixNano', 'observed_time_unix_nano'), 'observedTimeUnixNano', ctx);
-  const severityNumber = jsonEnum(get(v, 'severityNumber', 'severity_number'), SEVERITIES, 'severityNumber');
-  const severityText = jsonText(get(v, 'severityText', 'severity_text'), 'severityText', 'severity_text', ctx, set);
-  const eventName = jsonText(get(v, 'eventName', 'event_name'), 'eventName', 'event_name', ctx, set);
+  const traceId = jsonId(get(v, 'traceId', 'trace_id'), TRACE_ID, '', false);
+  const spanId = jsonId(get(v, 'spanId', 'span_id'), SPAN_ID, '', false);
+  const time = jsonTime(get(v, 'timeUnixNano', 'time_unix_nano'), 'time_unix_nano', ctx);
+  const observed = jsonTime(get(v, 'observedTimeUnixNano', 'observed_time_unix_nano'), 'observed_time_unix_nano', ctx);
+  const severityNumber = jsonEnum(get(v, 'severityNumber', 'severity_number'), SEVERITIES, 'severity_number');
+  // Read in field-number order, the order protobuf encoders write: the truncation note lists the same fields in the same order.
+  const severityText = jsonText(get(v, 'severityText', 'severity_text'), 'severity_text', ctx, set);
   ctx.truncated = false;
-  let body: AttrValue;
+  let body: AttrValue = null;
+  let bodyFault: Rejection | null = null;
   try {
     body = jsonAnyValue(get(v, 'body'), ctx, 1);
   } catch (e) {
-    if (e instanceof ItemRejection) e.reason = `body: ${e.reason}`;
-    throw e;
+    if (!(e instanceof Rejection)) throw e;
+    bodyFault = e;
   }
   if (ctx.truncated) addNote(set, 'body');
   jsonAttributes(get(v, 'attributes'), ctx, set, '');
+  const eventName = jsonText(get(v, 'eventName', 'event_name'), 'event_name', ctx, set);
+  checkLog(time, observed, bodyFault, set);
   const observedTimeUnixNano = observed === '0' ? '' : observed;
   return {
     traceId,
@@ -1410,19 +1324,14 @@ function jsonRequest<T>(root: unknown, ctx: JsonCtx, shape: JsonShape<T>): Decod
     const rs = resources[i];
     if (!isObj(rs)) throw new OtlpDecodeError(`${path} must be an object`);
     const set = new AttrSet();
-    let resourceError = '';
     const res = get(rs, 'resource');
     if (res !== undefined) {
       if (!isObj(res)) throw new OtlpDecodeError(`${path}.resource must be an object`);
       const attrs = get(res, 'attributes');
       if (attrs !== undefined && !Array.isArray(attrs)) throw new OtlpDecodeError(`${path}.resource.attributes must be an array`);
-      try {
-        jsonAttributes(attrs, ctx, set, '');
-      } catch (e) {
-        if (!(e instanceof ItemRejection)) throw e;
-        resourceError = `resource ${e.reason}`;
-      }
+      jsonAttributes(attrs, ctx, set, '');
     }
+    const resourceFault = set.fault ? inResource(set.fault) : null;
     const resource = finishAttrs(set);
     const scopes = requestList(get(rs, shape.scopes, shape.scopesSnake), `${path}.${shape.scopes}`);
     for (let j = 0; j < scopes.length; j++) {
@@ -1434,12 +1343,9 @@ function jsonRequest<T>(root: unknown, ctx: JsonCtx, shape: JsonShape<T>): Decod
       for (let k = 0; k < items.length; k++) {
         const index = out.next++;
         try {
-          const item = shape.readItem(items[k], ctx, resource, scope);
-          if (resourceError) out.rejected.push({ index, reason: resourceError });
-          else out.items.push(item);
+          keep(out, index, shape.readItem(items[k], ctx, resource, scope), resourceFault);
         } catch (e) {
-          if (!(e instanceof ItemRejection)) throw e;
-          out.rejected.push({ index, reason: e.reason });
+          reject(out, index, e);
         }
       }
     }
