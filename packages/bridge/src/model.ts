@@ -76,6 +76,10 @@ export const EVENT_TYPES = [
   'system_effect',
   'outcome',
   'access',
+  // gen_ai.evaluation.result, OpenInference EVALUATOR spans, audit.event.type=evaluation.
+  'evaluation',
+  // A model version promoted to an environment (audit.model.*, audit.deployment.*).
+  'deployment',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -43,6 +43,16 @@ export {
   type ProposalReference,
 } from './approval.ts';
 export {
+  recordDeployment,
+  recordEscalation,
+  recordEvaluation,
+  recordOverride,
+  type DeploymentOptions,
+  type EscalationOptions,
+  type EvaluationOptions,
+  type OverrideOptions,
+} from './oversight.ts';
+export {
   AuditSetupError,
   isTracerProviderRegistered,
   startAudit,

@@ -44,6 +44,36 @@ export const ATTR_AUDIT_APPROVAL_EDITS = 'audit.approval.edits';
 /** Free-text reason that accompanies `audit.outcome` (for instance why a task failed or paused). */
 export const ATTR_AUDIT_OUTCOME_REASON = 'audit.outcome.reason';
 
+/**
+ * Human oversight beyond approve/reject (`overridden`, `edited`, `escalated`): what the AI
+ * produced and what the person put in its place. Content: the bridge stores them under the
+ * content policy (digests always; raw sealed at high risk), the original as the event's input
+ * and the final as its output, so `input_digest` is the AI's and `output_digest` the human's.
+ */
+export const ATTR_AUDIT_OVERRIDE_ORIGINAL_OUTPUT = 'audit.override.original_output';
+export const ATTR_AUDIT_OVERRIDE_FINAL_OUTPUT = 'audit.override.final_output';
+/** The SHA-256 hex of the original output, when the app keeps no content at all. */
+export const ATTR_AUDIT_OVERRIDE_ORIGINAL_OUTPUT_SHA256 = 'audit.override.original_output.sha256';
+/** Escalation: from whom (defaults to the reviewer), to whom, and why (defaults to the rationale). */
+export const ATTR_AUDIT_ESCALATION_FROM = 'audit.escalation.from';
+export const ATTR_AUDIT_ESCALATION_TO = 'audit.escalation.to';
+export const ATTR_AUDIT_ESCALATION_REASON = 'audit.escalation.reason';
+/** A reviewer's time on task in milliseconds, when the app measures it. */
+export const ATTR_AUDIT_APPROVAL_REVIEW_DURATION_MS = 'audit.approval.review.duration_ms';
+
+/**
+ * Model lineage, on model calls and on deployment events: the registry (MLflow, SageMaker,
+ * Azure ML, Databricks Unity Catalog, Valohai, Seldon, ...), the registered model, its version
+ * and the training run that produced it.
+ */
+export const ATTR_AUDIT_MODEL_REGISTRY = 'audit.model.registry';
+export const ATTR_AUDIT_MODEL_NAME = 'audit.model.name';
+export const ATTR_AUDIT_MODEL_VERSION = 'audit.model.version';
+export const ATTR_AUDIT_MODEL_RUN_ID = 'audit.model.run_id';
+/** Deployment events: the environment a model version was promoted to, and the serving platform. */
+export const ATTR_AUDIT_DEPLOYMENT_ENVIRONMENT = 'audit.deployment.environment';
+export const ATTR_AUDIT_DEPLOYMENT_PLATFORM = 'audit.deployment.platform';
+
 export const EVENT_TYPE_VALUES = {
   REQUEST: 'request',
   MODEL_CALL: 'model_call',
@@ -54,6 +84,10 @@ export const EVENT_TYPE_VALUES = {
   OUTCOME: 'outcome',
   /** A read of the trail itself: sealed content opened, an export, an evidence pack (written by the bridge). */
   ACCESS: 'access',
+  /** An evaluation of a model call or agent run (`gen_ai.evaluation.*`): a judge, a bias or quality check. */
+  EVALUATION: 'evaluation',
+  /** A model version promoted to an environment (`audit.model.*`, `audit.deployment.*`). */
+  DEPLOYMENT: 'deployment',
 } as const;
 export type EventType = (typeof EVENT_TYPE_VALUES)[keyof typeof EVENT_TYPE_VALUES];
 export const EVENT_TYPES: readonly EventType[] = Object.values(EVENT_TYPE_VALUES);
@@ -116,6 +150,8 @@ export const APPROVAL_DECISION_VALUES = {
   ESCALATED: 'escalated',
   BLOCKED: 'blocked',
   RETURNED: 'returned',
+  /** A person replaced the AI's output or decision after the fact. */
+  OVERRIDDEN: 'overridden',
 } as const;
 export type ApprovalDecision = (typeof APPROVAL_DECISION_VALUES)[keyof typeof APPROVAL_DECISION_VALUES];
 
@@ -125,6 +161,9 @@ export const EFFECT_VALUES = {
   NOTE_SAVED: 'note_saved',
   TASK_CREATED: 'task_created',
   WORKFLOW_TRIGGERED: 'workflow_triggered',
+  /** An agent wrote to or deleted from its own memory (GenAI memory operations). */
+  MEMORY_WRITTEN: 'memory_written',
+  MEMORY_DELETED: 'memory_deleted',
   NONE: 'none',
 } as const;
 export type Effect = (typeof EFFECT_VALUES)[keyof typeof EFFECT_VALUES];

@@ -99,6 +99,19 @@ export function eventSummary(e: Record<string, unknown>): string {
       return [s('effect'), s('target_system') && `${s('target_system')}/${s('target_id')}`].filter(Boolean).join(' ');
     case 'outcome':
       return s('outcome');
+    case 'evaluation': {
+      // The result stays in attributes (docs/conventions.md, Evaluations); listings carry them.
+      const a = (e.attributes ?? {}) as Record<string, string>;
+      const score = a['gen_ai.evaluation.score.value'];
+      return [a['gen_ai.evaluation.name'] || s('name'), score !== undefined && `score ${score}`, a['gen_ai.evaluation.score.label']].filter(Boolean).join(' ');
+    }
+    case 'deployment': {
+      const a = (e.attributes ?? {}) as Record<string, string>;
+      const model = [a['audit.model.name'], a['audit.model.version'] && `v${a['audit.model.version']}`].filter(Boolean).join(' ');
+      return [model, s('target_id') && `→ ${s('target_id')}`, s('target_system') && `on ${s('target_system')}`, s('reviewer_id') && `approved by ${s('reviewer_id')}`]
+        .filter(Boolean)
+        .join(' ');
+    }
     default:
       return s('purpose') || s('operation');
   }

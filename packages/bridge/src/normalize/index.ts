@@ -1,5 +1,5 @@
 /** The normalize stage's public surface. */
-export { normalizeSpan, spanContext, normalizeLog } from './normalize.ts';
+export { normalizeSpan, spanContext, normalizeLog, logEventSpan } from './normalize.ts';
 export type { LogContent } from './normalize.ts';
 export { MAPPERS } from './registry.ts';
 export { normalizeProvider } from './internal/provider.ts';

@@ -8,7 +8,8 @@
  * the choices after the response, so a stable sort by time rebuilds the conversation exactly.
  * That sort happens where content is joined to its event (correlate/finalize.ts).
  */
-import type { AttrValue, ContentMessage, ContentPart, EventContent, TelemetryLog } from '../model.ts';
+import { createHash } from 'node:crypto';
+import type { AttrValue, Attributes, ContentMessage, ContentPart, EventContent, TelemetryLog, TelemetrySpan } from '../model.ts';
 import {
   contentToParts,
   openAiToolCalls,
@@ -113,4 +114,44 @@ export function normalizeLog(log: TelemetryLog): LogContent | null {
   } catch {
     return null;
   }
+}
+
+/** Log records that are audit events of their own (not content of a span). */
+const EVENT_RECORDS = new Set(['gen_ai.evaluation.result']);
+
+/**
+ * A log record that is an audit event of its own, as a span for normalizeSpan: today
+ * `gen_ai.evaluation.result` (an evaluation of the span it is tied to). The span is a child of,
+ * and links to, the evaluated span; its id derives from the record (trace, span, time, name),
+ * so the same record re-sent makes the same event. null for any other record.
+ *
+ * Intake is to run this over the log records that normalizeLog does not take, and feed the
+ * spans it returns through the span path (pipeline/intake.ts).
+ */
+export function logEventSpan(log: TelemetryLog): TelemetrySpan | null {
+  const name = log.eventName || str(log.attributes?.['event.name']);
+  if (!name || !EVENT_RECORDS.has(name)) return null;
+  const attributes: Attributes = {};
+  // Some emitters put the fields in the body instead of the attributes.
+  if (isRecord(log.body)) for (const k in log.body) if (k.startsWith('gen_ai.')) attributes[k] = log.body[k] as AttrValue;
+  for (const k in log.attributes) if (k !== 'event.name') attributes[k] = log.attributes[k]!;
+  const evalName = str(attributes['gen_ai.evaluation.name']) ?? '';
+  const time = log.timeUnixNano && log.timeUnixNano !== '0' ? log.timeUnixNano : log.observedTimeUnixNano;
+  const traceId = log.traceId || createHash('sha256').update(`${time}:${evalName}:${JSON.stringify(attributes)}`).digest('hex').slice(0, 32);
+  const spanId = createHash('sha256').update(`${traceId}:${log.spanId}:${time}:${name}:${evalName}`).digest('hex').slice(0, 16);
+  return {
+    traceId,
+    spanId,
+    parentSpanId: log.spanId,
+    name: evalName ? `evaluation ${evalName}` : 'evaluation',
+    kind: 1,
+    startTimeUnixNano: time,
+    endTimeUnixNano: time,
+    attributes,
+    links: log.spanId ? [{ traceId, spanId: log.spanId, attributes: {} }] : [],
+    statusCode: 0,
+    statusMessage: '',
+    resource: log.resource,
+    scope: log.scope,
+  };
 }

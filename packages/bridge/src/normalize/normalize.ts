@@ -11,7 +11,7 @@ import { errorMessage } from './internal/values.ts';
 import { resourceContext } from './mappers/audit.ts';
 import { MAPPERS } from './registry.ts';
 
-export { normalizeLog } from './logs.ts';
+export { logEventSpan, normalizeLog } from './logs.ts';
 export type { LogContent } from './logs.ts';
 
 interface Dispatch {

@@ -6,6 +6,7 @@
 import type { Mapper } from './types.ts';
 import { auditMapper } from './mappers/audit.ts';
 import { langfuseMapper } from './mappers/langfuse.ts';
+import { mcpMapper } from './mappers/mcp.ts';
 import { openInferenceMapper } from './mappers/openinference.ts';
 import { openllmetryMapper } from './mappers/openllmetry.ts';
 import { otelGenAiMapper } from './mappers/otel-genai.ts';
@@ -14,6 +15,7 @@ import { vercelAiMapper } from './mappers/vercel-ai.ts';
 export const MAPPERS: readonly Mapper[] = [
   auditMapper,
   otelGenAiMapper,
+  mcpMapper,
   openllmetryMapper,
   openInferenceMapper,
   vercelAiMapper,

@@ -52,7 +52,11 @@ export type MappedFields = Partial<
   provider_raw?: string;
 };
 
-export type ContentState = 'captured' | 'not_captured' | 'empty' | 'redacted_by_source';
+/**
+ * `stored_externally`: the source uploaded the content elsewhere and sent only references
+ * (`gen_ai.input.messages_ref`, ...), which are kept in `attributes` as they are.
+ */
+export type ContentState = 'captured' | 'not_captured' | 'empty' | 'redacted_by_source' | 'stored_externally';
 
 /** What the normalizer makes of one span. */
 export interface EventDraft {
@@ -71,6 +75,13 @@ export interface EventDraft {
    * lands in `attributes` outside the content policy.
    */
   consumedKeys: Set<string>;
+  /**
+   * Attributes the normalizer derives from raw ones it should not store as they are (the
+   * digest, names and count of `gen_ai.tool.definitions`). Intake is to add `attributes` to
+   * the event's attributes and drop the `replaces` keys from them; until it does, the raw keys
+   * stay (they are not consumed). Absent when there are none.
+   */
+  derived?: { attributes: Record<string, string>; replaces: string[] };
   /**
    * Remarks to keep with the event (an invalid `audit.risk` that was ignored, a mapper that
    * failed, a tool approval seen in the input, ...). Absent when there are none.
@@ -123,6 +134,8 @@ export interface DraftBuilder extends ContextSink {
    * otherwise the keys stay in `attributes`.
    */
   setTokens(input: number | undefined, output: number | undefined, ...keys: string[]): void;
+  /** Derived attributes, replacing the raw `replaces` keys if any (see EventDraft.derived). */
+  derive(attributes: Record<string, string>, ...replaces: string[]): void;
   fields: MappedFields;
   content: EventContent;
   contentState: ContentState | undefined;

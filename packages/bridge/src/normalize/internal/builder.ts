@@ -52,6 +52,14 @@ export class Builder implements DraftBuilder {
     for (const k of keys) this.consumed.add(k);
   }
 
+  derived: { attributes: Record<string, string>; replaces: string[] } | undefined = undefined;
+
+  derive(attributes: Record<string, string>, ...replaces: string[]): void {
+    this.derived ??= { attributes: {}, replaces: [] };
+    for (const r of replaces) if (!this.derived.replaces.includes(r)) this.derived.replaces.push(r);
+    for (const k in attributes) if (attributes[k] !== '') this.derived.attributes[k] ??= attributes[k];
+  }
+
   note(message: string): void {
     this.notes.push(message);
   }
@@ -106,12 +114,14 @@ export class Builder implements DraftBuilder {
       consumedKeys: this.consumed,
     };
     if (this.notes.length > 0) draft.notes = this.notes;
+    if (this.derived) draft.derived = this.derived;
     return draft;
   }
 
   private finalContentState(): ContentState {
     if (this.contentState === 'redacted_by_source') return 'redacted_by_source';
     if (hasContent(this.content)) return 'captured';
+    if (this.contentState === 'stored_externally') return 'stored_externally';
     return this.contentState === 'empty' ? 'empty' : 'not_captured';
   }
 }

@@ -3,6 +3,7 @@
  * (the OTel GenAI `{role, parts}` shape): semconv parts, OpenAI chat `{role, content,
  * tool_calls}`, Vercel AI SDK `{role, content:[{type:'tool-call', ...}]}`, plain strings.
  */
+import { createHash } from 'node:crypto';
 import type { ContentMessage, ContentPart } from '../../model.ts';
 import { isRecord, parseJsonish, rawStr, str } from './values.ts';
 
@@ -67,13 +68,77 @@ function normalizePart(p: unknown): ContentPart | undefined {
       return toolResponsePart(p.id, p.response ?? p.result);
     case 'tool-result': // Vercel AI SDK
       return toolResponsePart(p.toolCallId, unwrapVercelOutput(p.result ?? p.output));
+    case 'reasoning':
+    case 'thinking': {
+      const t = rawStr(p.content) ?? rawStr(p.text) ?? rawStr(p.thinking);
+      return t === undefined ? { ...p, type: 'reasoning' } : { type: 'reasoning', content: t };
+    }
+    case 'uri':
+    case 'image_url':
+    case 'input_image': {
+      const uri = str(p.uri) ?? str(p.url) ?? (isRecord(p.image_url) ? str(p.image_url.url) : str(p.image_url));
+      // A data: URI is a blob in disguise.
+      if (uri?.startsWith('data:')) return blobPart({ ...p, mime_type: p.mime_type ?? dataUriMime(uri) }, dataUriPayload(uri));
+      return { ...p, type } as ContentPart;
+    }
+    case 'blob':
+      return blobPart(p, p.content ?? p.data);
+    case 'file':
+    case 'image':
+    case 'input_audio':
+    case 'input_file': {
+      // Inline bytes (semconv `content`, AI SDK `data`/`image`, OpenAI `file_data`,
+      // `input_audio.data`) never pass raw; a reference (file id, URL) does.
+      const inline = p.content ?? p.data ?? p.image ?? p.file_data ?? (isRecord(p.input_audio) ? p.input_audio.data : undefined);
+      if (typeof inline === 'string' && inline.startsWith('data:')) {
+        return blobPart({ ...p, mime_type: p.mime_type ?? p.mediaType ?? dataUriMime(inline) }, dataUriPayload(inline));
+      }
+      if (inline !== undefined && !(typeof inline === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(inline))) return blobPart(p, inline);
+      return { ...p, type } as ContentPart;
+    }
     case undefined:
       if (typeof p.text === 'string') return { type: 'text', content: p.text };
       if (typeof p.content === 'string') return { type: 'text', content: p.content };
       return undefined;
     default:
+      // Unknown part types pass as they are, except raw bytes, which never do.
+      for (const k in p) if (p[k] instanceof Uint8Array) return blobPart(p, p[k]);
       return { ...p, type } as ContentPart;
   }
+}
+
+function withMedia(part: ContentPart, p: Record<string, unknown>): ContentPart {
+  const out = part as Record<string, unknown>;
+  const mime = str(p.mime_type) ?? str(p.mediaType) ?? str(p.mimeType) ?? str(p.media_type);
+  if (mime !== undefined) out.mime_type = mime;
+  const modality = str(p.modality);
+  if (modality !== undefined) out.modality = modality;
+  return part;
+}
+
+function dataUriMime(uri: string): string | undefined {
+  const m = /^data:([^;,]+)/.exec(uri);
+  return m ? m[1] : undefined;
+}
+
+function dataUriPayload(uri: string): string {
+  const comma = uri.indexOf(',');
+  return comma < 0 ? '' : uri.slice(comma + 1);
+}
+
+/**
+ * Inline binary content (an image, audio, a file) is never kept raw: a part
+ * `{type:'blob', mime_type, modality, size, sha256}` stands for it, the digest over the decoded
+ * bytes (base64 as the conventions send it; raw bytes from structured OTLP values).
+ */
+export function blobPart(p: Record<string, unknown>, payload: unknown): ContentPart {
+  let bytes: Buffer;
+  if (payload instanceof Uint8Array) bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  else if (typeof payload === 'string') bytes = Buffer.from(payload.replace(/\s+/g, ''), 'base64');
+  else if (Array.isArray(payload) && payload.every((x) => typeof x === 'number')) bytes = Buffer.from(payload as number[]);
+  else bytes = Buffer.from(JSON.stringify(payload ?? null));
+  const part = { type: 'blob', size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  return withMedia(part as ContentPart, p);
 }
 
 /** AI SDK v5 tool results are `{type:'json'|'text', value}`. */

@@ -8,6 +8,8 @@ export const PRIORITY = {
   AUDIT_EVENT_TYPE: 100,
   AUDIT_APPROVAL: 90,
   AUDIT_EFFECT: 85,
+  /** audit.deployment.* (a model version promoted to an environment). */
+  AUDIT_DEPLOYMENT: 85,
   AUDIT_OUTCOME: 80,
   /** Also the level a convention uses to suppress (nested CHAIN, outer Vercel span). */
   CONVENTION: 60,

@@ -192,3 +192,51 @@ describe('audit mapper: request events', () => {
     expect(normalizeSpan(root)?.eventType).toBe('approval');
   });
 });
+
+describe('audit: human oversight, model lineage, deployments', () => {
+  const o = loadFixture('audit-oversight');
+
+  it('records an override: decision overridden, the AI original as input and the human final as output', () => {
+    const d = normalizeSpan(o.span('override'))!;
+    expect(d.eventType).toBe('approval');
+    expect(d.fields).toMatchObject({ decision: 'overridden', edited: true, reviewer_id: 'adjuster-17', rationale: 'Policy excludes flood' });
+    expect(d.content.input).toEqual([{ role: 'assistant', parts: [{ type: 'text', content: 'Your claim is approved: 1,200 EUR.' }] }]);
+    expect(d.content.output).toEqual([{ role: 'human', parts: [{ type: 'text', content: 'Your claim is declined: flood damage is excluded by your policy.' }] }]);
+    expect(d.consumedKeys.has('audit.override.original_output')).toBe(true);
+    // The reviewer's time on task stays in attributes.
+    expect(d.consumedKeys.has('audit.approval.review.duration_ms')).toBe(false);
+  });
+
+  it('reads the original of an edit given as GenAI messages', () => {
+    const d = normalizeSpan(o.span('edit'))!;
+    expect(d.fields.decision).toBe('edited');
+    expect(d.content.input![0]!.parts[0]).toEqual({ type: 'text', content: 'Dear Sir,' });
+    expect(d.content.output![0]!.role).toBe('human');
+  });
+
+  it('records an escalation from whom and why; to whom stays in attributes', () => {
+    const d = normalizeSpan(o.span('escalate'))!;
+    expect(d.fields).toMatchObject({ decision: 'escalated', reviewer_id: 'adjuster-17', rationale: 'Possible fraud indicators' });
+    expect(d.consumedKeys.has('audit.escalation.to')).toBe(false);
+  });
+
+  it('keeps model lineage on a model call in attributes (for the derived columns)', () => {
+    const d = normalizeSpan(o.span('draft'))!;
+    expect(d.eventType).toBe('model_call');
+    for (const k of ['audit.model.registry', 'audit.model.version', 'audit.model.run_id']) expect(d.consumedKeys.has(k)).toBe(false);
+  });
+
+  it('makes a deployment event: platform and environment as the target, approver as reviewer', () => {
+    const d = normalizeSpan(o.span('deploy'))!;
+    expect(d.eventType).toBe('deployment');
+    expect(d.fields).toMatchObject({ target_system: 'databricks-model-serving', target_id: 'prod', action: 'deploy', reviewer_id: 'model-risk-officer-1' });
+    expect(d.context.actorId).toBe('ml-engineer-3');
+    expect(d.consumedKeys.has('audit.model.version')).toBe(false);
+  });
+
+  it('accepts audit.event.type=evaluation', () => {
+    const d = normalizeSpan(o.span('eval'))!;
+    expect(d.eventType).toBe('evaluation');
+    expect(d.notes).toBeUndefined();
+  });
+});

@@ -15,11 +15,17 @@ import {
   ATTR_AUDIT_APPROVAL_REVIEWER_ID,
   ATTR_AUDIT_APPROVAL_REVIEWER_ROLE,
   ATTR_AUDIT_CORRELATION_ID,
+  ATTR_AUDIT_DEPLOYMENT_ENVIRONMENT,
+  ATTR_AUDIT_DEPLOYMENT_PLATFORM,
   ATTR_AUDIT_EFFECT,
+  ATTR_AUDIT_ESCALATION_FROM,
+  ATTR_AUDIT_ESCALATION_REASON,
   ATTR_AUDIT_EVENT_TYPE,
   ATTR_AUDIT_INITIATION,
   ATTR_AUDIT_ON_BEHALF_OF,
   ATTR_AUDIT_OUTCOME,
+  ATTR_AUDIT_OVERRIDE_FINAL_OUTPUT,
+  ATTR_AUDIT_OVERRIDE_ORIGINAL_OUTPUT,
   ATTR_AUDIT_PERMISSION,
   ATTR_AUDIT_PROMPT_VERSION,
   ATTR_AUDIT_PURPOSE,
@@ -41,6 +47,7 @@ import type { EventType, TelemetrySpan } from '../../model.ts';
 import type { AuditContext, ContextSink, DraftBuilder, Mapper } from '../types.ts';
 import { setContext, setCorrelation, setHumanActor } from '../internal/context.ts';
 import { PRIORITY } from '../internal/priority.ts';
+import { toMessages } from '../internal/messages.ts';
 import { toSourceRefs } from '../internal/sources.ts';
 import { bool, consumeInto, hasKeyWithPrefix, setField, str } from '../internal/values.ts';
 
@@ -128,11 +135,19 @@ function mapAudit(span: TelemetrySpan, draft: DraftBuilder): boolean {
   }
   const edited = bool(a[ATTR_AUDIT_APPROVAL_EDITED]);
   if (edited !== undefined) draft.consume(ATTR_AUDIT_APPROVAL_EDITED);
-  if (edited === true || decision === APPROVAL_DECISION_VALUES.EDITED) f.edited = true;
+  const replaced = decision === APPROVAL_DECISION_VALUES.EDITED || decision === APPROVAL_DECISION_VALUES.OVERRIDDEN;
+  if (edited === true || replaced) f.edited = true;
   else if (edited === false && f.edited === undefined) f.edited = false;
   consumeInto(draft, a, 'reviewer_id', ATTR_AUDIT_APPROVAL_REVIEWER_ID);
   consumeInto(draft, a, 'reviewer_role', ATTR_AUDIT_APPROVAL_REVIEWER_ROLE);
   consumeInto(draft, a, 'rationale', ATTR_AUDIT_APPROVAL_RATIONALE);
+  // An escalation names who passed it on and why; the reviewer and rationale when not given.
+  // `audit.escalation.to` stays in attributes; so does `from` when a reviewer is named too.
+  if (decision === APPROVAL_DECISION_VALUES.ESCALATED) {
+    if (f.reviewer_id === undefined) consumeInto(draft, a, 'reviewer_id', ATTR_AUDIT_ESCALATION_FROM);
+    if (f.rationale === undefined) consumeInto(draft, a, 'rationale', ATTR_AUDIT_ESCALATION_REASON);
+  }
+  mapOverride(a, draft);
   const required = bool(a[ATTR_AUDIT_APPROVAL_REQUIRED]);
   if (required !== undefined) {
     draft.consume(ATTR_AUDIT_APPROVAL_REQUIRED);
@@ -168,6 +183,15 @@ function mapAudit(span: TelemetrySpan, draft: DraftBuilder): boolean {
 
   consumeInto(draft, a, 'prompt_version', ATTR_AUDIT_PROMPT_VERSION);
 
+  // A model version promoted to an environment. The model's registry, name, version and run
+  // (audit.model.*) stay in attributes, as on model calls: derived columns read them there.
+  const environment = consumeInto(draft, a, 'target_id', ATTR_AUDIT_DEPLOYMENT_ENVIRONMENT);
+  const platform = consumeInto(draft, a, 'target_system', ATTR_AUDIT_DEPLOYMENT_PLATFORM);
+  if (environment !== undefined || platform !== undefined) {
+    draft.proposeType('deployment', PRIORITY.AUDIT_DEPLOYMENT);
+    setField(f, 'action', 'deploy');
+  }
+
   // The span where an activity enters a service (the trace root, or a server/consumer span)
   // and that says who acts or for which case is the request itself.
   if (isEntrySpan(span) && (a[ATTR_AUDIT_CORRELATION_ID] !== undefined || a[ATTR_AUDIT_ACTOR_ID] !== undefined)) {
@@ -187,6 +211,27 @@ function mapAudit(span: TelemetrySpan, draft: DraftBuilder): boolean {
   return true;
 }
 
+/**
+ * What the AI produced and what a person put in its place (`edited`, `overridden`): the
+ * original is the event's input and the final its output, so that input_digest and
+ * output_digest answer "what did the AI say before the human changed it", and both are
+ * content under the content policy (sealed at high risk).
+ */
+function mapOverride(a: Record<string, unknown>, draft: DraftBuilder): void {
+  const original = a[ATTR_AUDIT_OVERRIDE_ORIGINAL_OUTPUT];
+  if (original !== undefined) {
+    draft.consume(ATTR_AUDIT_OVERRIDE_ORIGINAL_OUTPUT);
+    const msgs = toMessages(original, 'assistant');
+    if (msgs && msgs.length > 0) draft.content.input ??= msgs;
+  }
+  const final = a[ATTR_AUDIT_OVERRIDE_FINAL_OUTPUT];
+  if (final !== undefined) {
+    draft.consume(ATTR_AUDIT_OVERRIDE_FINAL_OUTPUT);
+    const msgs = toMessages(final, 'human');
+    if (msgs && msgs.length > 0) draft.content.output ??= msgs;
+  }
+}
+
 const SPAN_KIND_SERVER = 2;
 const SPAN_KIND_CONSUMER = 5;
 
@@ -203,6 +248,7 @@ function auditFallback(span: TelemetrySpan): EventType | undefined {
     return 'system_effect';
   }
   if (a[ATTR_AUDIT_OUTCOME] !== undefined) return 'outcome';
+  if (a[ATTR_AUDIT_DEPLOYMENT_ENVIRONMENT] !== undefined) return 'deployment';
   return undefined;
 }
 

@@ -69,3 +69,12 @@ describe('langfuse mapper', () => {
     });
   });
 });
+
+describe('langfuse: evaluator observations (@langfuse/tracing 5.11)', () => {
+  it('makes an evaluation; score and label in the GenAI evaluation names, the judge reasoning as content', () => {
+    const d = normalizeSpan(loadFixture('langfuse-evaluator').span('judge'))!;
+    expect(d.eventType).toBe('evaluation');
+    expect(d.derived!.attributes).toEqual({ 'gen_ai.evaluation.name': 'helpfulness-judge', 'gen_ai.evaluation.score.value': '0.9', 'gen_ai.evaluation.score.label': 'helpful' });
+    expect(d.content.result).toEqual({ score: 0.9, label: 'helpful', reasoning: 'Direct and correct.' });
+  });
+});

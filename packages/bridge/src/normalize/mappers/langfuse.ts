@@ -8,6 +8,7 @@ import type { ContextSink, DraftBuilder, Mapper } from '../types.ts';
 import { setCorrelation, setHumanActor } from '../internal/context.ts';
 import { asMessageList, hasRedactionMarker, splitSystem, textMessage } from '../internal/messages.ts';
 import { PRIORITY } from '../internal/priority.ts';
+import { evaluatorAttributes } from '../internal/evaluation.ts';
 import { blockedSignal } from '../internal/guardrail.ts';
 import { toSourceRefs } from '../internal/sources.ts';
 import { consumeInto, count, isRecord, parseJsonish, setField, str } from '../internal/values.ts';
@@ -21,7 +22,8 @@ const TYPES: Readonly<Record<string, EventType | null>> = {
   tool: 'tool_call',
   retriever: 'retrieval',
   guardrail: 'outcome',
-  evaluator: null,
+  // Langfuse SDK 5 `asType: 'evaluator'` observations: an evaluation event.
+  evaluator: 'evaluation',
   event: null,
   span: null,
 };
@@ -118,6 +120,7 @@ function mapLangfuse(span: TelemetrySpan, draft: DraftBuilder): boolean {
     if (input !== undefined && !(kind === 'retriever' && typeof input === 'string')) c.arguments ??= input;
     if (output !== undefined) c.result ??= output;
   }
+  if (kind === 'evaluator') draft.derive(evaluatorAttributes(span.name, output));
   if (kind === 'guardrail') {
     if (blockedSignal(output)) {
       f.status = 'denied';

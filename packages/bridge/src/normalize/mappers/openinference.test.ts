@@ -93,3 +93,25 @@ describe('openinference mapper', () => {
     expect(r.fields.sources).toEqual([{ id: 'st-18700', uri: '', version: '', sensitivity: '', score: 0.97 }]);
   });
 });
+
+describe('openinference: EVALUATOR spans (@arizeai/phoenix-evals 1.2)', () => {
+  const evals = loadFixture('phoenix-evals');
+
+  it('makes an evaluation event; the result in GenAI evaluation names, the explanation only as content', () => {
+    const d = normalizeSpan(evals.span('correctness'))!;
+    expect(d.eventType).toBe('evaluation');
+    expect(d.derived!.attributes).toEqual({
+      'gen_ai.evaluation.name': 'correctness',
+      'gen_ai.evaluation.score.value': '0',
+      'gen_ai.evaluation.score.label': 'incorrect',
+    });
+    expect(d.derived!.replaces).toEqual([]);
+    expect(d.content.result).toEqual({ score: 0, label: 'incorrect', explanation: 'The policy excludes flood damage.' });
+  });
+
+  it('reads a fairness metric the same way', () => {
+    const d = normalizeSpan(evals.span('fairness'))!;
+    expect(d.eventType).toBe('evaluation');
+    expect(d.derived!.attributes['gen_ai.evaluation.score.value']).toBe('0.04');
+  });
+});

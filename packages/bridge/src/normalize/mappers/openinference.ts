@@ -13,6 +13,7 @@ import {
   toolCallPart,
   toolResponsePart,
 } from '../internal/messages.ts';
+import { evaluatorAttributes } from '../internal/evaluation.ts';
 import { blockedSignal } from '../internal/guardrail.ts';
 import { PRIORITY } from '../internal/priority.ts';
 import { setProvider } from '../internal/provider.ts';
@@ -28,7 +29,8 @@ const KIND_TYPES: Readonly<Record<string, EventType | null>> = {
   RERANKER: 'retrieval',
   AGENT: 'request',
   GUARDRAIL: 'outcome',
-  EVALUATOR: null,
+  // @arizeai/phoenix-evals wraps each evaluator in an EVALUATOR span.
+  EVALUATOR: 'evaluation',
   PROMPT: null,
   UNKNOWN: null,
 };
@@ -217,6 +219,12 @@ function mapOpenInference(span: TelemetrySpan, draft: DraftBuilder): boolean {
       } else if (span.statusCode !== 2) {
         setField(f, 'outcome', 'completed');
       }
+      break;
+    }
+    case 'EVALUATOR': {
+      if (input !== undefined) c.arguments ??= input;
+      if (output !== undefined) c.result ??= output;
+      draft.derive(evaluatorAttributes(span.name, output));
       break;
     }
     default: {

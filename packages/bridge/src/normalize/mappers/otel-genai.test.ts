@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeSpan, spanContext } from '../normalize.ts';
+import { logEventSpan, normalizeLog, normalizeSpan, spanContext } from '../normalize.ts';
 import { loadFixture, makeSpan } from '../testdata/load.ts';
 import { otelGenAiMapper } from './otel-genai.ts';
 
@@ -153,5 +153,173 @@ describe('otel-genai: semconv >= 1.37', () => {
     const span = makeSpan({ name: 'x', attributes: { 'gen_ai.conversation.id': 'c-1' } });
     expect(normalizeSpan(span)).toBeNull();
     expect(spanContext(span)).toEqual({ correlationId: 'c-1', correlationSource: 'conversation' });
+  });
+});
+
+const strands = loadFixture('strands-agents');
+const late2026 = loadFixture('semconv-genai-2026');
+
+describe('otel-genai: @strands-agents/sdk 1.16 (agent, memory)', () => {
+  it('maps invoke_agent to a request: accumulated usage not counted, the raw system_prompt taken as content', () => {
+    const d = normalizeSpan(strands.span('agent'))!;
+    expect(d.eventType).toBe('request');
+    expect(d.fields.input_tokens).toBeUndefined();
+    // Usage (cache included) stays in attributes; the model_call-only columns ignore it.
+    expect(d.consumedKeys.has('gen_ai.usage.cache_read.input_tokens')).toBe(false);
+    expect(d.content.system).toEqual([{ role: 'system', parts: [{ type: 'text', content: 'You are the support agent of Acme. Remember customer preferences.' }] }]);
+    expect(d.consumedKeys.has('system_prompt')).toBe(true);
+  });
+
+  it('maps memory.search to a retrieval of the store, the results (bare `content`) as content', () => {
+    const d = normalizeSpan(strands.span('search'))!;
+    expect(d.eventType).toBe('retrieval');
+    expect(d.fields).toMatchObject({ operation: 'memory.search', action: 'search', target_system: 'customer-prefs' });
+    expect(d.fields.effect).toBeUndefined();
+    expect(d.content.result).toEqual([{ content: 'Prefers phone calls', storeName: 'customer-prefs', metadata: { id: 'mem-77' } }]);
+    expect(d.consumedKeys.has('content')).toBe(true);
+  });
+
+  it('maps memory.add and memory.extract to system effects on the agent memory; memory.inject makes no event', () => {
+    const add = normalizeSpan(strands.span('add'))!;
+    expect(add.eventType).toBe('system_effect');
+    expect(add.fields).toMatchObject({ action: 'write', effect: 'memory_written', target_system: 'customer-prefs' });
+    expect(add.content.arguments).toBe('Prefers email, never phone calls');
+    const extract = normalizeSpan(strands.span('extract'))!;
+    expect(extract.eventType).toBe('system_effect');
+    expect(extract.fields).toMatchObject({ effect: 'memory_written', target_system: 'customer-prefs' });
+    expect(normalizeSpan(strands.span('inject'))).toBeNull();
+  });
+
+  it('keeps a chat span a model call with cache tokens left for the columns and unknown part types as sent', () => {
+    const d = normalizeSpan(strands.span('chat'))!;
+    expect(d.eventType).toBe('model_call');
+    expect(d.fields).toMatchObject({ input_tokens: 1105, output_tokens: 90 });
+    expect(d.consumedKeys.has('gen_ai.usage.cache_creation.input_tokens')).toBe(false);
+    expect(d.content.output![0]!.parts.map((p) => p.type)).toEqual(['reasoningBlock', 'text', 'tool_call']);
+  });
+});
+
+describe('otel-genai: the operations and attributes of late 2026', () => {
+  it('maps plan to a request step without counting its tokens', () => {
+    const d = normalizeSpan(late2026.span('plan'))!;
+    expect(d.eventType).toBe('request');
+    expect(d.fields.operation).toBe('plan');
+    expect(d.fields.input_tokens).toBeUndefined();
+  });
+
+  it('maps invoke_agent client (remote agent) and internal spans to requests, neither counting tokens', () => {
+    for (const ref of ['remote-agent', 'local-agent']) {
+      const d = normalizeSpan(late2026.span(ref))!;
+      expect(d.eventType).toBe('request');
+      expect(d.fields.input_tokens).toBeUndefined();
+      expect(d.fields.output_tokens).toBeUndefined();
+    }
+  });
+
+  it('maps the memory operations: writes are system effects, searches retrievals, the store the target', () => {
+    const c = normalizeSpan(late2026.span('create-memory'))!;
+    expect(c.eventType).toBe('system_effect');
+    expect(c.fields).toMatchObject({ operation: 'create_memory', action: 'write', effect: 'memory_written', target_system: 'customer-prefs', target_id: 'mem-88' });
+    expect(c.content.arguments).toBe('Customer prefers email.');
+    const s = normalizeSpan(late2026.span('search-memory'))!;
+    expect(s.eventType).toBe('retrieval');
+    expect(s.content.query).toBe('contact preference');
+    const del = normalizeSpan(late2026.span('delete-store'))!;
+    expect(del.eventType).toBe('system_effect');
+    expect(del.fields).toMatchObject({ action: 'delete', effect: 'memory_deleted' });
+  });
+
+  it('digests gen_ai.tool.definitions (JSON string or structured), replacing the raw value', () => {
+    for (const ref of ['local-agent', 'chat']) {
+      const d = normalizeSpan(late2026.span(ref))!;
+      expect(d.derived!.replaces).toEqual(['gen_ai.tool.definitions']);
+      expect(d.derived!.attributes['gen_ai.tool.definitions.count']).toBe('2');
+      expect(d.derived!.attributes['gen_ai.tool.definitions.names']).toBe('refund,lookup_order');
+      expect(d.derived!.attributes['gen_ai.tool.definitions.sha256']).toMatch(/^[0-9a-f]{64}$/);
+    }
+  });
+
+  it('keeps reasoning, uri and file parts, and turns a blob into digest, size and media type', () => {
+    const d = normalizeSpan(late2026.span('chat'))!;
+    const parts = d.content.input![0]!.parts;
+    expect(parts[1]).toEqual({ type: 'blob', size: 29, sha256: expect.stringMatching(/^[0-9a-f]{64}$/), mime_type: 'image/png', modality: 'image' });
+    expect(JSON.stringify(d.content)).not.toContain('iVBORw0KGgo');
+    expect(parts[2]).toMatchObject({ type: 'uri', uri: 'https://files.example/receipt-2.jpg' });
+    expect(parts[3]).toMatchObject({ type: 'file', file_id: 'file-9f3Kx' });
+    expect(d.content.output![0]!.parts[0]).toEqual({ type: 'reasoning', content: 'The image shows a receipt total.' });
+    // Reasoning and cache tokens are left for the derived columns.
+    expect(d.consumedKeys.has('gen_ai.usage.reasoning.output_tokens')).toBe(false);
+  });
+
+  it('records content kept elsewhere (*_ref) as stored externally, the references left in attributes', () => {
+    const d = normalizeSpan(late2026.span('chat-ref'))!;
+    expect(d.contentState).toBe('stored_externally');
+    expect(d.consumedKeys.has('gen_ai.input.messages_ref')).toBe(false);
+  });
+
+  it('makes a span with gen_ai.evaluation.* an evaluation; the explanation is content', () => {
+    const d = normalizeSpan(late2026.span('evaluation'))!;
+    expect(d.eventType).toBe('evaluation');
+    expect(d.content.result).toBe('The answer addresses the receipt in the question.');
+    for (const k of ['gen_ai.evaluation.name', 'gen_ai.evaluation.score.value', 'gen_ai.evaluation.score.label', 'gen_ai.response.id']) {
+      expect(d.consumedKeys.has(k)).toBe(false);
+    }
+  });
+
+  it('turns a Bedrock guardrail intervention and a blocking security finding into blocked, the policy kept', () => {
+    const g = normalizeSpan(late2026.span('bedrock-guardrail'))!;
+    expect(g.fields).toMatchObject({ status: 'blocked', error_type: 'guardrail_intervened' });
+    expect(g.consumedKeys.has('aws.bedrock.guardrail.id')).toBe(false);
+    const f = normalizeSpan(late2026.span('finding'))!;
+    expect(f.fields).toMatchObject({ status: 'blocked', error_type: 'prompt_injection' });
+    expect(f.consumedKeys.has('gen_ai.security.finding.policy')).toBe(false);
+  });
+
+  it('turns a refusal part in the output into a denial', () => {
+    const d = normalizeSpan(
+      makeSpan({
+        name: 'chat gpt-5',
+        attributes: {
+          'gen_ai.operation.name': 'chat',
+          'gen_ai.output.messages': '[{"role":"assistant","parts":[{"type":"refusal","refusal":"I can\'t help with that."}]}]',
+        },
+      }),
+    )!;
+    expect(d.fields).toMatchObject({ status: 'denied', error_type: 'refusal' });
+  });
+});
+
+describe('otel-genai: gen_ai.evaluation.result log records', () => {
+  it('become evaluation events that link to the evaluated span, with a stable id', () => {
+    const [tied, loose] = late2026.logs;
+    expect(normalizeLog(tied!)).toBeNull();
+    const span = logEventSpan(tied!)!;
+    expect(span.parentSpanId).toBe(late2026.span('chat').spanId);
+    expect(span.links).toEqual([{ traceId: late2026.span('chat').traceId, spanId: late2026.span('chat').spanId, attributes: {} }]);
+    expect(logEventSpan(tied!)!.spanId).toBe(span.spanId);
+    expect(span.spanId).not.toBe(late2026.span('chat').spanId);
+    const d = normalizeSpan(span)!;
+    expect(d.eventType).toBe('evaluation');
+    expect(d.fields.operation).toBe('evaluation');
+    expect(d.content.result).toBe('Addresses the receipt.');
+    // Not tied to a span: evaluated by response id, still an event of its own.
+    const l = logEventSpan(loose!)!;
+    expect(l.parentSpanId).toBe('');
+    expect(l.links).toEqual([]);
+    expect(l.name).toBe('evaluation Groundedness');
+    expect(normalizeSpan(l)!.eventType).toBe('evaluation');
+  });
+
+  it('ignores other log records', () => {
+    expect(logEventSpan({ ...late2026.logs[0]!, eventName: 'gen_ai.choice' })).toBeNull();
+  });
+});
+
+describe('otel-genai: @strands-agents/sdk multi-agent spans', () => {
+  it('makes the Graph a request and the node no event: their accumulated usage is never a model call', () => {
+    const g = normalizeSpan(strands.span('graph'))!;
+    expect(g.eventType).toBe('request');
+    expect(g.fields.input_tokens).toBeUndefined();
+    expect(normalizeSpan(strands.span('node'))).toBeNull();
   });
 });

@@ -3,6 +3,7 @@
  * `gen_ai.provider.name`, prompt/completion token names and input/output ones, content as JSON
  * strings or structured values. Also what Vercel AI SDK v7 (@ai-sdk/otel) emits.
  */
+import { createHash } from 'node:crypto';
 import type { ContentMessage, EventType, TelemetrySpan } from '../../model.ts';
 import type { ContextSink, DraftBuilder, Mapper } from '../types.ts';
 import { setCorrelation } from '../internal/context.ts';
@@ -10,7 +11,7 @@ import { toMessages, toSystemInstructions } from '../internal/messages.ts';
 import { PRIORITY } from '../internal/priority.ts';
 import { setProvider } from '../internal/provider.ts';
 import { toSourceRefs } from '../internal/sources.ts';
-import { consumeInto, count, first, isRecord, parseJsonish, setField, str } from '../internal/values.ts';
+import { bool, consumeInto, count, first, isRecord, parseJsonish, setField, str } from '../internal/values.ts';
 
 /** gen_ai.operation.name → event type; null: a known operation that is no audit event. */
 export const OPERATION_TYPES: Readonly<Record<string, EventType | null>> = {
@@ -24,8 +25,56 @@ export const OPERATION_TYPES: Readonly<Record<string, EventType | null>> = {
   invoke_agent: 'request',
   invoke_workflow: 'request',
   create_agent: 'request',
+  // An agent's plan: its decision of what to do next, a step of the request (no tokens counted).
+  plan: 'request',
+  // Memory operations (semantic-conventions-genai): writes change the agent's own state.
+  create_memory: 'system_effect',
+  update_memory: 'system_effect',
+  upsert_memory: 'system_effect',
+  delete_memory: 'system_effect',
+  create_memory_store: 'system_effect',
+  delete_memory_store: 'system_effect',
+  search_memory: 'retrieval',
+  // @strands-agents/sdk 1.16 spells them with a dot, as its span names.
+  'memory.search': 'retrieval',
+  'memory.add': 'system_effect',
+  'memory.extract': 'system_effect',
+  // Puts already searched entries into the prompt: the search is the audit event.
+  'memory.inject': null,
+  // @strands-agents/sdk multi-agent orchestrations (Graph, Swarm) are requests; a node wraps
+  // an agent invocation (its own request). Both carry the usage of everything below them, so
+  // without these entries their usage alone would make them model calls (double counting).
+  invoke_graph: 'request',
+  invoke_swarm: 'request',
+  execute_node: null,
   // @ai-sdk/otel v7: one span per agent loop step, wrapping the chat and tool spans.
   agent_step: null,
+};
+
+/** Memory operation → [audit.tool.action, audit.effect] (the effect only for writes). */
+const MEMORY_OPS: Readonly<Record<string, readonly [string, string | undefined]>> = {
+  create_memory: ['write', 'memory_written'],
+  update_memory: ['update', 'memory_written'],
+  upsert_memory: ['update', 'memory_written'],
+  delete_memory: ['delete', 'memory_deleted'],
+  create_memory_store: ['write', 'memory_written'],
+  delete_memory_store: ['delete', 'memory_deleted'],
+  search_memory: ['search', undefined],
+  'memory.search': ['search', undefined],
+  'memory.add': ['write', 'memory_written'],
+  'memory.extract': ['write', 'memory_written'],
+};
+
+/** Content references (the content itself uploaded elsewhere by the source): kept as they are. */
+const CONTENT_REF_KEYS = ['gen_ai.input.messages_ref', 'gen_ai.output.messages_ref', 'gen_ai.system_instructions_ref'];
+
+/** Finish reasons that mean a guardrail or filter stopped the output: [status, error_type]. */
+const BLOCKING_FINISH_REASONS: Readonly<Record<string, readonly [string, string]>> = {
+  content_filter: ['denied', 'content_filter'],
+  // AWS Bedrock Converse stopReason, as instrumentations copy it.
+  guardrail_intervened: ['blocked', 'guardrail_intervened'],
+  // OpenAI Responses / Anthropic refusals.
+  refusal: ['denied', 'refusal'],
 };
 
 const INPUT_TOKEN_KEYS = ['gen_ai.usage.input_tokens', 'gen_ai.usage.prompt_tokens'];
@@ -93,11 +142,28 @@ function mapGenAi(span: TelemetrySpan, draft: DraftBuilder): boolean {
   }
 
   const reasons = finishReasons(a['gen_ai.response.finish_reasons']);
-  if (reasons.includes('content_filter')) {
-    // The provider's filter blocked the output: a denial, kept in the trail as such.
-    setField(f, 'status', 'denied');
-    setField(f, 'error_type', 'content_filter');
+  for (const r of reasons) {
+    const blocking = BLOCKING_FINISH_REASONS[r];
+    if (!blocking || !Object.hasOwn(BLOCKING_FINISH_REASONS, r)) continue;
+    // The provider's filter or guardrail stopped the output: kept in the trail as such.
+    setField(f, 'status', blocking[0]);
+    setField(f, 'error_type', blocking[1]);
+    break;
   }
+  mapGuardrail(a, draft);
+
+  if (op !== undefined && Object.hasOwn(MEMORY_OPS, op)) mapMemory(span, draft, op);
+  if (op === 'invoke_agent') {
+    // @strands-agents/sdk puts the agent's system prompt, raw, on the agent span: content.
+    const sp = a['system_prompt'];
+    if (sp !== undefined) {
+      draft.consume('system_prompt');
+      const msgs = toSystemInstructions(sp);
+      if (msgs && msgs.some((m) => m.parts.length > 0)) draft.content.system ??= msgs;
+    }
+  }
+  mapToolDefinitions(a, draft);
+  mapEvaluation(span, draft, known);
 
   // Tools.
   consumeInto(draft, a, 'tool_name', 'gen_ai.tool.name');
@@ -171,6 +237,125 @@ function mapMessages(span: TelemetrySpan, draft: DraftBuilder): void {
     }
   }
   if (seen && empty && draft.contentState === undefined) draft.contentState = 'empty';
+  // References stay in attributes (not consumed); they say where the content went.
+  if (!seen && draft.contentState === undefined && CONTENT_REF_KEYS.some((k) => a[k] !== undefined)) {
+    draft.contentState = 'stored_externally';
+  }
+  if (c.output?.some((m) => m.parts.some((p) => p.type === 'refusal'))) {
+    // An OpenAI refusal part: the model declined, a denial in the trail.
+    setField(draft.fields, 'status', 'denied');
+    setField(draft.fields, 'error_type', 'refusal');
+  }
+}
+
+/**
+ * Memory operations: the store is the target system, the memory record the target id, the
+ * query (search) and the record's content (writes) are content under the content policy.
+ * Attribute names: semantic-conventions-genai's `gen_ai.memory.*`, and @strands-agents/sdk's
+ * `memory.store.names` (a JSON array) / `memory.store.name`.
+ */
+function mapMemory(span: TelemetrySpan, draft: DraftBuilder, op: string): void {
+  const a = span.attributes;
+  const f = draft.fields;
+  const [action, effect] = MEMORY_OPS[op]!;
+  setField(f, 'action', action);
+  setField(f, 'effect', effect);
+  // The id names the store; its display name then stays in attributes.
+  if (consumeInto(draft, a, 'target_system', 'gen_ai.memory.store.id') === undefined) {
+    consumeInto(draft, a, 'target_system', 'gen_ai.memory.store.name');
+  }
+  consumeInto(draft, a, 'target_id', 'gen_ai.memory.id');
+  const names = parseJsonish(a['memory.store.names']);
+  if (Array.isArray(names) && names.length > 0) {
+    draft.consume('memory.store.names');
+    setField(f, 'target_system', names.map((n) => str(n) ?? '').filter(Boolean).join(','));
+  }
+  consumeInto(draft, a, 'target_system', 'memory.store.name');
+  const query = a['gen_ai.memory.query.text'];
+  if (typeof query === 'string') {
+    draft.consume('gen_ai.memory.query.text');
+    draft.content.query ??= query;
+  }
+  for (const k of ['gen_ai.memory.content', 'gen_ai.memory.records']) {
+    const v = a[k];
+    if (v === undefined) continue;
+    draft.consume(k);
+    draft.content.arguments ??= parseJsonish(v);
+  }
+  // Strands with gen_ai_span_attributes_only writes its memory events' payload (the query, then
+  // the results, of a search; the added content) to a bare `content` attribute: content.
+  const bare = a['content'];
+  if (op.startsWith('memory.') && bare !== undefined) {
+    draft.consume('content');
+    if (action === 'search') draft.content.result ??= parseJsonish(bare);
+    else draft.content.arguments ??= parseJsonish(bare);
+  }
+}
+
+/**
+ * `gen_ai.tool.definitions` (the tools offered to the model or agent, often large and holding
+ * the app's own descriptions): replaced by its digest, the tool names and their count. The
+ * raw value is not consumed, so it stays in `attributes` until intake applies `derived`
+ * (pipeline/intake.ts, see EventDraft.derived).
+ */
+function mapToolDefinitions(a: Record<string, unknown>, draft: DraftBuilder): void {
+  const raw = a['gen_ai.tool.definitions'];
+  if (raw === undefined) return;
+  const text = typeof raw === 'string' ? raw : JSON.stringify(raw);
+  const parsed = parseJsonish(raw);
+  const list = Array.isArray(parsed) ? parsed : isRecord(parsed) ? Object.values(parsed) : [];
+  const names = list
+    .map((t) => (isRecord(t) ? (str(t.name) ?? (isRecord(t.function) ? str(t.function.name) : undefined) ?? (isRecord(t.toolSpec) ? str(t.toolSpec.name) : undefined)) : undefined))
+    .filter((n): n is string => n !== undefined);
+  draft.derive(
+    {
+      'gen_ai.tool.definitions.sha256': createHash('sha256').update(text).digest('hex'),
+      'gen_ai.tool.definitions.count': String(list.length),
+      'gen_ai.tool.definitions.names': names.join(','),
+    },
+    'gen_ai.tool.definitions',
+  );
+}
+
+/**
+ * An evaluation stated on a span (`gen_ai.evaluation.*`, as `gen_ai.evaluation.result` log
+ * records carry them; evaluation helpers emit spans): an `evaluation` event. Name, score and
+ * label stay in `attributes` (the `evaluations` view reads them); the explanation is free text
+ * from a judge that may quote the evaluated content, so it is content.
+ */
+function mapEvaluation(span: TelemetrySpan, draft: DraftBuilder, knownOperation: boolean): void {
+  const a = span.attributes;
+  if (a['gen_ai.evaluation.name'] === undefined && a['gen_ai.evaluation.score.value'] === undefined && a['gen_ai.evaluation.score.label'] === undefined) return;
+  // An evaluation on a model call's own span describes the call; anywhere else it is the event.
+  draft.proposeType('evaluation', knownOperation ? PRIORITY.GENAI_FALLBACK : PRIORITY.GENAI_OPERATION);
+  setField(draft.fields, 'operation', 'evaluation');
+  const explanation = a['gen_ai.evaluation.explanation'];
+  if (explanation !== undefined) {
+    draft.consume('gen_ai.evaluation.explanation');
+    draft.content.result ??= parseJsonish(explanation);
+  }
+}
+
+/**
+ * Guardrail and security-finding shapes (the open `gen_ai.security.finding` proposal and
+ * `gen_ai.guardrail.*`): a finding whose action blocks or denies makes the status `blocked`
+ * (or `denied`); the finding's category is the error type. The policy, rule and reason
+ * attributes are not consumed: they stay in `attributes` beside the status.
+ */
+function mapGuardrail(a: Record<string, unknown>, draft: DraftBuilder): void {
+  for (const prefix of ['gen_ai.security.finding.', 'gen_ai.guardrail.']) {
+    const action = str(a[`${prefix}action`] ?? a[`${prefix}decision`] ?? a[`${prefix}outcome`])?.toLowerCase();
+    const triggered = bool(a[`${prefix}triggered`] ?? a[`${prefix}blocked`]);
+    let status: string | undefined;
+    if (action !== undefined && /^(block|blocked|reject|rejected|intervened|guardrail_intervened)$/.test(action)) status = 'blocked';
+    else if (action !== undefined && /^(deny|denied|refuse|refused)$/.test(action)) status = 'denied';
+    else if (action === undefined && triggered === true) status = 'blocked';
+    if (!status) continue;
+    setField(draft.fields, 'status', status);
+    const category = str(a[`${prefix}category`] ?? a[`${prefix}type`] ?? a[`${prefix}name`]);
+    setField(draft.fields, 'error_type', category ?? prefix.slice(0, -1));
+    return;
+  }
 }
 
 /** AI SDK v7 puts a human's tool approval into the next model call's input. */
