@@ -51,7 +51,8 @@ export interface WalRecord {
 
 export class WalCorruptError extends Error {}
 
-const HEADER = 8;
+/** Bytes before a frame's payload: u32 length, u32 CRC-32 (also the forward queue's frame, forward/). */
+export const HEADER = 8;
 const SEGMENT_RE = /^segment-(\d{10})\.wal$/;
 /** Carried records are copied into the new segment in writes of about this size. */
 const COPY_CHUNK = 4 * 1024 * 1024;
@@ -73,7 +74,7 @@ function open_(key: Buffer, sealed: Buffer): Buffer {
 }
 
 /** The frame of a payload (sealed with the key, if any), in one buffer. */
-function frame(payload: string | Buffer, key: Buffer | undefined): Buffer {
+export function frame(payload: string | Buffer, key: Buffer | undefined): Buffer {
   const plain = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
   let out: Buffer;
   if (key) {
@@ -97,7 +98,7 @@ function frame(payload: string | Buffer, key: Buffer | undefined): Buffer {
 }
 
 /** End of the intact frames of a segment's bytes (the offset of the first torn or bad frame). */
-function intactEnd(buf: Buffer): number {
+export function intactEnd(buf: Buffer): number {
   let off = 0;
   while (off + HEADER <= buf.length) {
     const len = buf.readUInt32LE(off);

@@ -1,0 +1,25 @@
+/**
+ * The forward copy of a decoded request, made where the request is decoded (runIntake, on the
+ * intake worker threads): its spans or log records through the same privacy floor as intake,
+ * re-encoded as OTLP protobuf. Audit spans carry `audit.event_id`.
+ */
+import type { TelemetryLog, TelemetrySpan } from '../model.ts';
+import type { IntakePrivacy, SpanIntake } from '../pipeline/intake.ts';
+import type { ForwardPayload } from './forwarder.ts';
+import { encodeForwardLogs, encodeForwardSpans } from './internal/encode.ts';
+
+/** The accepted spans of a request (not those refused at intake), redacted; undefined when none. */
+export function forwardSpans(spans: TelemetrySpan[], intake: SpanIntake, privacy: IntakePrivacy): ForwardPayload | undefined {
+  const eventIds = new Map<string, string>();
+  for (const p of intake.events) eventIds.set(p.event.trace_id + p.event.span_id, p.event.event_id);
+  const refused = new Set(intake.rejected.map((r) => r.index));
+  const { body, items } = encodeForwardSpans({ spans, refused, eventIds }, privacy);
+  return items > 0 ? { signal: 'traces', items, body } : undefined;
+}
+
+/** Every log record of a request, redacted (also those with no audit content); undefined when none. */
+export function forwardLogs(logs: TelemetryLog[], privacy: IntakePrivacy): ForwardPayload | undefined {
+  const { body, items } = encodeForwardLogs(logs, privacy);
+  return items > 0 ? { signal: 'logs', items, body } : undefined;
+}
+export type { ForwardPayload } from './forwarder.ts';
