@@ -1,7 +1,7 @@
 /**
  * `node bench/stages.ts`: the bridge's per-span CPU cost by stage, in one process, on the
- * bench payload (bench/payload.ts): decode → intake → correlate + finalize → chain → RowBinary
- * → Merkle leaves. No sockets, no write-ahead log, no ClickHouse: a quick check of what a
+ * bench payload (bench/payload.ts): decode → intake → correlate + finalize → chain + RowBinary
+ * (one serialization; `--hash-version 1` for the two of before) → Merkle leaves. No sockets, no write-ahead log, no ClickHouse: a quick check of what a
  * change to the hot path costs, before the end-to-end `npm run bench`.
  */
 import { randomBytes } from 'node:crypto';
@@ -14,7 +14,7 @@ import { eventLeafHash } from '../packages/bridge/src/chain/checkpoint.ts';
 import { Correlator } from '../packages/bridge/src/correlate/correlator.ts';
 import { nanosToDateTime64, nowNanos } from '../packages/bridge/src/internal/time.ts';
 import { intakeSpans } from '../packages/bridge/src/pipeline/intake.ts';
-import { deriveSubjectIdKey, PrivacyFilter } from '../packages/bridge/src/pipeline/privacy.ts';
+import { deriveSubjectIdKey, PrivacyFilter } from '../packages/bridge/src/policy/privacy.ts';
 import { SubjectVault } from '../packages/bridge/src/policy/vault.ts';
 import { decodeRequest } from '../packages/bridge/src/receive/otlp/request.ts';
 import { RowWriter, rowEncoder } from '../packages/bridge/src/store/rowbinary.ts';
@@ -22,9 +22,12 @@ import { EVENT_COLUMNS } from '../packages/bridge/src/store/schema.ts';
 import type { AuditEvent } from '../packages/bridge/src/model.ts';
 import { buildTemplate, PayloadFactory } from './payload.ts';
 
-const { values } = parseArgs({ options: { requests: { type: 'string' }, rounds: { type: 'string' } } });
+const { values } = parseArgs({ options: { requests: { type: 'string' }, rounds: { type: 'string' }, 'hash-version': { type: 'string' } } });
 const requests = Number(values.requests ?? 200);
 const rounds = Number(values.rounds ?? 5);
+// 2 (what the bridge seals): one RowBinary serialization that the hash covers. 1: canonical JSON
+// hashed, then RowBinary encoded, as before hash_version 2 (to compare).
+const hashVersion = values['hash-version'] === '1' ? 1 : 2;
 
 const dir = mkdtempSync(join(tmpdir(), 'otel-audit-stages-'));
 const master = randomBytes(16);
@@ -32,11 +35,11 @@ const privacy = new PrivacyFilter(master, { vault: new SubjectVault(join(dir, 's
 const factory = new PayloadFactory(buildTemplate(102), 1);
 const encode = rowEncoder(EVENT_COLUMNS);
 const writer = new RowWriter();
-const chain = new ChainWriter('bench-high', null);
+const chain = new ChainWriter('bench-high', null, { hashVersion });
 const correlator = new Correlator({ finalizer: privacy });
 
 const totals: number[] = [];
-const stages = ['decode', 'intake', 'correlate+finalize', 'chain', 'rowbinary', 'merkle leaf'] as const;
+const stages = ['decode', 'intake', 'correlate+finalize', 'chain+rowbinary', 'merkle leaf'] as const;
 for (let round = 0; round < rounds; round++) {
   const t: Record<string, number> = Object.fromEntries(stages.map((s) => [s, 0]));
   let spans = 0;
@@ -58,13 +61,21 @@ for (let round = 0; round < rounds; round++) {
     const ready = correlator.takeReady(now).map((p) => p.event as AuditEvent);
     b = performance.now();
     t['correlate+finalize'] += b - a;
-    chain.seal(ready);
-    a = performance.now();
-    t.chain += a - b;
-    for (const e of ready) encode(writer, e as unknown as Record<string, unknown>);
-    writer.take();
-    b = performance.now();
-    t.rowbinary += b - a;
+    if (hashVersion === 2) {
+      chain.seal(ready, writer);
+      writer.take();
+      a = performance.now();
+      t['chain+rowbinary'] += a - b;
+      b = a;
+    } else {
+      chain.seal(ready);
+      a = performance.now();
+      t['chain+rowbinary'] += a - b;
+      for (const e of ready) encode(writer, e as unknown as Record<string, unknown>);
+      writer.take();
+      b = performance.now();
+      t['chain+rowbinary'] += b - a;
+    }
     for (const e of ready) eventLeafHash(e.hash);
     t['merkle leaf'] += performance.now() - b;
   }

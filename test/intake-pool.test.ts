@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig, ConfigError } from '../packages/bridge/src/config.ts';
 import { IntakePool, runIntake, type IntakeJob } from '../packages/bridge/src/pipeline/intake-pool.ts';
-import { PrivacyFilter } from '../packages/bridge/src/pipeline/privacy.ts';
+import { PrivacyFilter } from '../packages/bridge/src/policy/privacy.ts';
 import { DEFAULT_POLICY } from '../packages/bridge/src/policy/policy.ts';
 import { OtlpDecodeError } from '../packages/bridge/src/receive/otlp/decode.ts';
 import { encodeLogs, encodeTraces, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';

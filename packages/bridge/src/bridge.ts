@@ -13,7 +13,7 @@ import { loadOrCreateKey } from './internal/keys.ts';
 import { createLogger, type Logger } from './internal/logger.ts';
 import { Metrics } from './internal/metrics.ts';
 import { AuditPipeline } from './pipeline/pipeline.ts';
-import type { PrivacyFilter } from './pipeline/privacy.ts';
+import type { PrivacyFilter } from './policy/privacy.ts';
 import { openPrivacy } from './policy/index.ts';
 import { OtlpHttpReceiver } from './receive/http/otlp-http.ts';
 import { OtlpGrpcReceiver } from './receive/grpc/otlp-grpc.ts';

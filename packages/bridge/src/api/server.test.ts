@@ -12,7 +12,7 @@ import { Access, ROLES } from '../auth/index.ts';
 import type { Checkpointer } from '../chain/checkpointer.ts';
 import { createLogger } from '../internal/logger.ts';
 import { Metrics } from '../internal/metrics.ts';
-import type { PrivacyFilter } from '../pipeline/privacy.ts';
+import type { PrivacyFilter } from '../policy/privacy.ts';
 import type { Store } from '../store/store.ts';
 import { registerApiRoutes } from './routes/index.ts';
 import { ApiServer, DEFAULT_API_CONFIG, type ApiRoute } from './server.ts';

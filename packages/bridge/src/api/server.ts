@@ -18,7 +18,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import swagger from '@fastify/swagger';
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
-import type { PrivacyFilter } from '../pipeline/privacy.ts';
+import type { PrivacyFilter } from '../policy/privacy.ts';
 import type { Store } from '../store/store.ts';
 import type { AccessRecord } from './access-log.ts';
 import { Access, AccessError, ANONYMOUS_PRINCIPAL, requireRole, ROLES, Sessions, type OidcConfig, type Principal, type Role, type SessionOptions } from '../auth/index.ts';

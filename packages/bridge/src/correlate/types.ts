@@ -61,7 +61,7 @@ export type StoredEvent = AuditEvent & {
   content_sealed?: string;
 };
 
-/** The privacy decisions made once an event's context is decided (pipeline/privacy.ts). */
+/** The privacy decisions made once an event's context is decided (policy/privacy.ts). */
 export interface EventFinalizer {
   /** Identity and free-text columns, attribute rules: tenant and risk are known now. */
   finalizeColumns(p: PendingEvent): void;

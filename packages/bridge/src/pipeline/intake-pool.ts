@@ -4,6 +4,7 @@ import type { PrivacyPolicy } from '../policy/policy.ts';
 import { OtlpDecodeError, type DecodeOptions, type RejectedItem } from '../receive/otlp/decode.ts';
 import { decodeRequest, type RawRequest } from '../receive/otlp/request.ts';
 import { intakeLogs, intakeSpans, type IntakePrivacy, type LogIntake, type SpanIntake } from './intake.ts';
+import { forwardLogs, forwardSpans, type ForwardPayload } from '../forward/payload.ts';
 
 /**
  * Decode + intake (normalize, redact, digest) of one request: pure, per request, and about a
@@ -17,29 +18,33 @@ export interface IntakeJob {
   /** Epoch ms of arrival and the ingest_time it gives its events. */
   now: number;
   ingestTime: string;
+  /** Also make the request's redacted forward copy (`serve --forward`, forward/payload.ts). */
+  forward?: boolean;
 }
 
-export type IntakeResult =
+export type IntakeResult = (
   | { signal: 'traces'; received: number; rejected: RejectedItem[]; intake: SpanIntake }
-  | { signal: 'logs'; received: number; rejected: RejectedItem[]; intake: LogIntake };
+  | { signal: 'logs'; received: number; rejected: RejectedItem[]; intake: LogIntake }
+) & { /** The redacted forward copy, when the job asked for one and the request had items. */ forward?: ForwardPayload };
 
 /** Runs one job here, on the calling thread (also what each worker runs). */
 export function runIntake(job: IntakeJob, privacy: IntakePrivacy): IntakeResult {
   const decoded = decodeRequest(job.raw, job.decode);
+  const o = {
+    tenant: job.raw.tenant,
+    defaultTenant: job.raw.defaultTenant,
+    allowedTenants: job.raw.allowedTenants,
+    principal: job.raw.principal,
+    defaultRisk: job.defaultRisk,
+    now: job.now,
+    ingestTime: job.ingestTime,
+  };
   if (decoded.signal === 'traces') {
-    const intake = intakeSpans(decoded.spans, privacy, {
-      tenant: job.raw.tenant,
-      defaultTenant: job.raw.defaultTenant,
-      allowedTenants: job.raw.allowedTenants,
-      principal: job.raw.principal,
-      defaultRisk: job.defaultRisk,
-      now: job.now,
-      ingestTime: job.ingestTime,
-    });
+    const intake = intakeSpans(decoded.spans, privacy, o);
     const rejected = intake.rejected.length ? [...decoded.rejected, ...intake.rejected].sort((a, b) => a.index - b.index) : decoded.rejected;
-    return { signal: 'traces', received: decoded.spans.length, rejected, intake };
+    return { signal: 'traces', received: decoded.spans.length, rejected, intake, forward: job.forward ? forwardSpans(decoded.spans, intake, privacy) : undefined };
   }
-  return { signal: 'logs', received: decoded.logs.length, rejected: decoded.rejected, intake: intakeLogs(decoded.logs, privacy) };
+  return { signal: 'logs', received: decoded.logs.length, rejected: decoded.rejected, intake: intakeLogs(decoded.logs, privacy, o), forward: job.forward ? forwardLogs(decoded.logs, privacy) : undefined };
 }
 
 /** What a worker needs to build its own intake privacy filter (the redactor and the policy). */

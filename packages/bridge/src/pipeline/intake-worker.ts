@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { runIntake, type IntakeJob, type IntakeWorkerData } from './intake-pool.ts';
-import { PrivacyFilter } from './privacy.ts';
+import { PrivacyFilter } from '../policy/privacy.ts';
 
 const data = workerData as IntakeWorkerData;
 // Intake masks and digests only; pseudonyms are made at finalize on the main thread, so this

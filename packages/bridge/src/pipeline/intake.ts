@@ -1,11 +1,11 @@
 import { hash } from 'node:crypto';
 import type { AttrValue, Attributes, AuditEvent, EventContent, TelemetryLog, TelemetrySpan } from '../model.ts';
-import { normalizeLog, normalizeSpan, spanContext } from '../normalize/normalize.ts';
+import { logEventSpan, normalizeLog, normalizeSpan, spanContext } from '../normalize/normalize.ts';
 import type { AuditContext, EventDraft } from '../normalize/types.ts';
 import type { ContentPiece, ContentSection, PendingEvent, SpanNode } from '../correlate/types.ts';
 import { durationNanos, nanosToDateTime64 } from '../internal/time.ts';
 import { TRUNCATED_ATTRIBUTE, type RejectedItem } from '../receive/otlp/decode.ts';
-import type { PrivacyFilter } from './privacy.ts';
+import type { PrivacyFilter } from '../policy/privacy.ts';
 
 /** What intake needs of the privacy filter: the floor's masks and which policy rules may apply. */
 export type IntakePrivacy = Pick<PrivacyFilter, 'value' | 'policy' | 'keepsRaw'>;
@@ -38,6 +38,8 @@ export interface SpanIntake {
 
 export interface LogIntake {
   content: Array<[traceId: string, spanId: string, pieces: ContentPiece[]]>;
+  /** Records that are audit events of their own (gen_ai.evaluation.result), through the span path. */
+  spans?: SpanIntake;
   dropped: number;
 }
 
@@ -58,7 +60,7 @@ export function intakeSpans(spans: TelemetrySpan[], privacy: IntakePrivacy, o: I
     const span = spans[i];
     const draft = normalizeSpan(span);
     // Identities stay raw in the context (memory and the sealed write-ahead log only): they are
-    // pseudonymized at finalize, under the key of the tenant decided there (pipeline/privacy.ts).
+    // pseudonymized at finalize, under the key of the tenant decided there (policy/privacy.ts).
     // A draft read the span's context already (the same rules: normalize.test.ts checks it).
     let context = draft ? draft.context : spanContext(span);
     const named = context.tenant;
@@ -90,19 +92,25 @@ function isEmpty(o: object): boolean {
   return true;
 }
 
-export function intakeLogs(logs: TelemetryLog[], privacy: IntakePrivacy): LogIntake {
+export function intakeLogs(logs: TelemetryLog[], privacy: IntakePrivacy, o: IntakeOptions): LogIntake {
   const content: LogIntake['content'] = [];
+  const eventSpans: TelemetrySpan[] = [];
   let dropped = 0;
   for (const log of logs) {
     const found = log.traceId && log.spanId ? normalizeLog(log) : null;
     if (!found) {
-      dropped++;
+      const span = logEventSpan(log);
+      if (span) eventSpans.push(span);
+      else dropped++;
       continue;
     }
     const order = (log.timeUnixNano || log.observedTimeUnixNano || '0').padStart(20, '0');
     content.push([found.traceId, found.spanId, toPieces(found.content, privacy, order)]);
   }
-  return { content, dropped };
+  if (eventSpans.length === 0) return { content, dropped };
+  // A record naming a tenant outside the ingest token's is not stored (counted as dropped).
+  const spans = intakeSpans(eventSpans, privacy, o);
+  return { content, spans, dropped: dropped + spans.rejected.length };
 }
 
 function toPending(
@@ -116,7 +124,15 @@ function toPending(
   const f = draft.fields;
   const order = span.startTimeUnixNano.padStart(20, '0');
   const pieces = toPieces(draft.content, privacy, order);
-  const { attributes, truncated, findings: attrFindings, rawAttributes } = remainingAttributes(span, draft.consumedKeys, privacy, resourceCache);
+  // Derived attributes (a digest of tool definitions, an evaluator's score) replace raw ones.
+  for (const k of draft.derived?.replaces ?? []) draft.consumedKeys.add(k);
+  const { attributes, truncated, findings: remainingFindings, rawAttributes } = remainingAttributes(span, draft.consumedKeys, privacy, resourceCache);
+  let attrFindings = remainingFindings;
+  if (draft.derived) {
+    const r = privacy.value(draft.derived.attributes);
+    Object.assign(attributes, r.value as Record<string, string>);
+    attrFindings += r.findings;
+  }
   if (f.provider_raw) attributes['otel_audit.provider_raw'] = f.provider_raw;
   const event: AuditEvent = {
     event_id: eventId(span.traceId, span.spanId),

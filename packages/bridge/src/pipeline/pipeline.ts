@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ChainWriter, riskChainId, riskChainIds, type ChainHead } from '../chain/chain-writer.ts';
 import { Correlator, type CorrelatorConfig } from '../correlate/correlator.ts';
 import type { ContentPiece, PendingEvent, SpanNode } from '../correlate/types.ts';
@@ -8,14 +7,13 @@ import type { Metrics } from '../internal/metrics.ts';
 import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
 import type { RawRequest } from '../receive/otlp/request.ts';
 import type { DecodeOptions, RejectedItem } from '../receive/otlp/decode.ts';
-import { WriteAheadLog, type WalRecord, type WalRef } from '../spool/wal.ts';
+import { Spool, WriteAheadLog, decodeRecord, type SealedHeader, type WalRecord } from '../spool/index.ts';
 import { RowWriter } from '../store/rowbinary.ts';
-import { EVENT_COLUMNS } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditEvent } from '../model.ts';
 import { defaultIntakeWorkers, IntakePool, runIntake, type IntakeJob, type IntakeResult } from './intake-pool.ts';
-import { decodeRecord, encodeRecord } from './wal-records.ts';
-import type { PrivacyFilter } from './privacy.ts';
+import type { PrivacyFilter } from '../policy/privacy.ts';
+import type { ForwardSink } from '../forward/index.ts';
 import { RecentIds } from './recent-ids.ts';
 
 export interface PipelineConfig {
@@ -74,44 +72,6 @@ export const DEFAULT_PIPELINE_CONFIG: Omit<PipelineConfig, 'dataDir'> = {
   intakeWorkers: defaultIntakeWorkers(),
 };
 
-/** A chained batch: its rows as RowBinary, exactly as the log keeps them and ClickHouse gets them. */
-interface SealedHeader {
-  t: 'sealed';
-  /**
-   * ClickHouse's insert_deduplication_token: `<chain>:<first>-<last>:<hash of the last event>`.
-   * The hash chains over every row before it, so the token names the content: a replay of this
-   * batch (same rows) is dropped, but other events sealed at the same seqs (after the newest
-   * rows were deleted) are not. A replay reuses the token logged here.
-   */
-  token: string;
-  chainId: string;
-  firstSeq: number;
-  lastSeq: number;
-  headHash: string;
-  eventIds: string[];
-  hashes: string[];
-}
-/**
- * A sealed batch waiting for ClickHouse. Its ids, hashes and rows stay in memory up to
- * `spoolMemoryBytes` in all; past that, the newest batches keep only their place in the log
- * (`ref`) and are read back when their turn comes.
- */
-interface SealedBatch {
-  token: string;
-  chainId: string;
-  firstSeq: number;
-  lastSeq: number;
-  headHash: string;
-  events: number;
-  rowBytes: number;
-  full: { header: SealedHeader; rows: Buffer } | null;
-  /** Where the log holds the batch, once written. */
-  ref: WalRef | null;
-  /** Settles after the first attempt to log the batch (inserts wait for it, not for its success). */
-  logged: Promise<void>;
-  stored: boolean;
-}
-
 /** A request as received, replayed through the same decode and intake after a crash. */
 interface RequestHeader {
   t: 'request';
@@ -149,12 +109,11 @@ export class AuditPipeline {
   private readonly store: Store;
   private readonly privacy: PrivacyFilter;
   private readonly log: Logger;
-  private readonly wal: WriteAheadLog;
+  private readonly spool: Spool;
   private readonly pool: IntakePool | null;
   /** One writer per chain id (the risk chains; a legacy chain only to finish a replay). */
   private readonly chains = new Map<string, ChainWriter>();
   private readonly recent: RecentIds;
-  private unstored: SealedBatch[] = [];
   /**
    * Decided events not sealed yet: while an insert is in flight, events wait here, so that the
    * next batch is as large as the insert's duration allows (fewer, larger inserts: less
@@ -163,25 +122,15 @@ export class AuditPipeline {
    */
   private held: PendingEvent[] = [];
   private heldSince = 0;
-  private insertLoop: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
-  private compacting = false;
-  private lastInsertError = '';
-  /** Sealed batches waiting to be logged, in chain order (see logSealed). */
-  private unlogged: Array<{ batch: SealedBatch; record: Buffer; attempted: () => void }> = [];
-  private pumping: Promise<void> | null = null;
   private walError = '';
   private walErrorAt = 0;
   private lastWalErrorLog = 0;
-  private lastCompactAt = 0;
-  /** Rows bytes and events of the unstored batches, and of those held in memory. */
-  private spooledBytes = 0;
-  private spooledEvents = 0;
-  private memoryBytes = 0;
-  private memoryEvents = 0;
   private readonly m;
+  /** Where each request's redacted forward copy goes once it is durable (`serve --forward`); null: none is made. */
+  private forward: ForwardSink | null = null;
   /**
    * Told of each batch, in seq order, once ClickHouse has confirmed it (the checkpointer,
    * chain/checkpointer.ts, set by bridge.ts). Must be cheap and must not throw.
@@ -205,50 +154,41 @@ export class AuditPipeline {
     this.store = store;
     this.privacy = privacy;
     this.log = log;
-    this.wal = wal;
     this.recent = recent;
     this.correlator = new Correlator(config.correlator);
     for (const id of riskChainIds(config.chainId)) this.chains.set(id, new ChainWriter(id, heads.get(id) ?? null));
+    this.spool = new Spool(wal, store, { budgetBytes: config.spoolBudgetBytes, memoryBytes: config.spoolMemoryBytes }, log, metrics, {
+      onStored: (b) => this.stored?.(b.chainId, b.firstSeq, b.lastSeq, b.hashes),
+      onWalError: (err) => this.walFailed(err),
+    });
     this.m = {
       spansReceived: metrics.counter('otel_audit_spans_received_total', 'Spans received and accepted by the decoder'),
       logsReceived: metrics.counter('otel_audit_log_records_received_total', 'Log records received and accepted by the decoder'),
       spansDropped: metrics.counter('otel_audit_spans_dropped_total', 'Spans with no audit meaning (kept only as ancestry)'),
       logsDropped: metrics.counter('otel_audit_log_records_dropped_total', 'Log records with no audit content'),
-      eventsStored: metrics.counter('otel_audit_events_stored_total', 'Audit events written to ClickHouse'),
       eventsDeduplicated: metrics.counter('otel_audit_events_deduplicated_total', 'Re-sent events recognized and not stored twice'),
       eventsReplayed: metrics.counter('otel_audit_events_replayed_total', 'Events recovered from the write-ahead log at start'),
-      insertErrors: metrics.counter('otel_audit_insert_errors_total', 'Failed ClickHouse inserts (retried)'),
       walWriteErrors: metrics.counter('otel_audit_wal_write_errors_total', 'Failed write-ahead log writes (disk full, I/O error); the requests got 503'),
       overloaded: metrics.counter('otel_audit_overloaded_total', 'Times a receiver was told to refuse a request (spool budget, pending events, log errors)'),
     };
     metrics.gauge('otel_audit_intake_jobs_in_flight', 'Requests being decoded and normalized on the intake worker threads', () => this.pool?.inFlight ?? 0);
-    metrics.gauge('otel_audit_wal_bytes', 'Bytes in the write-ahead log', () => this.wal.bytes);
-    metrics.gauge('otel_audit_wal_queued_bytes', 'Bytes waiting for the next write-ahead log write and fsync', () => this.wal.queuedBytes);
     metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content, or decided and waiting for the next batch', () => this.correlator.pending + this.held.length);
-    metrics.gauge('otel_audit_events_unstored', 'Sealed events not yet confirmed by ClickHouse (= otel_audit_spooled_events)', () => this.spooledEvents);
     metrics.gauge('otel_audit_chain_head_seq', 'Seq of the newest sealed event, per hash chain (one per risk level)', () =>
       [...this.chains].map(([chain, w]): [Record<string, string>, number] => [{ chain }, w.current.seq]),
-    );
-    metrics.gauge('otel_audit_spooled_events', 'Sealed events in the write-ahead log waiting for ClickHouse', () => this.spooledEvents);
-    metrics.gauge('otel_audit_spooled_bytes', 'Bytes of sealed rows in the write-ahead log waiting for ClickHouse', () => this.spooledBytes);
-    metrics.gauge('otel_audit_spool_memory_bytes', 'Bytes of the spooled rows also held in memory (kept under 64 MiB; the rest is read back from the log)', () => this.memoryBytes);
-    metrics.gauge('otel_audit_spool_budget_bytes', 'Disk budget of the write-ahead log (--spool-budget)', () => this.config.spoolBudgetBytes);
-    metrics.gauge('otel_audit_spool_full', '1 while the write-ahead log is over its budget (receivers answer 503)', () =>
-      this.wal.bytes >= this.config.spoolBudgetBytes ? 1 : 0,
     );
     metrics.gauge('otel_audit_ready', '1 when ClickHouse takes inserts and the bridge takes requests (as /readyz)', () => (this.healthy.ok ? 1 : 0));
   }
 
-  static async start(store: Store, privacy: PrivacyFilter, config: PipelineConfig, log: Logger, metrics: Metrics): Promise<AuditPipeline> {
+  static async start(store: Store, privacy: PrivacyFilter, config: PipelineConfig, log: Logger, metrics: Metrics, forward?: ForwardSink): Promise<AuditPipeline> {
     const { wal, records } = await WriteAheadLog.openForReplay({
       dir: join(config.dataDir, 'wal'),
       segmentBytes: config.walSegmentBytes,
       fsync: config.fsync,
       key: config.walKey,
     });
-    const heads = await storedHeads(store, config.chainId);
+    const heads = await store.chainHeads(`${config.chainId}-`);
     const recent = new RecentIds(config.dedupIds);
-    await recent.seed(store);
+    recent.seed(await store.recentEventIds(config.dedupIds));
     const pool =
       config.intakeWorkers > 0
         ? new IntakePool(config.intakeWorkers, { policy: privacy.policy.policy, keepsRaw: privacy.keepsRaw }, (err) =>
@@ -256,6 +196,7 @@ export class AuditPipeline {
           )
         : null;
     const p = new AuditPipeline(config, store, privacy, log, metrics, wal, heads, recent, pool);
+    p.forward = forward ?? null;
     try {
       await p.recover(records);
     } catch (err) {
@@ -284,10 +225,10 @@ export class AuditPipeline {
       at: Date.now(),
       ingestTime: nanosToDateTime64(nowNanos()),
     };
-    const job: IntakeJob = { raw, decode, defaultRisk: this.config.defaultRisk, now: header.at, ingestTime: header.ingestTime };
+    const job: IntakeJob = { raw, decode, defaultRisk: this.config.defaultRisk, now: header.at, ingestTime: header.ingestTime, forward: this.forward !== null };
     const result = this.pool?.usable ? await this.pool.run(job) : runIntake(job, this.privacy);
     if (result.received === 0) return { rejected: result.rejected };
-    const durable = this.wal.append(encodeRecord(header, raw.body));
+    const durable = this.spool.append(header, raw.body);
     // State changes now (not after the fsync) so that a concurrent compaction snapshot covers it.
     // If the write fails, the client gets an error and re-sends: the events are deduplicated.
     this.apply(result, header.at);
@@ -298,6 +239,9 @@ export class AuditPipeline {
       throw err;
     }
     this.walError = '';
+    // After the log (the audit trail never waits on a downstream); the ack waits for the forward
+    // queue's own fsync, and enqueue never rejects (a copy it cannot keep is counted as dropped).
+    if (result.forward && this.forward) await this.forward.enqueue(result.forward);
     return { rejected: result.rejected };
   }
 
@@ -330,15 +274,14 @@ export class AuditPipeline {
     if (this.walError && Date.now() - this.walErrorAt < 1000) {
       return { reason: `the write-ahead log cannot be written: ${this.walError}`, retryAfterSeconds: 5 };
     }
-    const budget = this.config.spoolBudgetBytes;
-    if (this.wal.bytes >= budget) {
-      const why = this.lastInsertError ? `ClickHouse inserts are failing (${this.lastInsertError})` : 'ClickHouse is not keeping up';
+    if (this.spool.full) {
+      const why = this.spool.lastInsertError ? `ClickHouse inserts are failing (${this.spool.lastInsertError})` : 'ClickHouse is not keeping up';
       return {
-        reason: `spool full: the write-ahead log holds ${this.wal.bytes} bytes, its budget is ${budget} (${why}); retry later`,
+        reason: `spool full: the write-ahead log holds ${this.spool.walBytes} bytes, its budget is ${this.spool.config.budgetBytes} (${why}); retry later`,
         retryAfterSeconds: 10,
       };
     }
-    const held = this.correlator.pending + this.held.length + this.memoryEvents;
+    const held = this.correlator.pending + this.held.length + this.spool.memoryEvents;
     if (held >= this.config.maxPendingEvents) {
       return { reason: `too many events waiting (${held}, limit ${this.config.maxPendingEvents}); retry later`, retryAfterSeconds: 2 };
     }
@@ -364,6 +307,11 @@ export class AuditPipeline {
         this.m.logsDropped.inc(r.intake.dropped);
       }
       for (const [traceId, spanId, pieces] of r.intake.content) this.correlator.addContent(traceId, spanId, pieces, at);
+      const spans = r.intake.spans;
+      if (spans) {
+        for (const node of spans.nodes) this.correlator.addSpan(node, null, at);
+        for (const ev of spans.events) if (!sealed?.has(ev.event.event_id)) this.correlator.addSpan(ev.node, ev, at);
+      }
     }
   }
 
@@ -376,11 +324,11 @@ export class AuditPipeline {
 
   /** Waits until every sealed batch is confirmed by ClickHouse. */
   async waitStored(): Promise<void> {
-    while (this.insertLoop) await this.insertLoop;
+    await this.spool.waitStored();
   }
 
   get healthy(): { ok: boolean; reason: string } {
-    if (this.lastInsertError) return { ok: false, reason: `ClickHouse inserts failing: ${this.lastInsertError}` };
+    if (this.spool.lastInsertError) return { ok: false, reason: `ClickHouse inserts failing: ${this.spool.lastInsertError}` };
     const o = this.overloadReason();
     if (o) return { ok: false, reason: o.reason };
     return { ok: true, reason: '' };
@@ -423,14 +371,11 @@ export class AuditPipeline {
     this.closed = true;
     if (done) {
       this.log.warn('shutdown: ClickHouse did not take every batch in time; they stay in the write-ahead log for the next start', {
-        unstored_batches: this.unstored.length,
-        unstored_events: this.spooledEvents,
+        unstored_batches: this.spool.unstoredBatches,
+        unstored_events: this.spool.spooledEvents,
       });
     }
-    // Every sealed batch is durable (or stored) before the log closes: the chain has no hole.
-    while (this.pumping) await this.pumping;
-    await this.insertLoop?.catch(() => {});
-    await this.wal.close();
+    await this.spool.close();
   }
 
   private tick(): void {
@@ -438,71 +383,24 @@ export class AuditPipeline {
     try {
       const now = Date.now();
       this.hold(this.correlator.takeReady(now));
-      const budget = this.config.spoolBudgetBytes;
-      // Compact once a segment's worth was appended (a quarter of the budget at most), and when
-      // over budget with something to reclaim (stored batches, replayed requests).
-      const every = Math.min(this.config.walSegmentBytes, Math.max(budget / 4, 64 * 1024));
-      const reclaim = this.wal.bytes >= budget && this.wal.bytes > this.spooledBytes * 1.25 && now - this.lastCompactAt > 1000;
-      const compactDue = this.wal.appendedBytes > every || reclaim;
+      const compactDue = this.spool.compactionDue(now);
       // Seal now when ClickHouse is idle; else let the batch grow while the insert runs, up to
-      // batchRows or maxHoldMs.
-      if (compactDue || this.unstored.length === 0 || this.held.length >= this.config.batchRows || now - this.heldSince >= this.config.maxHoldMs) {
+      // batchRows or maxHoldMs. Held events are sealed before a compaction, so that they never
+      // live only in the segments it deletes.
+      if (compactDue || this.spool.idle || this.held.length >= this.config.batchRows || now - this.heldSince >= this.config.maxHoldMs) {
         this.sealHeld();
       }
-      this.evict();
+      this.spool.evict();
       if (compactDue) this.compact();
     } catch (err) {
       this.log.error('sealing failed', { error: (err as Error).message });
     }
   }
 
+  /** Compacts the log: a snapshot of what the correlator holds, then the spool's unconfirmed batches. */
   private compact(): void {
-    if (this.compacting) return;
-    this.compacting = true;
-    this.lastCompactAt = Date.now();
-    const snap = this.correlator.snapshot();
-    const record: SnapshotRecord = { t: 'snapshot', ...snap };
-    // Sealed batches not yet confirmed are re-logged after the snapshot, so nothing unstored
-    // lives only in the segments the compaction deletes. Batches already in the log are copied
-    // from it as they are, a few MiB at a time (their refs move to the new segment); only those
-    // not yet logged are written from memory. A compaction thus costs little memory, however
-    // large the spool.
-    const batches = [...this.unstored];
-    const carried = batches.map((b) => b.ref ?? encodeRecord(b.full!.header, b.full!.rows));
-    this.wal
-      .compact(encodeRecord(record), carried)
-      .then((refs) => batches.forEach((b, i) => (b.ref = refs[i])))
-      .catch((err) => this.log.error('write-ahead log compaction failed', { error: (err as Error).message }))
-      .finally(() => {
-        this.compacting = false;
-      });
-  }
-
-  /** Drops rows from memory, newest batches first, past spoolMemoryBytes (they are in the log). */
-  private evict(): void {
-    if (this.memoryBytes <= this.config.spoolMemoryBytes) return;
-    for (let i = this.unstored.length - 1; i > 0 && this.memoryBytes > this.config.spoolMemoryBytes; i--) {
-      const b = this.unstored[i];
-      if (!b.full || !b.ref) continue;
-      b.full = null;
-      this.memoryBytes -= b.rowBytes;
-      this.memoryEvents -= b.events;
-    }
-  }
-
-  /** The batch's header and rows, from memory or read back from the log. */
-  private async load(b: SealedBatch): Promise<{ header: SealedHeader; rows: Buffer }> {
-    for (let attempt = 0; ; attempt++) {
-      if (b.full) return b.full;
-      try {
-        const { header, body } = decodeRecord(await this.wal.read(b.ref!));
-        return { header: header as unknown as SealedHeader, rows: body! };
-      } catch (err) {
-        // A compaction may have moved the record meanwhile: its ref is updated when it is done.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 50) throw err;
-        await sleep(100);
-      }
-    }
+    const record: SnapshotRecord = { t: 'snapshot', ...this.correlator.snapshot() };
+    this.spool.compact(record);
   }
 
   private hold(ready: PendingEvent[]): void {
@@ -560,128 +458,13 @@ export class AuditPipeline {
         eventIds: events.map((e) => e.event_id),
         hashes: events.map((e) => e.hash),
       };
-      // One copy of the rows: the log record, whose tail the batch keeps as its rows.
-      const taken = this.rowWriter.take();
-      const record = encodeRecord(header, taken);
-      const rows = record.subarray(record.length - taken.length);
-      const batch: SealedBatch = {
-        token: header.token,
-        chainId,
-        firstSeq: header.firstSeq,
-        lastSeq: header.lastSeq,
-        headHash: header.headHash,
-        events: events.length,
-        rowBytes: rows.length,
-        full: { header, rows },
-        ref: null,
-        logged: Promise.resolve(),
-        stored: false,
-      };
-      batch.logged = this.logSealed(batch, record);
-      this.unstored.push(batch);
-      this.spooledBytes += rows.length;
-      this.spooledEvents += events.length;
-      this.memoryBytes += rows.length;
-      this.memoryEvents += events.length;
-    }
-  }
-
-  /**
-   * Logs a sealed batch, in chain order, retrying until it is durable or stored. Batches are
-   * appended in rounds: everything waiting goes into the log's next group commit at once, and
-   * the next round starts when that one is settled. A failed write fails everything queued
-   * behind it (spool/wal.ts), and the failed batches are retried first: a batch is never
-   * durable while an earlier one is not, so a replay finds no hole in the chain. Resolves after
-   * the first attempt; retries go on in the background (inserts need not wait for them).
-   */
-  private logSealed(batch: SealedBatch, record: Buffer): Promise<void> {
-    let attempted!: () => void;
-    const done = new Promise<void>((resolve) => (attempted = resolve));
-    this.unlogged.push({ batch, record, attempted });
-    this.pumping ??= this.pumpSealed().finally(() => {
-      this.pumping = null;
-    });
-    return done;
-  }
-
-  private async pumpSealed(): Promise<void> {
-    let delay = 100;
-    while (this.unlogged.length > 0) {
-      const round = this.unlogged.splice(0);
-      const live = round.filter((i) => !i.batch.stored);
-      for (const i of round) if (i.batch.stored) i.attempted();
-      const results = await Promise.allSettled(live.map((i) => this.wal.append(i.record)));
-      const failedAt = results.findIndex((r) => r.status === 'rejected');
-      const ok = failedAt === -1 ? live.length : failedAt;
-      for (let k = 0; k < ok; k++) {
-        live[k].batch.ref = (results[k] as PromiseFulfilledResult<WalRef>).value;
-        live[k].attempted();
-      }
-      if (failedAt === -1) {
-        delay = 100;
-        continue;
-      }
-      this.walFailed((results[failedAt] as PromiseRejectedResult).reason as Error);
-      const retry = live.slice(failedAt);
-      for (const i of retry) i.attempted();
-      if (this.closed) return;
-      this.unlogged.unshift(...retry);
-      await sleep(delay);
-      delay = Math.min(delay * 2, 5_000);
+      this.spool.add(header, this.rowWriter.take());
     }
   }
 
   private kickInserts(): void {
-    if (this.insertLoop) return;
-    this.insertLoop = this.runInserts().finally(() => {
-      this.insertLoop = null;
-      if (this.unstored.length > 0 && !this.closed) this.kickInserts();
-    });
-  }
-
-  /**
-   * In order, one batch at a time, retried with backoff until ClickHouse takes it. The backoff
-   * stops at 5 s so that the spool drains soon after ClickHouse is back. After close() (its
-   * timeout passed) the loop gives up: the batches stay in the log for the next start.
-   */
-  private async runInserts(): Promise<void> {
-    while (this.unstored.length > 0 && !this.closed) {
-      const batch = this.unstored[0];
-      await batch.logged;
-      let delay = 100;
-      let full: { header: SealedHeader; rows: Buffer };
-      for (;;) {
-        try {
-          full = await this.load(batch);
-          await this.store.insertRowBinary('events', EVENT_COLUMNS, full.rows, batch.token);
-          break;
-        } catch (err) {
-          this.m.insertErrors.inc();
-          this.lastInsertError = (err as Error).message;
-          this.log.warn('ClickHouse insert failed; will retry', { token: batch.token, error: this.lastInsertError, retry_ms: delay });
-          if (this.closed) return;
-          await sleep(delay);
-          if (this.closed) return;
-          delay = Math.min(delay * 2, 5_000);
-        }
-      }
-      if (this.lastInsertError) this.log.info('ClickHouse inserts work again', { token: batch.token, unstored_batches: this.unstored.length - 1 });
-      this.lastInsertError = '';
-      batch.stored = true;
-      this.unstored.shift();
-      this.spooledBytes -= batch.rowBytes;
-      this.spooledEvents -= batch.events;
-      if (batch.full) {
-        this.memoryBytes -= batch.rowBytes;
-        this.memoryEvents -= batch.events;
-        batch.full = null;
-      }
-      this.m.eventsStored.inc(batch.events);
-      this.stored?.(batch.chainId, batch.firstSeq, batch.lastSeq, full.header.hashes); // checkpoints cover confirmed events only
-      this.wal.append(JSON.stringify({ t: 'stored', token: batch.token })).catch(() => {});
-      // ClickHouse is free: what was decided meanwhile goes now, as one batch.
-      if (this.unstored.length === 0) this.sealHeld();
-    }
+    // ClickHouse is free: what was decided meanwhile goes now, as one batch.
+    this.spool.kick(() => this.sealHeld());
   }
 
   /**
@@ -691,48 +474,13 @@ export class AuditPipeline {
    * bridge starts anyway, answers from the spool, and drains when it is back.
    */
   private async recover(records: () => Generator<WalRecord>): Promise<void> {
-    const sealed = new Map<string, SealedBatch & { header: SealedHeader }>();
-    const sealedIds = new Set<string>();
-    let count = 0;
-    // Pass 1: which events were already sealed, so that their requests' replays skip them.
-    for (const { payload, ref } of records()) {
-      count++;
-      if (payload[0] !== 0x01 && payload.subarray(0, 16).toString('latin1') === '{"t":"snapshot",') continue; // pass 2
-      const { header, body } = decodeRecord(payload);
-      if (header.t === 'sealed') {
-        const h = header as unknown as SealedHeader;
-        sealed.set(h.token, {
-          token: h.token,
-          chainId: h.chainId,
-          firstSeq: h.firstSeq,
-          lastSeq: h.lastSeq,
-          headHash: h.headHash,
-          events: h.eventIds.length,
-          rowBytes: body!.length,
-          full: null,
-          ref,
-          logged: Promise.resolve(),
-          stored: false,
-          header: h,
-        });
-      } else if (header.t === 'stored') {
-        sealed.delete(header.token as string);
-      }
-    }
-    if (count === 0) return;
-    // Sealed but unconfirmed batches go first, in chain order, with their original tokens:
-    // ClickHouse drops the ones it already has.
-    const batches = [...sealed.values()].sort((a, b) => (a.chainId === b.chainId ? a.firstSeq - b.firstSeq : a.chainId < b.chainId ? -1 : 1));
-    for (const { header: h, ...b } of batches) {
-      for (const id of h.eventIds) {
-        sealedIds.add(id);
-        this.recent.add(id);
-      }
-      this.writer(b.chainId).advanceTo({ seq: b.lastSeq, hash: b.headHash });
-      this.unstored.push(b);
-      this.spooledBytes += b.rowBytes;
-      this.spooledEvents += b.events;
-    }
+    // Pass 1 (the spool): unconfirmed sealed batches are queued again; their events are skipped
+    // by the replays below, and the chains continue after them.
+    const found = this.spool.recover(records);
+    if (found.records === 0) return;
+    const sealedIds = found.sealedIds;
+    for (const id of sealedIds) this.recent.add(id);
+    for (const [chainId, head] of found.heads) this.writer(chainId).advanceTo(head);
     // Pass 2: replay requests and snapshots through the correlator, in order.
     const before = this.correlator.pending;
     for (const { payload } of records()) {
@@ -765,26 +513,14 @@ export class AuditPipeline {
       }
     }
     const replayed = this.correlator.pending - before;
-    this.m.eventsReplayed.inc(replayed + this.spooledEvents);
+    this.m.eventsReplayed.inc(replayed + this.spool.spooledEvents);
     this.log.info('recovered from the write-ahead log', {
-      records: count,
+      records: found.records,
       pending: replayed,
-      unstored_batches: batches.length,
-      unstored_events: this.spooledEvents,
+      unstored_batches: found.batches,
+      unstored_events: this.spool.spooledEvents,
     });
     this.kickInserts();
     this.compact();
   }
-}
-
-/** The stored head of each of this instance's chains (`<chainId>-…`), in one query. */
-async function storedHeads(store: Store, chainId: string): Promise<Map<string, ChainHead>> {
-  // Aliases differ from the column names: ClickHouse would resolve `seq` in argMax to the alias.
-  const rows = await store.rows<{ chain_id: string; head_seq: string; head_hash: string }>(
-    `SELECT chain_id, max(seq) AS head_seq, argMax(hash, seq) AS head_hash FROM ${store.database}.events WHERE startsWith(chain_id, {p:String}) GROUP BY chain_id`,
-    { p: `${chainId}-` },
-  );
-  const heads = new Map<string, ChainHead>();
-  for (const r of rows) heads.set(r.chain_id, { seq: Number(r.head_seq), hash: r.head_hash });
-  return heads;
 }

@@ -1,9 +1,7 @@
-import type { Store } from '../store/store.ts';
-
 /**
  * The ids of recently sealed events, so that a span re-sent by an exporter (after a timeout,
  * or after the bridge restarted) is not stored twice. Bounded: the oldest ids are forgotten
- * first. Seeded from ClickHouse at start, so the window survives restarts.
+ * first. Seeded from ClickHouse at start (Store.recentEventIds), so the window survives restarts.
  */
 export class RecentIds {
   private ids = new Set<string>();
@@ -30,11 +28,8 @@ export class RecentIds {
     return this.ids.size;
   }
 
-  async seed(store: Store): Promise<void> {
-    const rows = await store.rows<{ event_id: string }>(
-      `SELECT event_id FROM (SELECT event_id, seq FROM ${store.database}.events ORDER BY ingest_time DESC, seq DESC LIMIT {n:UInt32}) ORDER BY seq`,
-      { n: this.capacity },
-    );
-    for (const r of rows) this.add(r.event_id);
+  /** Remembers stored ids, oldest first. */
+  seed(ids: readonly string[]): void {
+    for (const id of ids) this.add(id);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from '../internal/logger.ts';
-import { deriveSubjectIdKey, loadPseudonymKey, PrivacyFilter } from '../pipeline/privacy.ts';
+import { deriveSubjectIdKey, loadPseudonymKey, PrivacyFilter } from './privacy.ts';
 import type { Store } from '../store/store.ts';
 import { DEFAULT_POLICY, type PrivacyPolicy } from './policy.ts';
 import { applyRetention } from './retention.ts';

@@ -3,7 +3,7 @@
  * open it, and erase a subject's data keys. The API's routes (api/routes/privacy.ts) call
  * these; access checks and the access events stay there.
  */
-import { subjectOf, type PrivacyFilter } from '../pipeline/privacy.ts';
+import { subjectOf, type PrivacyFilter } from './privacy.ts';
 import type { Store } from '../store/store.ts';
 
 /** The columns opening needs. */

@@ -165,6 +165,25 @@ export class Store {
     await this.client.command({ query, clickhouse_settings: BASE_SETTINGS });
   }
 
+  /** The stored head (newest seq and its hash) of each chain whose id starts with `prefix`. */
+  async chainHeads(prefix: string): Promise<Map<string, { seq: number; hash: string }>> {
+    // Aliases differ from the column names: ClickHouse would resolve `seq` in argMax to the alias.
+    const rows = await this.rows<{ chain_id: string; head_seq: string; head_hash: string }>(
+      `SELECT chain_id, max(seq) AS head_seq, argMax(hash, seq) AS head_hash FROM ${this.database}.events WHERE startsWith(chain_id, {p:String}) GROUP BY chain_id`,
+      { p: prefix },
+    );
+    return new Map(rows.map((r) => [r.chain_id, { seq: Number(r.head_seq), hash: r.head_hash }]));
+  }
+
+  /** The ids of the `n` most recently ingested events, oldest first (re-sent spans are recognized by them). */
+  async recentEventIds(n: number): Promise<string[]> {
+    const rows = await this.rows<{ event_id: string }>(
+      `SELECT event_id FROM (SELECT event_id, seq FROM ${this.database}.events ORDER BY ingest_time DESC, seq DESC LIMIT {n:UInt32}) ORDER BY seq`,
+      { n },
+    );
+    return rows.map((r) => r.event_id);
+  }
+
   /** Runs a query and returns all rows (use only for bounded results). */
   async rows<T>(query: string, params?: Record<string, unknown>): Promise<T[]> {
     const rs = await this.client.query({ query, format: 'JSONEachRow', query_params: params, clickhouse_settings: BASE_SETTINGS });

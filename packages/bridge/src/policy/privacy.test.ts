@@ -7,9 +7,9 @@ import { Correlator } from '../correlate/correlator.ts';
 import type { StoredEvent } from '../correlate/types.ts';
 import type { Attributes } from '../model.ts';
 import { makeSpan } from '../normalize/testdata/load.ts';
-import { parsePolicy, type PrivacyPolicy } from '../policy/policy.ts';
-import { SubjectVault } from '../policy/vault.ts';
-import { intakeSpans } from './intake.ts';
+import { parsePolicy, type PrivacyPolicy } from './policy.ts';
+import { SubjectVault } from './vault.ts';
+import { intakeSpans } from '../pipeline/intake.ts';
 import { deriveSubjectIdKey, PrivacyFilter } from './privacy.ts';
 
 const MASTER = Buffer.from('0123456789abcdef0123456789abcdef', 'hex');

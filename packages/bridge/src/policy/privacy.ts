@@ -1,7 +1,7 @@
 import { createHash, createHmac, hkdfSync } from 'node:crypto';
-import type { ContentMode } from '../policy/policy.ts';
-import { CompiledPolicy, DEFAULT_POLICY, IDENTITY_COLUMNS, type AttributeRule, type PrivacyPolicy } from '../policy/policy.ts';
-import type { SubjectVault } from '../policy/vault.ts';
+import type { ContentMode } from './policy.ts';
+import { CompiledPolicy, DEFAULT_POLICY, IDENTITY_COLUMNS, type AttributeRule, type PrivacyPolicy } from './policy.ts';
+import type { SubjectVault } from './vault.ts';
 import { loadOrCreateKey } from '../internal/keys.ts';
 import type { AuditEvent } from '../model.ts';
 import { Redactor } from '../redact/redactor.ts';

@@ -1,0 +1,60 @@
+/**
+ * The write-ahead log's records: what the spool writes and what a restart reads back.
+ *
+ *   JSON only:   '{' ... '}'                                        (`stored`, `snapshot`)
+ *   with data:   0x01 | u32 LE header length | header JSON | data   (`request`, `sealed`)
+ *
+ * `request`: a request as it arrived (replayed through the same decode and intake after a
+ * crash); `sealed`: a batch of chained events as RowBinary rows, exactly as ClickHouse gets
+ * them; `stored`: ClickHouse confirmed a sealed batch; `snapshot`: what the correlator held
+ * when the log was compacted.
+ */
+export interface RecordHeader {
+  t: string;
+  [key: string]: unknown;
+}
+
+/** A chained batch: its rows as RowBinary, exactly as the log keeps them and ClickHouse gets them. */
+export interface SealedHeader {
+  t: 'sealed';
+  /**
+   * ClickHouse's insert_deduplication_token: `<chain>:<first>-<last>:<hash of the last event>`.
+   * The hash chains over every row before it, so the token names the content: a replay of this
+   * batch (same rows) is dropped, but other events sealed at the same seqs (after the newest
+   * rows were deleted) are not. A replay reuses the token logged here.
+   */
+  token: string;
+  chainId: string;
+  firstSeq: number;
+  lastSeq: number;
+  headHash: string;
+  eventIds: string[];
+  hashes: string[];
+}
+
+const WITH_DATA = 0x01;
+
+export function encodeRecord(header: object, data?: Buffer): Buffer {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  if (!data) return json;
+  const out = Buffer.allocUnsafe(5 + json.length + data.length);
+  out[0] = WITH_DATA;
+  out.writeUInt32LE(json.length, 1);
+  json.copy(out, 5);
+  data.copy(out, 5 + json.length);
+  return out;
+}
+
+export function decodeRecord(record: Buffer): { header: RecordHeader; body?: Buffer } {
+  if (record[0] !== WITH_DATA) return { header: JSON.parse(record.toString('utf8')) as RecordHeader };
+  const len = record.readUInt32LE(1);
+  return {
+    header: JSON.parse(record.subarray(5, 5 + len).toString('utf8')) as RecordHeader,
+    body: record.subarray(5 + len),
+  };
+}
+
+/** Whether a record is a snapshot, without parsing it (they can be large). */
+export function isSnapshot(record: Buffer): boolean {
+  return record[0] !== WITH_DATA && record.subarray(0, 16).toString('latin1') === '{"t":"snapshot",';
+}
