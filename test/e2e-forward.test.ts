@@ -21,8 +21,8 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TelemetryLog, TelemetrySpan } from '../packages/bridge/src/model.ts';
-import { decodeLogsProtobuf, decodeTracesProtobuf } from '../packages/bridge/src/receive/otlp/decode.ts';
-import { encodeStatusProtobuf } from '../packages/bridge/src/receive/otlp/encode.ts';
+import { decodeLogsProtobuf, decodeTracesProtobuf } from '../packages/bridge/src/otlp/index.ts';
+import { encodeStatusProtobuf } from '../packages/bridge/src/otlp/index.ts';
 import { eventually, flush, sql, startBridge, tempDir, type BridgeProcess } from './helpers/bridge-process.ts';
 import { encodeLogs, postOtlp, sendSpans, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
 

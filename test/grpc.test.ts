@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { Client, credentials, Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RpcStatus } from '../packages/bridge/src/receive/otlp/schema.ts';
+import { RpcStatus } from '../packages/bridge/src/otlp/index.ts';
 import { eventually, flush, REPO_ROOT, sql, startBridge, tempDir, type BridgeProcess } from './helpers/bridge-process.ts';
 import { encodeTraces, postOtlp, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
 

@@ -1,5 +1,5 @@
 /**
- * Decode + intake on worker threads (packages/bridge/src/pipeline/intake-pool.ts): real worker
+ * Decode + intake on worker threads (packages/bridge/src/intake/): real worker
  * threads, compared with the same work done on this thread.
  */
 import { randomBytes } from 'node:crypto';
@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig, ConfigError } from '../packages/bridge/src/config.ts';
-import { IntakePool, runIntake, type IntakeJob } from '../packages/bridge/src/pipeline/intake-pool.ts';
+import { IntakePool, runIntake, type IntakeJob } from '../packages/bridge/src/intake/index.ts';
 import { PrivacyFilter } from '../packages/bridge/src/policy/privacy.ts';
 import { DEFAULT_POLICY } from '../packages/bridge/src/policy/policy.ts';
-import { OtlpDecodeError } from '../packages/bridge/src/receive/otlp/decode.ts';
+import { OtlpDecodeError } from '../packages/bridge/src/otlp/index.ts';
 import { encodeLogs, encodeTraces, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
 
 const privacy = new PrivacyFilter(randomBytes(32), { policy: DEFAULT_POLICY });

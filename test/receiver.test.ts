@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import { RpcStatus } from '../packages/bridge/src/receive/otlp/schema.ts';
+import { RpcStatus } from '../packages/bridge/src/otlp/index.ts';
 import { eventually, flush, sql, startBridge, type BridgeProcess } from './helpers/bridge-process.ts';
 import {
   CONTENT_TYPE,
@@ -359,7 +359,7 @@ describe('partial success', () => {
       errorMessage = String(body.partialSuccess?.errorMessage);
     }
     expect(rejected).toBe(3);
-    // The same reasons in either encoding (receive/otlp/rules.ts).
+    // The same reasons in either encoding (otlp/rules.ts).
     expect(errorMessage).toContain('#1: trace_id must be 16 bytes, got 15');
     expect(errorMessage).toContain('#2: span_id is all zeros');
     expect(errorMessage).toContain('#3: end_time_unix_nano (');

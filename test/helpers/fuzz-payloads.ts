@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { RpcStatus } from '../../packages/bridge/src/receive/otlp/schema.ts';
+import { RpcStatus } from '../../packages/bridge/src/otlp/index.ts';
 import { encodeLogs, encodeTraces, spanId, traceId, type SpanSpec } from './otlp.ts';
 
 export interface FuzzCase {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { RawRequest } from '../receive/otlp/request.ts';
+import type { RawRequest } from '../otlp/index.ts';
 
 /** A read of the trail that is itself part of the trail (DESIGN 3.4: "reads are part of the trail"). */
 export interface AccessRecord {

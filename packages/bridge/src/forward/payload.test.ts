@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { runIntake } from '../pipeline/intake-pool.ts';
+import { runIntake } from '../intake/index.ts';
 import { PrivacyFilter } from '../policy/privacy.ts';
-import { decodeLogsProtobuf, decodeTracesProtobuf } from '../receive/otlp/decode.ts';
-import { ExportTraceServiceRequest } from '../receive/otlp/schema.ts';
-import { eventId } from '../pipeline/intake.ts';
+import { decodeLogsProtobuf, decodeTracesProtobuf } from '../otlp/index.ts';
+import { ExportTraceServiceRequest } from '../otlp/index.ts';
+import { eventId } from '../intake/index.ts';
 import { EVENT_ID_ATTRIBUTE } from './index.ts';
 
 const filter = new PrivacyFilter(randomBytes(32));

@@ -4,12 +4,17 @@
  * re-encoded as OTLP protobuf. Audit spans carry `audit.event_id`.
  */
 import type { TelemetryLog, TelemetrySpan } from '../model.ts';
-import type { IntakePrivacy, SpanIntake } from '../pipeline/intake.ts';
 import type { ForwardPayload } from './forwarder.ts';
-import { encodeForwardLogs, encodeForwardSpans } from './internal/encode.ts';
+import { encodeForwardLogs, encodeForwardSpans, type ForwardPrivacy } from './internal/encode.ts';
+
+/** What forwarding needs of a request's intake: its events' ids, and the spans it refused. */
+export interface ForwardIntake {
+  events: ReadonlyArray<{ event: { trace_id: string; span_id: string; event_id: string } }>;
+  rejected: ReadonlyArray<{ index: number }>;
+}
 
 /** The accepted spans of a request (not those refused at intake), redacted; undefined when none. */
-export function forwardSpans(spans: TelemetrySpan[], intake: SpanIntake, privacy: IntakePrivacy): ForwardPayload | undefined {
+export function forwardSpans(spans: TelemetrySpan[], intake: ForwardIntake, privacy: ForwardPrivacy): ForwardPayload | undefined {
   const eventIds = new Map<string, string>();
   for (const p of intake.events) eventIds.set(p.event.trace_id + p.event.span_id, p.event.event_id);
   const refused = new Set(intake.rejected.map((r) => r.index));
@@ -18,7 +23,7 @@ export function forwardSpans(spans: TelemetrySpan[], intake: SpanIntake, privacy
 }
 
 /** Every log record of a request, redacted (also those with no audit content); undefined when none. */
-export function forwardLogs(logs: TelemetryLog[], privacy: IntakePrivacy): ForwardPayload | undefined {
+export function forwardLogs(logs: TelemetryLog[], privacy: ForwardPrivacy): ForwardPayload | undefined {
   const { body, items } = encodeForwardLogs(logs, privacy);
   return items > 0 ? { signal: 'logs', items, body } : undefined;
 }

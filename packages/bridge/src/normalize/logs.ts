@@ -126,7 +126,7 @@ const EVENT_RECORDS = new Set(['gen_ai.evaluation.result']);
  * so the same record re-sent makes the same event. null for any other record.
  *
  * Intake is to run this over the log records that normalizeLog does not take, and feed the
- * spans it returns through the span path (pipeline/intake.ts).
+ * spans it returns through the span path (intake/intake.ts).
  */
 export function logEventSpan(log: TelemetryLog): TelemetrySpan | null {
   const name = log.eventName || str(log.attributes?.['event.name']);

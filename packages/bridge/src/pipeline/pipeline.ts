@@ -5,13 +5,13 @@ import type { ContentPiece, PendingEvent, SpanNode } from '../correlate/types.ts
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
-import type { RawRequest } from '../receive/otlp/request.ts';
-import type { DecodeOptions, RejectedItem } from '../receive/otlp/decode.ts';
+import type { RawRequest } from '../otlp/index.ts';
+import type { DecodeOptions, RejectedItem } from '../otlp/index.ts';
 import { Spool, WriteAheadLog, decodeRecord, type SealedHeader, type WalRecord } from '../spool/index.ts';
 import { RowWriter } from '../store/rowbinary.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditEvent } from '../model.ts';
-import { defaultIntakeWorkers, IntakePool, runIntake, type IntakeJob, type IntakeResult } from './intake-pool.ts';
+import { defaultIntakeWorkers, IntakePool, runIntake, type IntakeJob, type IntakeResult } from '../intake/index.ts';
 import type { PrivacyFilter } from '../policy/privacy.ts';
 import type { ForwardSink } from '../forward/index.ts';
 import { RecentIds } from './recent-ids.ts';

@@ -9,7 +9,7 @@ import type { Attributes } from '../model.ts';
 import { makeSpan } from '../normalize/testdata/load.ts';
 import { parsePolicy, type PrivacyPolicy } from './policy.ts';
 import { SubjectVault } from './vault.ts';
-import { intakeSpans } from '../pipeline/intake.ts';
+import { intakeSpans } from '../intake/index.ts';
 import { deriveSubjectIdKey, PrivacyFilter } from './privacy.ts';
 
 const MASTER = Buffer.from('0123456789abcdef0123456789abcdef', 'hex');

@@ -66,7 +66,7 @@ export const KEYED_FORMS: [string, (key: string, value: unknown) => Record<strin
   ['attribute', (k, v) => ({ [k]: v })],
   ['nested map', (k, v) => ({ 'app.request': { headers: { [k]: v } } })],
   ['array of maps', (k, v) => ({ 'app.calls': [{ id: 1, [k]: v }] })],
-  // A map or array attribute value reaches the redactor as JSON text (pipeline/intake.ts, stringAttr).
+  // A map or array attribute value reaches the redactor as JSON text (intake/intake.ts, stringAttr).
   ['map as JSON', (k, v) => ({ 'app.request': JSON.stringify({ headers: { [k]: v } }) })],
   ['JSON in JSON', (k, v) => ({ 'gen_ai.tool.call.result': JSON.stringify({ body: JSON.stringify({ [k]: v }) }) })],
 ];

@@ -76,7 +76,8 @@ async function rows(chain: string): Promise<Array<{ seq: string; n: string }>> {
 
 describe('Spool', () => {
   it('validates its limits where they are declared', () => {
-    expect(() => checkSpoolConfig({ budgetBytes: 1000, memoryBytes: 0 })).toThrow(SpoolConfigError);
+    expect(() => checkSpoolConfig({ budgetBytes: 0, memoryBytes: 0 })).toThrow(SpoolConfigError);
+    expect(() => checkSpoolConfig({ budgetBytes: 1.5, memoryBytes: 0 })).toThrow(/spool budget/);
     expect(() => checkSpoolConfig({ budgetBytes: 1 << 20, memoryBytes: -1 })).toThrow(/spool memory/);
     expect(checkSpoolConfig({ budgetBytes: 1 << 20, memoryBytes: 0 })).toEqual({ budgetBytes: 1 << 20, memoryBytes: 0 });
   });

@@ -21,8 +21,8 @@ export class SpoolConfigError extends Error {
 
 /** Validates the limits; throws SpoolConfigError naming the field. */
 export function checkSpoolConfig(c: SpoolConfig): SpoolConfig {
-  if (!(Number.isSafeInteger(c.budgetBytes) && c.budgetBytes >= 64 * 1024)) {
-    throw new SpoolConfigError(`spool budget must be at least 64 KiB, got ${c.budgetBytes} bytes`);
+  if (!(Number.isSafeInteger(c.budgetBytes) && c.budgetBytes >= 1)) {
+    throw new SpoolConfigError(`spool budget must be a positive number of bytes, got ${c.budgetBytes}`);
   }
   if (!(Number.isSafeInteger(c.memoryBytes) && c.memoryBytes >= 0)) {
     throw new SpoolConfigError(`spool memory must be 0 or more bytes, got ${c.memoryBytes}`);

@@ -1,23 +1,27 @@
 /**
  * The forward copy of a request: its spans or log records after the privacy floor, written
  * back as an OTLP protobuf export request (ExportTraceServiceRequest / ExportLogsServiceRequest,
- * field numbers of opentelemetry-proto v1.x, as receive/otlp/schema.ts declares them).
+ * field numbers of opentelemetry-proto v1.x, as otlp/schema.ts declares them).
  *
  * Written with protobufjs's Writer and the field numbers by hand, not through `fromObject`:
  * times are fixed64 nanoseconds beyond 2^53, which a JS number cannot carry.
  */
 import protobuf from 'protobufjs/light.js';
 import type { AttrValue, Attributes, Scope, TelemetryLog, TelemetrySpan } from '../../model.ts';
-import type { IntakePrivacy } from '../../pipeline/intake.ts';
 
 const { Writer } = protobuf;
 type W = protobuf.Writer;
 
+
+/** What forwarding needs of the privacy floor: the masks intake applies (policy/privacy.ts). */
+export interface ForwardPrivacy {
+  value(v: unknown): { value: unknown; findings: number };
+}
 /** The attribute each forwarded audit span carries: the id of its row in the audit trail. */
 export const EVENT_ID_ATTRIBUTE = 'audit.event_id';
 
 /**
- * Resource attributes never forwarded, as the audit trail never stores them (pipeline/intake.ts
+ * Resource attributes never forwarded, as the audit trail never stores them (intake/intake.ts
  * keeps the same list): a process's command line can carry credentials in any flag.
  */
 const OMITTED_RESOURCE_KEYS = new Set(['process.command_args', 'process.command_line', 'process.command']);
@@ -101,15 +105,15 @@ function group<T extends { resource: Attributes; scope: Scope }>(items: Iterable
 }
 
 /** The floor over a record of attributes: the redactor's masks, keyed (secret-named keys masked whole). */
-function redactAttrs(privacy: IntakePrivacy, attrs: Attributes): Attributes {
+function redactAttrs(privacy: ForwardPrivacy, attrs: Attributes): Attributes {
   return privacy.value(attrs).value as Attributes;
 }
 
-function redactText(privacy: IntakePrivacy, s: string): string {
+function redactText(privacy: ForwardPrivacy, s: string): string {
   return s ? (privacy.value(s).value as string) : s;
 }
 
-function resource(w: W, privacy: IntakePrivacy, res: Attributes): void {
+function resource(w: W, privacy: ForwardPrivacy, res: Attributes): void {
   const kept: Attributes = {};
   for (const key in res) if (!OMITTED_RESOURCE_KEYS.has(key)) kept[key] = res[key];
   tag(w, 1, LEN).fork();
@@ -126,7 +130,7 @@ export interface ForwardSpansInput {
 }
 
 /** ExportTraceServiceRequest of the accepted spans, redacted; audit spans carry audit.event_id. */
-export function encodeForwardSpans(input: ForwardSpansInput, privacy: IntakePrivacy): { body: Uint8Array; items: number } {
+export function encodeForwardSpans(input: ForwardSpansInput, privacy: ForwardPrivacy): { body: Uint8Array; items: number } {
   const w = Writer.create();
   const kept = input.spans.filter((_, i) => !input.refused.has(i));
   for (const [res, scopes] of group(kept)) {
@@ -178,7 +182,7 @@ export function encodeForwardSpans(input: ForwardSpansInput, privacy: IntakePriv
 }
 
 /** ExportLogsServiceRequest of every accepted log record, redacted (also those with no audit content). */
-export function encodeForwardLogs(logs: TelemetryLog[], privacy: IntakePrivacy): { body: Uint8Array; items: number } {
+export function encodeForwardLogs(logs: TelemetryLog[], privacy: ForwardPrivacy): { body: Uint8Array; items: number } {
   const w = Writer.create();
   for (const [res, scopes] of group(logs)) {
     tag(w, 1, LEN).fork(); // ResourceLogs

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { Metadata } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeExportResponseProtobuf, encodeStatusProtobuf } from '../../receive/otlp/encode.ts';
+import { encodeExportResponseProtobuf, encodeStatusProtobuf } from '../../otlp/index.ts';
 import { HttpSender, retryInfoMs } from './send.ts';
 
 /** Answers each request with the next scripted answer; records what it got. */

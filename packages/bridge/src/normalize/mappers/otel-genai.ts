@@ -296,7 +296,7 @@ function mapMemory(span: TelemetrySpan, draft: DraftBuilder, op: string): void {
  * `gen_ai.tool.definitions` (the tools offered to the model or agent, often large and holding
  * the app's own descriptions): replaced by its digest, the tool names and their count. The
  * raw value is not consumed, so it stays in `attributes` until intake applies `derived`
- * (pipeline/intake.ts, see EventDraft.derived).
+ * (intake/intake.ts, see EventDraft.derived).
  */
 function mapToolDefinitions(a: Record<string, unknown>, draft: DraftBuilder): void {
   const raw = a['gen_ai.tool.definitions'];

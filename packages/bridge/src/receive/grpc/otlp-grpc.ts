@@ -14,10 +14,11 @@ import {
 import { Access } from '../../auth/index.ts';
 import type { Logger } from '../../internal/logger.ts';
 import type { Metrics } from '../../internal/metrics.ts';
-import type { DecodeOptions } from '../otlp/decode.ts';
-import { encodeExportResponseProtobuf, encodeStatusProtobuf } from '../otlp/encode.ts';
-import { IngestError, ingestErrorOf } from '../otlp/errors.ts';
-import { ingestRequest, requestAccess, type RequestAccess, type Signal, type TelemetrySink } from '../otlp/request.ts';
+import type { DecodeOptions } from '../../otlp/index.ts';
+import { encodeExportResponseProtobuf, encodeStatusProtobuf } from '../../otlp/index.ts';
+import { IngestError, ingestErrorOf } from '../errors.ts';
+import type { RequestAccess, Signal, TelemetrySink } from '../../otlp/index.ts';
+import { ingestRequest, requestAccess } from '../ingest.ts';
 
 export interface OtlpGrpcConfig {
   host: string;

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
-import { IngestError } from '../otlp/errors.ts';
+import { IngestError } from '../errors.ts';
 
 export interface BodyLimits {
   /** Largest body, measured after decompression. */

@@ -3,13 +3,14 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Access } from '../../auth/index.ts';
 import type { Logger } from '../../internal/logger.ts';
 import type { Metrics } from '../../internal/metrics.ts';
-import type { DecodeOptions } from '../otlp/decode.ts';
-import { encodeExportResponseJson, encodeExportResponseProtobuf, encodeStatusJson, encodeStatusProtobuf } from '../otlp/encode.ts';
-import { INGEST_STATUS, IngestError, ingestErrorOf } from '../otlp/errors.ts';
-import { ingestRequest, requestAccess, type Encoding, type RequestAccess, type Signal, type TelemetrySink } from '../otlp/request.ts';
+import type { DecodeOptions } from '../../otlp/index.ts';
+import { encodeExportResponseJson, encodeExportResponseProtobuf, encodeStatusJson, encodeStatusProtobuf } from '../../otlp/index.ts';
+import { INGEST_STATUS, IngestError, ingestErrorOf } from '../errors.ts';
+import type { Encoding, RequestAccess, Signal, TelemetrySink } from '../../otlp/index.ts';
+import { ingestRequest, requestAccess } from '../ingest.ts';
 import { readBody } from './body.ts';
 
-export type { TelemetrySink } from '../otlp/request.ts';
+export type { TelemetrySink } from '../../otlp/index.ts';
 
 export interface OtlpHttpConfig {
   host: string;

@@ -1,7 +1,7 @@
 /**
  * Decode throughput of a 1000-span OTLP/protobuf batch of GenAI spans (~20 attributes each).
  *
- *   node packages/bridge/src/receive/otlp/bench.ts
+ *   node packages/bridge/src/otlp/bench.ts
  *
  * Also prints, for comparison, protobufjs reflection (decode + toObject) on the same bytes,
  * without the mapping to the model: the floor of the alternative design. And OTLP/JSON.

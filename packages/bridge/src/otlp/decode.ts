@@ -14,7 +14,7 @@
  * attribute counts are capped, AnyValue recursion is capped by `maxDepth`, and everything
  * else is iterative.
  */
-import type { AttrValue, Attributes, Scope, SpanLink, TelemetryLog, TelemetrySpan } from '../../model.ts';
+import type { AttrValue, Attributes, Scope, SpanLink, TelemetryLog, TelemetrySpan } from '../model.ts';
 import {
   AttrSet,
   PARENT_SPAN_ID,

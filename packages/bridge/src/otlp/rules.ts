@@ -17,7 +17,7 @@
  * (OtlpDecodeError). Both decoders turn text that is not well-formed Unicode into U+FFFD
  * (protobuf: Buffer#utf8Slice; JSON: the body's TextDecoder and `toWellFormed`), never a rejection.
  */
-import type { AttrValue, Attributes } from '../../model.ts';
+import type { AttrValue, Attributes } from '../model.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Rejections

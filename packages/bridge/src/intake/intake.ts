@@ -4,7 +4,7 @@ import { logEventSpan, normalizeLog, normalizeSpan, spanContext } from '../norma
 import type { AuditContext, EventDraft } from '../normalize/types.ts';
 import type { ContentPiece, ContentSection, PendingEvent, SpanNode } from '../correlate/types.ts';
 import { durationNanos, nanosToDateTime64 } from '../internal/time.ts';
-import { TRUNCATED_ATTRIBUTE, type RejectedItem } from '../receive/otlp/decode.ts';
+import { TRUNCATED_ATTRIBUTE, type RejectedItem } from '../otlp/index.ts';
 import type { PrivacyFilter } from '../policy/privacy.ts';
 
 /** What intake needs of the privacy filter: the floor's masks and which policy rules may apply. */

@@ -1,5 +1,4 @@
-import { ingestTenant, requireRole, type Access } from '../../auth/index.ts';
-import type { TelemetryLog, TelemetrySpan } from '../../model.ts';
+import type { TelemetryLog, TelemetrySpan } from '../model.ts';
 import {
   decodeLogsJson,
   decodeLogsProtobuf,
@@ -30,19 +29,6 @@ export interface RawRequest {
 /** What access control adds to a request: who sent it and the tenants it may go to. */
 export type RequestAccess = Pick<RawRequest, 'tenant' | 'defaultTenant' | 'allowedTenants' | 'principal'>;
 
-/**
- * Who may send a request, from its `Authorization` header (gRPC: `authorization` metadata) and its
- * `x-otel-audit-tenant` header; both receivers call it before they read the request's body.
- * Throws AccessError: UNAUTHENTICATED for no or an unknown token, PERMISSION_DENIED for a token
- * without the ingest role or a tenant header naming a tenant the token does not hold.
- */
-export function requestAccess(access: Access, authorization: string | undefined, tenantHeader: string | undefined): RequestAccess {
-  const principal = access.authenticate(authorization);
-  requireRole(principal, 'ingest', 'send telemetry');
-  const { tenant, defaultTenant, allowed } = ingestTenant(principal, tenantHeader || undefined);
-  return { tenant, defaultTenant, allowedTenants: allowed, principal: principal.name };
-}
-
 export type DecodedRequest =
   | { signal: 'traces'; spans: TelemetrySpan[]; logs?: undefined; rejected: RejectedItem[] }
   | { signal: 'logs'; logs: TelemetryLog[]; spans?: undefined; rejected: RejectedItem[] };
@@ -63,20 +49,6 @@ export function partialSuccess(rejected: RejectedItem[]): { rejected: number; er
   const shown = rejected.slice(0, 5).map((r) => `#${r.index}: ${r.reason}`);
   const more = rejected.length > 5 ? `; and ${rejected.length - 5} more` : '';
   return { rejected: rejected.length, errorMessage: `${shown.join('; ')}${more}` };
-}
-
-/**
- * The part every receiver shares: hand the request to the sink, which decodes it and resolves
- * once its accepted items are durable, and say what was rejected. Throws OtlpDecodeError for an
- * unusable request.
- */
-export async function ingestRequest(
-  raw: RawRequest,
-  sink: TelemetrySink,
-  options?: DecodeOptions,
-): Promise<{ rejected: RejectedItem[]; partial: ReturnType<typeof partialSuccess> }> {
-  const { rejected } = await sink.ingest(raw, options);
-  return { rejected, partial: partialSuccess(rejected) };
 }
 
 /** What a receiver hands requests to (the pipeline, in the bridge). */

@@ -34,7 +34,7 @@ import {
   ExportTraceServiceResponse,
   RpcStatus,
 } from './schema.ts';
-import type { TelemetryLog, TelemetrySpan } from '../../model.ts';
+import type { TelemetryLog, TelemetrySpan } from '../model.ts';
 
 const nanos = (t: HrTime): string => (BigInt(t[0]) * 1_000_000_000n + BigInt(t[1])).toString();
 

@@ -1,5 +1,5 @@
-import { ACCESS_STATUS, AccessError } from '../../auth/index.ts';
-import { OtlpDecodeError } from './decode.ts';
+import { ACCESS_STATUS, AccessError } from '../auth/index.ts';
+import { OtlpDecodeError } from '../otlp/index.ts';
 
 /**
  * Why a receiver refuses a request. Errors carry a code, and INGEST_STATUS, the one table both

@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { PrivacyPolicy } from '../policy/policy.ts';
-import { OtlpDecodeError, type DecodeOptions, type RejectedItem } from '../receive/otlp/decode.ts';
-import { decodeRequest, type RawRequest } from '../receive/otlp/request.ts';
+import { OtlpDecodeError, type DecodeOptions, type RejectedItem } from '../otlp/index.ts';
+import { decodeRequest, type RawRequest } from '../otlp/index.ts';
 import { intakeLogs, intakeSpans, type IntakePrivacy, type LogIntake, type SpanIntake } from './intake.ts';
 import { forwardLogs, forwardSpans, type ForwardPayload } from '../forward/payload.ts';
 
