@@ -71,7 +71,7 @@ if ((head?.seq ?? 0) < TOTAL) {
       let inflight: Promise<void> | null = null;
       for (let i = 0; i < TOTAL; i += BATCH) {
         const evs = Array.from({ length: Math.min(BATCH, TOTAL - i) }, (_, k) => syntheticEvent(i + k, 'bench'));
-        writer.seal(evs);
+        writer.append(evs);
         const body = evs.map((e) => JSON.stringify(e)).join('\n') + '\n';
         await inflight; // insert batch i-1 while batch i was generated
         inflight = store.insertJsonEachRow('events', body, `${CHAIN}:${evs[0].seq}`).then(() => {

@@ -41,7 +41,7 @@ describe('hash version 2', () => {
   it('covers exactly the inserted bytes, less the hash column', () => {
     const [e] = events(1, 'bytes');
     const w = new RowWriter(1024);
-    new ChainWriter('bytes', null).seal([e], w);
+    new ChainWriter('bytes', null).append([e], w);
     expect(e.hash_version).toBe(HASH_VERSION);
     const row = w.take();
     const at = row.indexOf(Buffer.from(`@${e.hash}`, 'latin1')); // the hash column: length 64 ('@'), then the text
@@ -65,7 +65,7 @@ describe('hash version 2', () => {
   it('rows inserted as RowBinary read back (JSON) to the same hash, and a changed column does not', async () => {
     const evs = events(40, 'roundtrip');
     const w = new RowWriter(1 << 16);
-    new ChainWriter('roundtrip', null).seal(evs, w);
+    new ChainWriter('roundtrip', null).append(evs, w);
     await store.insertRowBinary('events', EVENT_COLUMNS, w.take(), 'roundtrip:1-40');
     const back: Array<Record<string, unknown>> = [];
     for await (const r of chainRows(store, { chainId: 'roundtrip' })) back.push(r);

@@ -49,7 +49,7 @@ export class ChainWriter {
    * Sets chain_id, seq, prev_hash, hash_version and hash on each event, in order, and appends
    * each row's RowBinary bytes (the ones its hash covers) to `rows` when given.
    */
-  seal(events: AuditEvent[], rows?: RowWriter): void {
+  append(events: AuditEvent[], rows?: RowWriter): void {
     let { seq, hash } = this.head;
     const w = rows ?? (this.scratch ??= new RowWriter(64 * 1024));
     for (const e of events) {

@@ -41,7 +41,7 @@ class Writer {
   }
   async batch(n: number, cp?: Checkpointer): Promise<void> {
     const evs = Array.from({ length: n }, (_, i) => syntheticEvent(this.all.length + i, this.chainId));
-    this.writer.seal(evs);
+    this.writer.append(evs);
     this.all.push(...evs);
     const body = evs.map((e) => JSON.stringify(e)).join('\n') + '\n';
     await store.insertJsonEachRow('events', body, `${this.chainId}:${evs[0].seq}`);

@@ -33,7 +33,7 @@ const events = new Map<string, AuditEvent[]>();
 async function buildChain(chainId: string): Promise<void> {
   const writer = new ChainWriter(chainId, null);
   const evs = Array.from({ length: N }, (_, i) => syntheticEvent(i, chainId));
-  writer.seal(evs);
+  writer.append(evs);
   events.set(chainId, evs);
   const cp = await Checkpointer.start(store, { chainId, dataDir, anchorDir, everyEvents: 100, intervalMs: 0 }, silentLogger);
   for (let i = 0; i < N; i += 50) {
@@ -116,7 +116,7 @@ describe('verifyChain on chDB', () => {
     await mutate(`ALTER TABLE otel_audit.events DELETE WHERE chain_id = 'rewritten' AND seq >= 150`);
     const w = new ChainWriter('rewritten', { seq: 149, hash: evs[148].hash });
     const forged = evs.slice(149).map((e, i) => ({ ...e, actor_id: i === 0 ? 'mallory' : e.actor_id }));
-    w.seal(forged);
+    w.append(forged);
     await store.insertJsonEachRow('events', forged.map((e) => JSON.stringify(e)).join('\n') + '\n', 'rewrite');
     const r = await verify('rewritten');
     expect(r.findings.map(pick)).toEqual([

@@ -7,7 +7,7 @@ import type { Metrics } from '../internal/metrics.ts';
 import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
 import type { RawRequest } from '../otlp/index.ts';
 import type { DecodeOptions, RejectedItem } from '../otlp/index.ts';
-import { Spool, WriteAheadLog, decodeRecord, type SealedHeader, type WalRecord } from '../spool/index.ts';
+import { Spool, WriteAheadLog, decodeRecord, type ChainedHeader, type WalRecord } from '../spool/index.ts';
 import { RowWriter } from '../store/rowbinary.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditEvent } from '../model.ts';
@@ -19,7 +19,7 @@ import { RecentIds } from './recent-ids.ts';
 export interface PipelineConfig {
   dataDir: string;
   /**
-   * This instance's chain id. Events are sealed into one chain per risk level,
+   * This instance's chain id. Events are chained into one chain per risk level,
    * `<chainId>-low|medium|high` (see chain/README.md). One writer per chain: give each bridge
    * instance its own id.
    */
@@ -28,15 +28,15 @@ export interface PipelineConfig {
   correlator: Partial<CorrelatorConfig>;
   /** Most rows in one ClickHouse insert. */
   batchRows: number;
-  /** How often decided events are sealed and written. */
+  /** How often decided events are chained and written. */
   flushIntervalMs: number;
-  /** Longest a decided event waits for an insert in flight before it is sealed anyway. */
+  /** Longest a decided event waits for an insert in flight before it is chained anyway. */
   maxHoldMs: number;
   walSegmentBytes: number;
   fsync: boolean;
   /** How many recent event ids are remembered to drop re-sent spans (see README, Idempotency). */
   dedupIds: number;
-  /** Key that seals write-ahead log records (AES-256-GCM); see loadWalKey. */
+  /** Key that encrypts write-ahead log records (AES-256-GCM); see loadWalKey. */
   walKey?: Buffer;
   /** The decoder limits, so that a replay decodes requests exactly as they were first decoded. */
   decode?: DecodeOptions;
@@ -45,9 +45,9 @@ export interface PipelineConfig {
    * `overloaded()` says so and receivers answer 503 / UNAVAILABLE with a retry hint.
    */
   spoolBudgetBytes: number;
-  /** Sealed rows waiting for ClickHouse kept in memory; the others are read back from the log. */
+  /** Chained rows waiting for ClickHouse kept in memory; the others are read back from the log. */
   spoolMemoryBytes: number;
-  /** Events held in memory (waiting for their context, or sealed and in memory) past which receivers answer 503. */
+  /** Events held in memory (waiting for their context, or chained and in memory) past which receivers answer 503. */
   maxPendingEvents: number;
   /** How long shutdown waits for ClickHouse; what it has not taken by then stays in the log for the next start. */
   shutdownTimeoutMs: number;
@@ -100,7 +100,7 @@ export interface IngestResult {
 
 /**
  * The write path after decoding: intake (normalize + privacy) → write-ahead log → correlate →
- * seal into the hash chain → write-ahead log → ClickHouse. A request is acknowledged once its
+ * append to the hash chain → write-ahead log → ClickHouse. A request is acknowledged once its
  * intake record is fsynced; everything after that is replayed from the log after a crash.
  */
 export class AuditPipeline {
@@ -115,9 +115,9 @@ export class AuditPipeline {
   private readonly chains = new Map<string, ChainWriter>();
   private readonly recent: RecentIds;
   /**
-   * Decided events not sealed yet: while an insert is in flight, events wait here, so that the
+   * Decided events not chained yet: while an insert is in flight, events wait here, so that the
    * next batch is as large as the insert's duration allows (fewer, larger inserts: less
-   * per-insert work and fewer parts for ClickHouse to merge). Sealed before any compaction, so
+   * per-insert work and fewer parts for ClickHouse to merge). Chained before any compaction, so
    * they never live only in the segments it deletes.
    */
   private held: PendingEvent[] = [];
@@ -173,7 +173,7 @@ export class AuditPipeline {
     };
     metrics.gauge('otel_audit_intake_jobs_in_flight', 'Requests being decoded and normalized on the intake worker threads', () => this.pool?.inFlight ?? 0);
     metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content, or decided and waiting for the next batch', () => this.correlator.pending + this.held.length);
-    metrics.gauge('otel_audit_chain_head_seq', 'Seq of the newest sealed event, per hash chain (one per risk level)', () =>
+    metrics.gauge('otel_audit_chain_head_seq', 'Seq of the newest chained event, per hash chain (one per risk level)', () =>
       [...this.chains].map(([chain, w]): [Record<string, string>, number] => [{ chain }, w.current.seq]),
     );
     metrics.gauge('otel_audit_ready', '1 when ClickHouse takes inserts and the bridge takes requests (as /readyz)', () => (this.healthy.ok ? 1 : 0));
@@ -211,7 +211,7 @@ export class AuditPipeline {
   /**
    * Takes a request: decode + intake (on a worker thread when there are some), then logs it and
    * hands its events to the correlator; resolves once it is durable. The log keeps the request
-   * as it arrived (sealed with the log key), not the events made of it: a replay decodes it again.
+   * as it arrived (encrypted with the log key), not the events made of it: a replay decodes it again.
    */
   async ingest(raw: RawRequest, decode?: DecodeOptions): Promise<{ rejected: RejectedItem[] }> {
     const header: RequestHeader = {
@@ -289,18 +289,18 @@ export class AuditPipeline {
   }
 
   /**
-   * A request's intake → correlator (also the replay path). On replay (`sealed` given) the
-   * events a sealed batch already holds are skipped, and nothing is counted as received again.
+   * A request's intake → correlator (also the replay path). On replay (`chained` given) the
+   * events a chained batch already holds are skipped, and nothing is counted as received again.
    */
-  private apply(r: IntakeResult, at: number, sealed?: Set<string>): void {
-    const count = !sealed;
+  private apply(r: IntakeResult, at: number, chained?: Set<string>): void {
+    const count = !chained;
     if (r.signal === 'traces') {
       if (count) {
         this.m.spansReceived.inc(r.received);
         this.m.spansDropped.inc(r.intake.dropped);
       }
       for (const node of r.intake.nodes) this.correlator.addSpan(node, null, at);
-      for (const ev of r.intake.events) if (!sealed?.has(ev.event.event_id)) this.correlator.addSpan(ev.node, ev, at);
+      for (const ev of r.intake.events) if (!chained?.has(ev.event.event_id)) this.correlator.addSpan(ev.node, ev, at);
     } else {
       if (count) {
         this.m.logsReceived.inc(r.received);
@@ -310,7 +310,7 @@ export class AuditPipeline {
       const spans = r.intake.spans;
       if (spans) {
         for (const node of spans.nodes) this.correlator.addSpan(node, null, at);
-        for (const ev of spans.events) if (!sealed?.has(ev.event.event_id)) this.correlator.addSpan(ev.node, ev, at);
+        for (const ev of spans.events) if (!chained?.has(ev.event.event_id)) this.correlator.addSpan(ev.node, ev, at);
       }
     }
   }
@@ -318,11 +318,11 @@ export class AuditPipeline {
   /** Decides everything pending and waits until it is in ClickHouse (tests, shutdown). */
   async flush(): Promise<void> {
     this.hold(this.correlator.drain(Date.now()));
-    this.sealHeld();
+    this.chainHeld();
     await this.waitStored();
   }
 
-  /** Waits until every sealed batch is confirmed by ClickHouse. */
+  /** Waits until every chained batch is confirmed by ClickHouse. */
   async waitStored(): Promise<void> {
     await this.spool.waitStored();
   }
@@ -361,7 +361,7 @@ export class AuditPipeline {
     await this.pool?.close();
     if (this.timer) clearInterval(this.timer);
     this.hold(this.correlator.drain(Date.now()));
-    this.sealHeld();
+    this.chainHeld();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), this.config.shutdownTimeoutMs);
@@ -385,15 +385,15 @@ export class AuditPipeline {
       this.hold(this.correlator.takeReady(now));
       const compactDue = this.spool.compactionDue(now);
       // Seal now when ClickHouse is idle; else let the batch grow while the insert runs, up to
-      // batchRows or maxHoldMs. Held events are sealed before a compaction, so that they never
+      // batchRows or maxHoldMs. Held events are chained before a compaction, so that they never
       // live only in the segments it deletes.
       if (compactDue || this.spool.idle || this.held.length >= this.config.batchRows || now - this.heldSince >= this.config.maxHoldMs) {
-        this.sealHeld();
+        this.chainHeld();
       }
       this.spool.evict();
       if (compactDue) this.compact();
     } catch (err) {
-      this.log.error('sealing failed', { error: (err as Error).message });
+      this.log.error('chaining failed', { error: (err as Error).message });
     }
   }
 
@@ -413,15 +413,15 @@ export class AuditPipeline {
     }
   }
 
-  private sealHeld(): void {
+  private chainHeld(): void {
     if (this.held.length === 0) return;
     const ready = this.held;
     this.held = [];
-    this.seal(ready);
+    this.chainDecided(ready);
   }
 
-  /** Chains decided events, logs the sealed batch, and queues it for ClickHouse. */
-  private seal(ready: PendingEvent[]): void {
+  /** Appends decided events to their chains and hands each chained batch to the spool. */
+  private chainDecided(ready: PendingEvent[]): void {
     if (ready.length === 0) return;
     // One chain per risk level: events are grouped by chain, keeping their order in each.
     const groups = new Map<string, AuditEvent[]>();
@@ -436,19 +436,19 @@ export class AuditPipeline {
       if (!g) groups.set(chainId, (g = []));
       g.push(p.event);
     }
-    for (const [chainId, fresh] of groups) this.sealChain(chainId, fresh);
+    for (const [chainId, fresh] of groups) this.appendToChain(chainId, fresh);
     this.kickInserts();
   }
 
-  private sealChain(chainId: string, fresh: AuditEvent[]): void {
+  private appendToChain(chainId: string, fresh: AuditEvent[]): void {
     const chain = this.writer(chainId);
     for (let i = 0; i < fresh.length; i += this.config.batchRows) {
       const events = fresh.slice(i, i + this.config.batchRows);
       // One serialization: the row bytes its hash covers are the bytes inserted.
-      chain.seal(events, this.rowWriter);
+      chain.append(events, this.rowWriter);
       const first = events[0];
       const last = events[events.length - 1];
-      const header: SealedHeader = {
+      const header: ChainedHeader = {
         t: 'sealed',
         token: `${chainId}:${first.seq}-${last.seq}:${last.hash}`,
         chainId,
@@ -464,22 +464,22 @@ export class AuditPipeline {
 
   private kickInserts(): void {
     // ClickHouse is free: what was decided meanwhile goes now, as one batch.
-    this.spool.kick(() => this.sealHeld());
+    this.spool.kick(() => this.chainHeld());
   }
 
   /**
-   * Rebuilds the state the write-ahead log holds: re-inserts sealed batches, re-queues pending
-   * events. Reads the log twice, one segment at a time; sealed rows are not kept in memory
+   * Rebuilds the state the write-ahead log holds: re-inserts chained batches, re-queues pending
+   * events. Reads the log twice, one segment at a time; chained rows are not kept in memory
    * (read back when their insert comes). Does not wait for ClickHouse: if it is down, the
    * bridge starts anyway, answers from the spool, and drains when it is back.
    */
   private async recover(records: () => Generator<WalRecord>): Promise<void> {
-    // Pass 1 (the spool): unconfirmed sealed batches are queued again; their events are skipped
+    // Pass 1 (the spool): unconfirmed chained batches are queued again; their events are skipped
     // by the replays below, and the chains continue after them.
     const found = this.spool.recover(records);
     if (found.records === 0) return;
-    const sealedIds = found.sealedIds;
-    for (const id of sealedIds) this.recent.add(id);
+    const chainedIds = found.chainedIds;
+    for (const id of chainedIds) this.recent.add(id);
     for (const [chainId, head] of found.heads) this.writer(chainId).advanceTo(head);
     // Pass 2: replay requests and snapshots through the correlator, in order.
     const before = this.correlator.pending;
@@ -504,11 +504,11 @@ export class AuditPipeline {
           this.log.error('a logged request no longer decodes; skipped', { error: (err as Error).name, signal: h.signal, encoding: h.encoding });
           continue;
         }
-        this.apply(result, h.at, sealedIds);
+        this.apply(result, h.at, chainedIds);
       } else if (header.t === 'snapshot') {
         const snap = header as unknown as SnapshotRecord;
         for (const n of snap.nodes) this.correlator.addSpan(n, null, Date.now());
-        for (const e of snap.pending) if (!sealedIds.has(e.event.event_id)) this.correlator.addSpan(e.node, e, e.arrivedAt);
+        for (const e of snap.pending) if (!chainedIds.has(e.event.event_id)) this.correlator.addSpan(e.node, e, e.arrivedAt);
         for (const [traceId, spanId, pieces] of snap.content) this.correlator.addContent(traceId, spanId, pieces, Date.now());
       }
     }

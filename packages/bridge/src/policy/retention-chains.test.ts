@@ -43,7 +43,7 @@ async function seal(events: AuditEvent[], round: number): Promise<void> {
   }
   for (const [id, evs] of groups) {
     if (!writers.has(id)) writers.set(id, new ChainWriter(id, null));
-    writers.get(id)!.seal(evs);
+    writers.get(id)!.append(evs);
     const w = new RowWriter();
     const encode = rowEncoder(EVENT_COLUMNS);
     for (const e of evs) encode(w, e as unknown as Record<string, unknown>);

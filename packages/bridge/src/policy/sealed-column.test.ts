@@ -54,7 +54,7 @@ afterAll(async () => {
 describe('content_sealed on a store with older rows', () => {
   it('rows without the column hash exactly as the first schema hashed them', async () => {
     const old = [sampleEvent(1), sampleEvent(2)];
-    new ChainWriter('old', null, { hashVersion: 1 }).seal(old);
+    new ChainWriter('old', null, { hashVersion: 1 }).append(old);
     expect(old.map((e) => e.hash)).toEqual(V1_HASHES);
     await insert(old, EVENT_COLUMNS_V1, 'old:1-2');
     expect(await store.migrate()).toEqual(MIGRATIONS.filter((m) => m.version > 2).map((m) => m.version));
@@ -68,7 +68,7 @@ describe('content_sealed on a store with older rows', () => {
     const fresh = sampleEvent(3) as AuditEvent & { content_sealed?: string };
     fresh.content_sealed = 'AQ' + 'A'.repeat(80);
     const plain = { ...sampleEvent(3), chain_id: 'old', seq: 3, prev_hash: V1_HASHES[1], hash_version: 2 };
-    new ChainWriter('old', { seq: 2, hash: V1_HASHES[1] }).seal([fresh]);
+    new ChainWriter('old', { seq: 2, hash: V1_HASHES[1] }).append([fresh]);
     expect(fresh.hash).not.toBe(eventHash(plain));
     await insert([fresh], EVENT_COLUMNS, 'old:3-3');
     const [row] = await store.rows<Record<string, unknown>>("SELECT * FROM otel_audit.events WHERE chain_id = 'old' AND seq = 3");
@@ -111,7 +111,7 @@ describe('retention by risk level', () => {
       const ev = sampleEvent(100 + i);
       ev.risk = risk;
       ev.ingest_time = new Date(Date.now() - daysAgo * 86_400_000).toISOString().replace('T', ' ').replace('Z', '000000');
-      new ChainWriter(chain, null).seal([ev]);
+      new ChainWriter(chain, null).append([ev]);
       return ev;
     };
     const rows = [e(1, 'main-low', 'low', 40), e(2, 'main-low', 'low', 10), e(3, 'main-medium', 'medium', 40), e(4, 'mixed', 'low', 40)];

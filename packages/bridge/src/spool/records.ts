@@ -6,7 +6,7 @@
  *
  * `request`: a request as it arrived (replayed through the same decode and intake after a
  * crash); `sealed`: a batch of chained events as RowBinary rows, exactly as ClickHouse gets
- * them; `stored`: ClickHouse confirmed a sealed batch; `snapshot`: what the correlator held
+ * them; `stored`: ClickHouse confirmed a chained batch; `snapshot`: what the correlator held
  * when the log was compacted.
  */
 export interface RecordHeader {
@@ -14,13 +14,16 @@ export interface RecordHeader {
   [key: string]: unknown;
 }
 
-/** A chained batch: its rows as RowBinary, exactly as the log keeps them and ClickHouse gets them. */
-export interface SealedHeader {
+/**
+ * A chained batch: its rows as RowBinary, exactly as the log keeps them and ClickHouse gets them.
+ * Its tag on disk is `sealed`, the word of the first releases, kept so that their logs replay.
+ */
+export interface ChainedHeader {
   t: 'sealed';
   /**
    * ClickHouse's insert_deduplication_token: `<chain>:<first>-<last>:<hash of the last event>`.
    * The hash chains over every row before it, so the token names the content: a replay of this
-   * batch (same rows) is dropped, but other events sealed at the same seqs (after the newest
+   * batch (same rows) is dropped, but other events chained at the same seqs (after the newest
    * rows were deleted) are not. A replay reuses the token logged here.
    */
   token: string;

@@ -15,7 +15,7 @@ import { Metrics } from '../internal/metrics.ts';
 import type { AuditEvent } from '../model.ts';
 import { RowWriter } from '../store/rowbinary.ts';
 import { Store } from '../store/store.ts';
-import { checkSpoolConfig, Spool, SpoolConfigError, WriteAheadLog, type SealedHeader, type StoredBatch } from './index.ts';
+import { checkSpoolConfig, Spool, SpoolConfigError, WriteAheadLog, type ChainedHeader, type StoredBatch } from './index.ts';
 
 let store: Store;
 let dataDir: string;
@@ -40,13 +40,13 @@ const repairStore = () => {
 };
 
 /** A sealed batch of `n` events of `chain`, continuing `writer`. */
-function batch(writer: ChainWriter, n: number, from: number): { header: SealedHeader; rows: Buffer; events: AuditEvent[] } {
+function batch(writer: ChainWriter, n: number, from: number): { header: ChainedHeader; rows: Buffer; events: AuditEvent[] } {
   const events = Array.from({ length: n }, (_, i) => syntheticEvent(from + i, writer.chainId));
   const w = new RowWriter(1 << 16);
-  writer.seal(events, w);
+  writer.append(events, w);
   const first = events[0];
   const last = events[events.length - 1];
-  const header: SealedHeader = {
+  const header: ChainedHeader = {
     t: 'sealed',
     token: `${writer.chainId}:${first.seq}-${last.seq}:${last.hash}`,
     chainId: writer.chainId,
@@ -128,7 +128,7 @@ describe('Spool', () => {
     const found = second.spool.recover(second.records);
     expect(found.batches).toBe(2);
     expect(found.heads.get('outage')).toEqual({ seq: 90, hash: batches[2].header.headHash });
-    expect(found.sealedIds.size).toBe(60);
+    expect(found.chainedIds.size).toBe(60);
     second.spool.kick();
     await second.spool.waitStored();
     expect(second.stored.map((b) => b.firstSeq)).toEqual([31, 61]);

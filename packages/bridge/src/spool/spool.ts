@@ -4,14 +4,14 @@ import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import { EVENT_COLUMNS } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
-import { decodeRecord, encodeRecord, isSnapshot, type SealedHeader } from './records.ts';
+import { decodeRecord, encodeRecord, isSnapshot, type ChainedHeader } from './records.ts';
 import type { WalRecord, WalRef, WriteAheadLog } from './wal.ts';
 
 /** The spool's limits (`serve --spool-budget`, `--spool-memory`). */
 export interface SpoolConfig {
   /** Disk budget of the write-ahead log; past it the spool is full (receivers answer 503). */
   budgetBytes: number;
-  /** Sealed rows waiting for ClickHouse kept in memory; the others are read back from the log. */
+  /** Chained rows waiting for ClickHouse kept in memory; the others are read back from the log. */
   memoryBytes: number;
 }
 
@@ -40,11 +40,11 @@ const WAL_RETRY: BackoffOptions = { initialMs: 100, maxMs: 5_000 };
 const LOAD_RETRY: RetryOptions = { initialMs: 100, maxMs: 100, jitter: 0, maxAttempts: 51 };
 
 /**
- * A sealed batch waiting for ClickHouse. Its ids, hashes and rows stay in memory up to
+ * A chained batch waiting for ClickHouse. Its ids, hashes and rows stay in memory up to
  * `memoryBytes` in all; past that, the newest batches keep only their place in the log
  * (`ref`) and are read back when their turn comes.
  */
-interface SealedBatch {
+interface ChainedBatch {
   token: string;
   chainId: string;
   firstSeq: number;
@@ -52,7 +52,7 @@ interface SealedBatch {
   headHash: string;
   events: number;
   rowBytes: number;
-  full: { header: SealedHeader; rows: Buffer } | null;
+  full: { header: ChainedHeader; rows: Buffer } | null;
   /** Where the log holds the batch, once written. */
   ref: WalRef | null;
   /** Settles after the first attempt to log the batch (inserts wait for it, not for its success). */
@@ -77,16 +77,16 @@ export interface SpoolHooks {
 
 /** What a restart found in the log: the unconfirmed batches (queued again) and their events. */
 export interface SpoolRecovery {
-  /** Events already sealed: their requests' replays must skip them. */
-  sealedIds: Set<string>;
-  /** The newest sealed position of each chain found in the log. */
+  /** Events already chained: their requests' replays must skip them. */
+  chainedIds: Set<string>;
+  /** The newest chained position of each chain found in the log. */
   heads: Map<string, { seq: number; hash: string }>;
   batches: number;
   records: number;
 }
 
 /**
- * The spool (README.md): sealed batches between the hash chain and ClickHouse. It logs each
+ * The spool (README.md): chained batches between the hash chain and ClickHouse. It logs each
  * batch (in chain order, retrying), inserts them one at a time in order (retrying with backoff
  * until ClickHouse takes them), keeps their rows in memory up to a budget, compacts the log,
  * and after a crash queues again what the log holds unconfirmed. It also logs the requests the
@@ -99,9 +99,9 @@ export class Spool {
   private readonly store: Store;
   private readonly log: Logger;
   private readonly hooks: SpoolHooks;
-  private unstored: SealedBatch[] = [];
-  /** Sealed batches waiting to be logged, in chain order (see add). */
-  private unlogged: Array<{ batch: SealedBatch; record: Buffer; attempted: () => void }> = [];
+  private unstored: ChainedBatch[] = [];
+  /** Chained batches waiting to be logged, in chain order (see add). */
+  private unlogged: Array<{ batch: ChainedBatch; record: Buffer; attempted: () => void }> = [];
   private pumping: Promise<void> | null = null;
   private insertLoop: Promise<void> | null = null;
   private compacting = false;
@@ -132,7 +132,7 @@ export class Spool {
     metrics.gauge('otel_audit_wal_queued_bytes', 'Bytes waiting for the next write-ahead log write and fsync', () => this.wal.queuedBytes);
     metrics.gauge('otel_audit_events_unstored', 'Sealed events not yet confirmed by ClickHouse (= otel_audit_spooled_events)', () => this.spooledEvents);
     metrics.gauge('otel_audit_spooled_events', 'Sealed events in the write-ahead log waiting for ClickHouse', () => this.spooledEvents);
-    metrics.gauge('otel_audit_spooled_bytes', 'Bytes of sealed rows in the write-ahead log waiting for ClickHouse', () => this.spooledBytes);
+    metrics.gauge('otel_audit_spooled_bytes', 'Bytes of chained rows in the write-ahead log waiting for ClickHouse', () => this.spooledBytes);
     metrics.gauge('otel_audit_spool_memory_bytes', 'Bytes of the spooled rows also held in memory (kept under 64 MiB; the rest is read back from the log)', () => this.memoryBytes);
     metrics.gauge('otel_audit_spool_budget_bytes', 'Disk budget of the write-ahead log (--spool-budget)', () => this.config.budgetBytes);
     metrics.gauge('otel_audit_spool_full', '1 while the write-ahead log is over its budget (receivers answer 503)', () => (this.full ? 1 : 0));
@@ -147,12 +147,12 @@ export class Spool {
     return this.wal.bytes;
   }
 
-  /** Sealed batches not yet confirmed by ClickHouse. */
+  /** Chained batches not yet confirmed by ClickHouse. */
   get unstoredBatches(): number {
     return this.unstored.length;
   }
 
-  /** Nothing sealed is waiting for ClickHouse. */
+  /** Nothing chained is waiting for ClickHouse. */
   get idle(): boolean {
     return this.unstored.length === 0;
   }
@@ -160,7 +160,7 @@ export class Spool {
   /**
    * Whether a compaction is due: a segment's worth appended (a quarter of the budget at most),
    * or the log over budget with something to reclaim (stored batches, requests whose events
-   * are sealed), at most once a second.
+   * are chained), at most once a second.
    */
   compactionDue(now: number): boolean {
     const budget = this.config.budgetBytes;
@@ -175,13 +175,13 @@ export class Spool {
   }
 
   /**
-   * Takes a sealed batch: logs it, in chain order, and queues it for ClickHouse. The rows are
+   * Takes a chained batch: logs it, in chain order, and queues it for ClickHouse. The rows are
    * the tail of one buffer with the log record (one copy of the rows).
    */
-  add(header: SealedHeader, rowBytes: Buffer): void {
+  add(header: ChainedHeader, rowBytes: Buffer): void {
     const record = encodeRecord(header, rowBytes);
     const rows = record.subarray(record.length - rowBytes.length);
-    const batch: SealedBatch = {
+    const batch: ChainedBatch = {
       token: header.token,
       chainId: header.chainId,
       firstSeq: header.firstSeq,
@@ -194,7 +194,7 @@ export class Spool {
       logged: Promise.resolve(),
       stored: false,
     };
-    batch.logged = this.logSealed(batch, record);
+    batch.logged = this.logBatch(batch, record);
     this.unstored.push(batch);
     this.spooledBytes += rows.length;
     this.spooledEvents += batch.events;
@@ -211,29 +211,29 @@ export class Spool {
     });
   }
 
-  /** Waits until every sealed batch is confirmed by ClickHouse. */
+  /** Waits until every chained batch is confirmed by ClickHouse. */
   async waitStored(): Promise<void> {
     while (this.insertLoop) await this.insertLoop;
   }
 
   /**
-   * Logging of sealed batches, in rounds: everything waiting goes into the log's next group
+   * Logging of chained batches, in rounds: everything waiting goes into the log's next group
    * commit at once, and the next round starts when that one is settled. A failed write fails
    * everything queued behind it (wal.ts), and the failed batches are retried first: a batch is
    * never durable while an earlier one is not, so a replay finds no hole in the chain. Resolves
    * after the first attempt; retries go on in the background (inserts need not wait for them).
    */
-  private logSealed(batch: SealedBatch, record: Buffer): Promise<void> {
+  private logBatch(batch: ChainedBatch, record: Buffer): Promise<void> {
     let attempted!: () => void;
     const done = new Promise<void>((resolve) => (attempted = resolve));
     this.unlogged.push({ batch, record, attempted });
-    this.pumping ??= this.pumpSealed().finally(() => {
+    this.pumping ??= this.pumpBatches().finally(() => {
       this.pumping = null;
     });
     return done;
   }
 
-  private async pumpSealed(): Promise<void> {
+  private async pumpBatches(): Promise<void> {
     const backoff = new Backoff(WAL_RETRY);
     while (this.unlogged.length > 0) {
       const round = this.unlogged.splice(0);
@@ -264,7 +264,7 @@ export class Spool {
     while (this.unstored.length > 0 && !this.closed) {
       const batch = this.unstored[0];
       await batch.logged;
-      let full: { header: SealedHeader; rows: Buffer };
+      let full: { header: ChainedHeader; rows: Buffer };
       try {
         full = await retry(
           async () => {
@@ -305,12 +305,12 @@ export class Spool {
   }
 
   /** The batch's header and rows, from memory or read back from the log. */
-  private async load(b: SealedBatch): Promise<{ header: SealedHeader; rows: Buffer }> {
+  private async load(b: ChainedBatch): Promise<{ header: ChainedHeader; rows: Buffer }> {
     return retry(
       async () => {
         if (b.full) return b.full;
         const { header, body } = decodeRecord(await this.wal.read(b.ref!));
-        return { header: header as unknown as SealedHeader, rows: body! };
+        return { header: header as unknown as ChainedHeader, rows: body! };
       },
       {
         ...LOAD_RETRY,
@@ -354,20 +354,20 @@ export class Spool {
   }
 
   /**
-   * Pass 1 of a restart: queues again the sealed batches the log holds unconfirmed, in chain
+   * Pass 1 of a restart: queues again the chained batches the log holds unconfirmed, in chain
    * order with their original tokens (ClickHouse drops the ones it already has). Their rows
    * are not read now: they are read back when their insert comes.
    */
   recover(records: () => Generator<WalRecord>): SpoolRecovery {
-    const sealed = new Map<string, SealedBatch & { header: SealedHeader }>();
+    const chained = new Map<string, ChainedBatch & { header: ChainedHeader }>();
     let count = 0;
     for (const { payload, ref } of records()) {
       count++;
       if (isSnapshot(payload)) continue;
       const { header, body } = decodeRecord(payload);
-      if (header.t === 'sealed') {
-        const h = header as unknown as SealedHeader;
-        sealed.set(h.token, {
+      if (header.t === 'sealed') { // the record's tag on disk (kept: logs written before read the same)
+        const h = header as unknown as ChainedHeader;
+        chained.set(h.token, {
           token: h.token,
           chainId: h.chainId,
           firstSeq: h.firstSeq,
@@ -382,13 +382,13 @@ export class Spool {
           header: h,
         });
       } else if (header.t === 'stored') {
-        sealed.delete(header.token as string);
+        chained.delete(header.token as string);
       }
     }
-    const out: SpoolRecovery = { sealedIds: new Set(), heads: new Map(), batches: sealed.size, records: count };
-    const batches = [...sealed.values()].sort((a, b) => (a.chainId === b.chainId ? a.firstSeq - b.firstSeq : a.chainId < b.chainId ? -1 : 1));
+    const out: SpoolRecovery = { chainedIds: new Set(), heads: new Map(), batches: chained.size, records: count };
+    const batches = [...chained.values()].sort((a, b) => (a.chainId === b.chainId ? a.firstSeq - b.firstSeq : a.chainId < b.chainId ? -1 : 1));
     for (const { header: h, ...b } of batches) {
-      for (const id of h.eventIds) out.sealedIds.add(id);
+      for (const id of h.eventIds) out.chainedIds.add(id);
       const head = out.heads.get(b.chainId);
       if (!head || b.lastSeq > head.seq) out.heads.set(b.chainId, { seq: b.lastSeq, hash: b.headHash });
       this.unstored.push(b);
@@ -399,7 +399,7 @@ export class Spool {
   }
 
   /**
-   * Stops: waits for the sealed batches' log writes (every sealed batch is durable or stored
+   * Stops: waits for the chained batches' log writes (every chained batch is durable or stored
    * before the log closes: the chain has no hole), stops the insert loop, closes the log.
    * Batches ClickHouse has not taken stay in the log for the next start.
    */

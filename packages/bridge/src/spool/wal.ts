@@ -12,7 +12,7 @@ import { crc32 } from 'node:zlib';
  * is opened; a bad checksum anywhere else is corruption and stops the bridge with the file
  * and offset.
  *
- * With a key, every payload is sealed with AES-256-GCM (12-byte nonce | ciphertext | 16-byte
+ * With a key, every payload is encrypted with AES-256-GCM (12-byte nonce | ciphertext | 16-byte
  * tag): what the log holds before redaction and policy (raw requests, pending content) is never
  * on disk in plain text, and a modified record fails authentication on replay.
  *
@@ -24,7 +24,7 @@ import { crc32 } from 'node:zlib';
  * replay would take for the end of the log). The log keeps working once the disk has room.
  *
  * Every appended record has a `WalRef` (segment, offset, frame length): the pipeline drops
- * sealed batches from memory and reads them back by reference (`read`). A compaction that
+ * chained batches from memory and reads them back by reference (`read`). A compaction that
  * carries a referenced record into the new segment updates that ref object in place.
  */
 export interface WalOptions {
@@ -67,13 +67,13 @@ type QueuedOp =
   | { kind: 'rotate'; snapshot: Buffer; carried: Array<Buffer | WalRef>; waiter: Waiter };
 
 
-function open_(key: Buffer, sealed: Buffer): Buffer {
-  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
-  decipher.setAuthTag(sealed.subarray(sealed.length - 16));
-  return Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()]);
+function open_(key: Buffer, encrypted: Buffer): Buffer {
+  const decipher = createDecipheriv('aes-256-gcm', key, encrypted.subarray(0, 12));
+  decipher.setAuthTag(encrypted.subarray(encrypted.length - 16));
+  return Buffer.concat([decipher.update(encrypted.subarray(12, encrypted.length - 16)), decipher.final()]);
 }
 
-/** The frame of a payload (sealed with the key, if any), in one buffer. */
+/** The frame of a payload (encrypted with the key, if any), in one buffer. */
 export function frame(payload: string | Buffer, key: Buffer | undefined): Buffer {
   const plain = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
   let out: Buffer;
@@ -191,13 +191,13 @@ export class WriteAheadLog {
         if (crc32(body) !== buf.readUInt32LE(off + 4)) {
           throw new WalCorruptError(`write-ahead log ${file} is corrupt at offset ${off}: checksum mismatch`);
         }
-        yield { payload: this.unseal(body, file, off), ref: { segment: seq, offset: off, length: HEADER + len } };
+        yield { payload: this.decrypt(body, file, off), ref: { segment: seq, offset: off, length: HEADER + len } };
         off += HEADER + len;
       }
     }
   }
 
-  private unseal(body: Buffer, file: string, off: number): Buffer {
+  private decrypt(body: Buffer, file: string, off: number): Buffer {
     if (!this.options.key) return Buffer.from(body);
     try {
       return open_(this.options.key, body);
@@ -275,7 +275,7 @@ export class WriteAheadLog {
     if (len !== body.length || crc32(body) !== raw.readUInt32LE(4)) {
       throw new WalCorruptError(`write-ahead log ${file} is corrupt at offset ${ref.offset}: checksum mismatch`);
     }
-    return this.unseal(body, file, ref.offset);
+    return this.decrypt(body, file, ref.offset);
   }
 
   private async readFrame(ref: WalRef): Promise<Buffer> {
@@ -333,7 +333,7 @@ export class WriteAheadLog {
           const e = new Error(`write-ahead log write failed in ${this.options.dir}: ${(err as Error).message}`, { cause: err });
           for (const op of batch) op.waiter.reject(e);
           // Everything queued behind the failed write fails too: a record is never durable while
-          // one appended before it is not (the pipeline relies on it for sealed batches).
+          // one appended before it is not (the pipeline relies on it for chained batches).
           const behind = this.queue.splice(0);
           for (const op of behind) {
             if (op.kind === 'data') this.queued -= op.payload.length;
@@ -443,7 +443,7 @@ export class WriteAheadLog {
 
   private async startSegment(seq: number): Promise<void> {
     this.segment = seq;
-    // 0600: the log holds requests as they arrived (sealed, but nobody else's business).
+    // 0600: the log holds requests as they arrived (encrypted, but nobody else's business).
     this.handle = await open(this.path(seq), 'a', 0o600);
     this.segmentSize = 0;
     this.dirty = false;

@@ -51,7 +51,7 @@ describe('map columns read as pairs', () => {
       const FAMILY = '\u{1F469}\u200d\u{1F469}\u200d\u{1F467}';
       const names = [['k.' + FAMILY + '\\\\'], ['k.' + FAMILY + '\\u0006'], ['k.' + FAMILY + '\\u0006', 'k.' + FAMILY + '\\\\']];
       const events = names.map((ks, i) => { const e = syntheticEvent(i, 'keys'); e.attributes = {}; for (const k of ks) e.attributes[k] = 'v' + i; return e; });
-      new ChainWriter('keys', null).seal(events);
+      new ChainWriter('keys', null).append(events);
       process.stdout.write(events.map((e) => JSON.stringify(e)).join('\\n') + '\\n');`;
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
     expect(child.stderr).toBe('');

@@ -26,7 +26,7 @@ it('rows encoded as RowBinary read back from chDB equal the rows, and keep their
   events[2].sources = [];
   events[2].links = [];
   events[1].rationale = 'ünïcödé ✓ 🚀 and a long one '.repeat(20);
-  new ChainWriter('rb', null).seal(events);
+  new ChainWriter('rb', null).append(events);
   const w = new RowWriter(64);
   const encode = rowEncoder(EVENT_COLUMNS);
   for (const e of events) encode(w, e as unknown as Record<string, unknown>);
@@ -47,7 +47,7 @@ it('rows encoded as RowBinary read back from chDB equal the rows, and keep their
 
 it('Store.insertRowBinary stages, inserts and deduplicates a re-sent batch by its token', async () => {
   const events = [sampleEvent(10), sampleEvent(11)];
-  new ChainWriter('rb2', null).seal(events);
+  new ChainWriter('rb2', null).append(events);
   const w = new RowWriter();
   const encode = rowEncoder(EVENT_COLUMNS);
   for (const e of events) encode(w, e as unknown as Record<string, unknown>);

@@ -30,7 +30,7 @@ describe('Store on chDB', () => {
 
   it('a re-inserted batch with the same dedup token makes no second row', async () => {
     const events = [sampleEvent(1), sampleEvent(2)];
-    new ChainWriter('dedup-test', null).seal(events);
+    new ChainWriter('dedup-test', null).append(events);
     const body = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
     await store.insertJsonEachRow('events', body, 'dedup-test:1-2');
     await store.insertJsonEachRow('events', body, 'dedup-test:1-2');
@@ -40,7 +40,7 @@ describe('Store on chDB', () => {
 
   it('a row read back from ClickHouse hashes to the hash computed before insert', async () => {
     const events = [sampleEvent(3), sampleEvent(4)];
-    new ChainWriter('hash-test', null).seal(events);
+    new ChainWriter('hash-test', null).append(events);
     await store.insertJsonEachRow('events', events.map((e) => JSON.stringify(e)).join('\n') + '\n', 'hash-test:1-2');
     const back = await store.rows<Record<string, unknown>>("SELECT * FROM otel_audit.events WHERE chain_id = 'hash-test' ORDER BY seq");
     expect(back).toHaveLength(2);

@@ -36,7 +36,7 @@ const pick = (f: Finding) => ({ kind: f.kind, tree_size: f.tree_size, where: f.w
 /** Seals and stores n events (ingested `ageMs` ago), reporting them to the checkpointer. */
 async function write(chainId: string, writer: ChainWriter, all: AuditEvent[], n: number, cp: Checkpointer, ageMs = 0): Promise<void> {
   const evs = Array.from({ length: n }, (_, i) => ({ ...syntheticEvent(all.length + i, chainId), ingest_time: nowNs(-ageMs) }));
-  writer.seal(evs);
+  writer.append(evs);
   all.push(...evs);
   await store.insertJsonEachRow('events', evs.map((e) => JSON.stringify(e)).join('\n') + '\n', `${chainId}:${evs[0].seq}`);
   cp.stored(evs[0].seq, evs[n - 1].seq, evs.map((e) => e.hash));
@@ -100,7 +100,7 @@ describe('verify with several anchors', () => {
     for (const size of [20, 30]) rmSync(join(dataDir, 'anchors', 'resigned', anchorFileName(size)));
     const w = new ChainWriter('resigned', { seq: 14, hash: all[13].hash });
     const forged = all.slice(14).map((e) => ({ ...e, actor_id: e.seq === 15 ? 'mallory' : e.actor_id }));
-    w.seal(forged);
+    w.append(forged);
     await store.insertJsonEachRow('events', forged.map((e) => JSON.stringify(e)).join('\n') + '\n', 'resigned-forged');
     const resigner = await Checkpointer.start(store, { chainId: 'resigned', dataDir, anchors: [local()], everyEvents: 10, intervalMs: 0 }, silentLogger);
     expect(resigner.status().halted).toBeNull();

@@ -59,7 +59,7 @@ interface Chain {
 function chain(id: string, events: AuditEvent[], key: ReturnType<typeof testdataKey>): Chain {
   // ingest_principal is part of the hash: set before sealing, as the pipeline does.
   for (const e of events) (e as unknown as Record<string, unknown>).ingest_principal = 'app-acme';
-  new ChainWriter(id, null).seal(events);
+  new ChainWriter(id, null).append(events);
   const acc = new MerkleAccumulator();
   for (const e of events) acc.append(eventLeafHash(e.hash));
   const last = events[events.length - 1];
