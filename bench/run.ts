@@ -3,15 +3,16 @@
  * load generator in a second process, plus the raw insert rate of the same rows into the same
  * embedded ClickHouse engine. See bench/README.md.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { PhaseResult, ReadyMessage } from './loadgen.ts';
 import { EVENTS_PER_TRACE, type Risk } from './payload.ts';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
+import type { StagesResult } from './stages.ts';
 import { flush, npmStartLaunch, sql, startBridge as startBridgeProcess } from '../test/helpers/bridge-process.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -27,6 +28,9 @@ in a second process, then measures:
   b. ack latency: open loop at a fraction of (a)'s rate
   c. peak RSS of the bridge (VmHWM; VmRSS sampled every 200 ms)
   d. raw insert rate of the same rows into the same engine (after the bridge stopped)
+  e. scaling: a fresh bridge with --intake-workers 1, 2, 4 in turn, closed loop: spans/s,
+     main-thread ceiling, CPU per span
+  f. stage floor: bench/stages.ts (µs per span per stage, one thread, no sockets/log/ClickHouse)
 Prints a table and writes bench/out/results.json.
 
 Options:
@@ -45,6 +49,13 @@ Options:
                         top self-time functions
   --top N               hot spots to print with --profile (default 15)
   --keep                keep the bridge's data directory (printed) instead of deleting it
+  --no-scaling          skip phase (e)
+  --scaling-duration S  measured seconds of each run of phase (e) (default 8)
+  --scaling-warmup S    closed-loop warm-up of each run of phase (e), not measured (default 2)
+  --scaling-workers L   intake worker counts of phase (e), comma-separated (default 1,2,4)
+  --no-stages           skip phase (f)
+  --stages-rounds N     rounds of phase (f) (default 3; the median round is reported)
+  --stages-requests N   requests of 510 spans per round of phase (f) (default 100)
   --help                this text
 `;
 
@@ -62,6 +73,13 @@ interface Options {
   profile: boolean;
   top: number;
   keep: boolean;
+  scaling: boolean;
+  scalingDuration: number;
+  scalingWarmup: number;
+  scalingWorkers: number[];
+  stages: boolean;
+  stagesRounds: number;
+  stagesRequests: number;
 }
 
 function options(): Options {
@@ -80,6 +98,13 @@ function options(): Options {
       profile: { type: 'boolean' },
       top: { type: 'string' },
       keep: { type: 'boolean' },
+      'no-scaling': { type: 'boolean' },
+      'scaling-duration': { type: 'string' },
+      'scaling-warmup': { type: 'string' },
+      'scaling-workers': { type: 'string' },
+      'no-stages': { type: 'boolean' },
+      'stages-rounds': { type: 'string' },
+      'stages-requests': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -97,6 +122,7 @@ function options(): Options {
     return n;
   };
   const duration = num('duration', values.duration, 15, 1);
+  const scalingWorkers = (values['scaling-workers'] ?? '1,2,4').split(',').map((w) => Math.floor(num('scaling-workers', w.trim(), 0, 0)));
   const risk = (values.risk ?? 'high') as Risk;
   if (!['low', 'medium', 'high'].includes(risk)) {
     console.error(`bench: --risk must be low, medium or high, got "${values.risk}"`);
@@ -116,6 +142,13 @@ function options(): Options {
     profile: values.profile ?? false,
     top: Math.floor(num('top', values.top, 15, 1)),
     keep: values.keep ?? false,
+    scaling: !(values['no-scaling'] ?? false),
+    scalingDuration: num('scaling-duration', values['scaling-duration'], 8, 1),
+    scalingWarmup: num('scaling-warmup', values['scaling-warmup'], 2, 0),
+    scalingWorkers: scalingWorkers,
+    stages: !(values['no-stages'] ?? false),
+    stagesRounds: Math.floor(num('stages-rounds', values['stages-rounds'], 3, 1)),
+    stagesRequests: Math.floor(num('stages-requests', values['stages-requests'], 100, 1)),
   };
 }
 
@@ -131,10 +164,11 @@ interface BridgeProc {
   exited: Promise<number | null>;
 }
 
-async function startBridge(dataDir: string, profDir: string | null): Promise<BridgeProc> {
+async function startBridge(dataDir: string, profDir: string | null, args: string[] = []): Promise<BridgeProc> {
   const launch = npmStartLaunch();
   const b = await startBridgeProcess({
     dataDir,
+    args,
     env: launch.env,
     nodeArgs: [...launch.nodeArgs, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])],
   });
@@ -412,6 +446,130 @@ async function rawInsert(dataDir: string, rows: number, batchRows: number) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Phase (e): the same closed loop against a fresh bridge per intake worker count
+
+/** SIGTERM, wait up to 60 s (then SIGKILL); returns how long it took, ms. */
+async function stopBridge(bridge: BridgeProc): Promise<number> {
+  const stopStart = Date.now();
+  bridge.child.kill('SIGTERM');
+  let killTimer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([
+    bridge.exited,
+    new Promise<'timeout'>((r) => (killTimer = setTimeout(() => r('timeout'), 60_000))),
+  ]);
+  clearTimeout(killTimer);
+  if (exit === 'timeout') {
+    say('bridge did not stop within 60 s: SIGKILL');
+    bridge.child.kill('SIGKILL');
+    await bridge.exited;
+  }
+  return Date.now() - stopStart;
+}
+
+interface ScalingRun {
+  intakeWorkers: number;
+  seconds: number;
+  requests: number;
+  errors: Record<string, number>;
+  spansAcked: number;
+  spansPerSecond: number;
+  mainThreadCeilingSpansPerSecond: number;
+  bridgeCpuCores: number;
+  bridgeMainThreadCpuCores: number;
+  bridgeProcessCpuMicrosPerSpan: number;
+  bridgeMainThreadCpuMicrosPerSpan: number;
+  bridgeCpuByThread: Array<{ thread: string; microsPerSpan: number }>;
+  loadgenCpuCores: number;
+  otherProcessesCpuCores: number;
+  /** Every event of the measured and warm-up loops counted as stored before the bridge stopped. */
+  storedAll: boolean;
+  shutdownMs: number;
+}
+
+async function scalingRun(o: Options, workers: number, gen: LoadGen, traces: number, nonce: number): Promise<ScalingRun> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'otel-audit-bench-'));
+  const bridge = await startBridge(dataDir, null, ['--intake-workers', String(workers)]);
+  try {
+    const ready = await gen.call<ReadyMessage>({ type: 'init', url: bridge.otlp, traces, nonce, risk: o.risk });
+    const eventsPerRequest = ready.tracesPerRequest * EVENTS_PER_TRACE;
+    let expected = 0;
+    if (o.scalingWarmup > 0) {
+      const w = await gen.call<PhaseResult>({ type: 'closed', seconds: o.scalingWarmup, concurrency: o.concurrency });
+      expected += w.okRequests * eventsPerRequest;
+      await flush(bridge.api);
+      await waitStored(bridge.api, expected, 60_000);
+    }
+    const cpu0 = procCpu(bridge.pid);
+    const threads0 = threadCpu(bridge.pid);
+    const sys0 = systemBusySeconds();
+    const self0 = selfCpuSeconds();
+    const r = await gen.call<PhaseResult>({ type: 'closed', seconds: o.scalingDuration, concurrency: o.concurrency });
+    const cpu1 = procCpu(bridge.pid);
+    const threads1 = threadCpu(bridge.pid);
+    const sys1 = systemBusySeconds();
+    const self1 = selfCpuSeconds();
+    expected += r.okRequests * eventsPerRequest;
+    await flush(bridge.api);
+    const st = await waitStored(bridge.api, expected, 60_000);
+    const seconds = (r.endedAt - r.startedAt) / 1000;
+    const main = cpu1.main - cpu0.main;
+    const total = cpu1.total - cpu0.total;
+    const run: ScalingRun = {
+      intakeWorkers: workers,
+      seconds,
+      requests: r.requests,
+      errors: r.errors,
+      spansAcked: r.okSpans,
+      spansPerSecond: r.okSpans / seconds,
+      mainThreadCeilingSpansPerSecond: main > 0 ? r.okSpans / main : NaN,
+      bridgeCpuCores: total / seconds,
+      bridgeMainThreadCpuCores: main / seconds,
+      bridgeProcessCpuMicrosPerSpan: (1e6 * total) / r.okSpans,
+      bridgeMainThreadCpuMicrosPerSpan: (1e6 * main) / r.okSpans,
+      bridgeCpuByThread: cpuByThread(threads0, threads1, r.okSpans),
+      loadgenCpuCores: r.cpuSeconds / seconds,
+      otherProcessesCpuCores: (sys1 - sys0 - total - r.cpuSeconds - (self1 - self0)) / seconds,
+      storedAll: st.at !== null,
+      shutdownMs: 0,
+    };
+    run.shutdownMs = await stopBridge(bridge);
+    return run;
+  } finally {
+    if (bridge.child.exitCode === null && bridge.child.signalCode === null) {
+      bridge.child.kill('SIGKILL');
+      await bridge.exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase (f): bench/stages.ts in its own process, with the bridge's Node flags and environment
+
+async function stageFloor(o: Options): Promise<StagesResult> {
+  const launch = npmStartLaunch();
+  const child = spawn(
+    process.execPath,
+    [...launch.nodeArgs, join(REPO, 'bench/stages.ts'), '--rounds', String(o.stagesRounds), '--requests', String(o.stagesRequests), '--json'],
+    { env: { ...process.env, ...launch.env }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let stdout = '';
+  let json = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    for (let nl = stdout.indexOf('\n'); nl >= 0; nl = stdout.indexOf('\n')) {
+      const line = stdout.slice(0, nl);
+      stdout = stdout.slice(nl + 1);
+      if (line.startsWith('{')) json = line;
+      else if (line) say(`phase f: ${line}`);
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  if (code !== 0 || !json) throw new Error(`bench/stages.ts exited with ${code}`);
+  return JSON.parse(json) as StagesResult;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
   const o = options();
@@ -504,20 +662,7 @@ async function main(): Promise<number> {
     const finalMetrics = await metrics(bridge.api);
     sampler.stop();
 
-    const stopStart = Date.now();
-    bridge.child.kill('SIGTERM');
-    let killTimer: NodeJS.Timeout | undefined;
-    const exit = await Promise.race([
-      bridge.exited,
-      new Promise<'timeout'>((r) => (killTimer = setTimeout(() => r('timeout'), 60_000))),
-    ]);
-    clearTimeout(killTimer);
-    if (exit === 'timeout') {
-      say('bridge did not stop within 60 s: SIGKILL');
-      bridge.child.kill('SIGKILL');
-      await bridge.exited;
-    }
-    const stopMs = Date.now() - stopStart;
+    const stopMs = await stopBridge(bridge);
     gen.stop();
 
     let profile: ProfileSummary | null = null;
@@ -534,6 +679,32 @@ async function main(): Promise<number> {
     say(`phase d: raw insert of up to ${fmt(o.rawRows)} rows, ${fmt(o.rawBatch)} per INSERT`);
     const raw = await rawInsert(dataDir, o.rawRows, o.rawBatch);
     say(`phase d: ${fmt(raw.rowsPerSecond)} rows/s (${raw.rows} rows in ${fmt(raw.insertMs)} ms)`);
+
+    // (e) Scaling: a fresh bridge per intake worker count, the same closed loop.
+    const scaling: ScalingRun[] = [];
+    if (o.scaling && o.scalingWorkers.length > 0) {
+      const sgen = new LoadGen();
+      try {
+        for (const workers of o.scalingWorkers) {
+          say(`phase e: --intake-workers ${workers}: fresh bridge, ${o.scalingWarmup} s warm-up, ${o.scalingDuration} s closed loop`);
+          const r = await scalingRun(o, workers, sgen, traces, ((Date.now() / 1000) >>> 0) + workers);
+          scaling.push(r);
+          say(
+            `phase e: --intake-workers ${workers}: ${fmt(r.spansPerSecond)} spans/s, main-thread ceiling ${fmt(r.mainThreadCeilingSpansPerSecond)}, ` +
+              `${fmt(r.bridgeProcessCpuMicrosPerSpan)} µs CPU per span${r.storedAll ? '' : ' (NOT everything stored within 60 s)'}`,
+          );
+        }
+      } finally {
+        sgen.stop();
+      }
+    }
+
+    // (f) The per-stage floor: one thread, no sockets, log or ClickHouse.
+    let stages: StagesResult | null = null;
+    if (o.stages) {
+      say(`phase f: node bench/stages.ts --rounds ${o.stagesRounds} --requests ${o.stagesRequests}`);
+      stages = await stageFloor(o);
+    }
 
     const latA = latencySummary(a.latencies);
     const results = {
@@ -582,6 +753,8 @@ async function main(): Promise<number> {
       ratioBridgeToRaw: eventsPerSecond / raw.rowsPerSecond,
       bridgeMetrics: finalMetrics,
       profile,
+      scaling,
+      stages,
       targets: TARGETS,
       totalSeconds: (Date.now() - t0) / 1000,
     };
@@ -624,6 +797,8 @@ async function main(): Promise<number> {
       `  phase c: RSS after start ${mib(rssAtStart)}; peak by phase: warm-up ${mib(rssAfterWarmup)}, a ${mib(rssA)}, b ${mib(rssB)}; VmHWM ${mib(hwm)}; shutdown ${fmt(stopMs)} ms`,
       `  phase d: ${raw.rows} rows (${mib(raw.bytes)} JSON, ${fmt(raw.bytes / raw.rows)} B/row) in ${raw.batches} inserts, ` +
         `median ${fmt(raw.batchMsMedian)} ms per insert; into a Null table (parse only) ${fmt(raw.nullEngineRowsPerSecond)} rows/s`,
+      ...scalingLines(o, scaling),
+      ...stageLines(o, stages),
       '',
       `  results: ${join('bench/out', 'results.json')}   total ${fmt(results.totalSeconds)} s`,
     ];
@@ -636,6 +811,7 @@ async function main(): Promise<number> {
     }
     if (profile) out.push('', formatProfile(profile));
     console.log(out.join('\n'));
+    if (scaling.some((r) => !r.storedAll)) say('phase e: not every event of a scaling run was stored within 60 s');
     if (!checkA.ok || !checkB.ok) {
       say('stored events do not match what was sent: the figures above are not trustworthy');
       exitCode = 1;
@@ -651,6 +827,45 @@ async function main(): Promise<number> {
     }
     if (!o.keep) rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** Phase (e) as a table under the phase lines. */
+function scalingLines(o: Options, runs: ScalingRun[]): string[] {
+  if (runs.length === 0) return [];
+  const head = ['intake workers', 'spans/s', 'main-thread ceiling', 'CPU µs/span, all threads', 'main thread', 'intake threads', 'bridge cores', 'other cores'];
+  const rows = runs.map((r) => {
+    const worker = r.bridgeCpuByThread.find((x) => x.thread === 'WorkerThread')?.microsPerSpan ?? 0;
+    return [
+      String(r.intakeWorkers),
+      fmt(r.spansPerSecond),
+      fmt(r.mainThreadCeilingSpansPerSecond),
+      fmt(r.bridgeProcessCpuMicrosPerSpan),
+      fmt(r.bridgeMainThreadCpuMicrosPerSpan),
+      fmt(worker),
+      fmt(r.bridgeCpuCores, 2),
+      fmt(r.otherProcessesCpuCores, 2),
+    ];
+  });
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => '    ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
+  return [
+    `  phase e: scaling — a fresh bridge per --intake-workers N, closed loop, ${o.concurrency} connections, ` +
+      `${o.scalingDuration} s each after ${o.scalingWarmup} s warm-up (µs of CPU per span acked; cores of ${availableParallelism()})`,
+    line(head),
+    ...rows.map(line),
+  ];
+}
+
+/** Phase (f) as one line: median µs per span per stage. */
+function stageLines(o: Options, st: StagesResult | null): string[] {
+  if (!st) return [];
+  return [
+    `  phase f: stage floor (bench/stages.ts, one thread, no sockets/log/ClickHouse, hash v${st.hashVersion}, ` +
+      `median round of ${st.rounds.length} × ${fmt(st.rounds[0]?.spans ?? 0)} spans): ${fmt(st.medianMicrosPerSpan, 1)} µs/span — ` +
+      Object.entries(st.medianStages)
+        .map(([k, v]) => `${k} ${fmt(v, 1)}`)
+        .join(' · '),
+  ];
 }
 
 main().then(
