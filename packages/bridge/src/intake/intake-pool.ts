@@ -5,6 +5,7 @@ import { OtlpDecodeError, type DecodeOptions, type RejectedItem } from '../otlp/
 import { decodeRequest, type RawRequest } from '../otlp/index.ts';
 import { intakeLogs, intakeSpans, type IntakePrivacy, type LogIntake, type SpanIntake } from './intake.ts';
 import { forwardLogs, forwardSpans, type ForwardPayload } from '../forward/payload.ts';
+import { encodeRecord, frame } from '../spool/index.ts';
 
 /**
  * Decode + intake (normalize, redact, digest) of one request: pure, per request, and about a
@@ -20,15 +21,31 @@ export interface IntakeJob {
   ingestTime: string;
   /** Also make the request's redacted forward copy (`serve --forward`, forward/payload.ts). */
   forward?: boolean;
+  /**
+   * The request's write-ahead log record header: the request is also framed (encoded and
+   * encrypted with the log key) here, so that the main thread only appends the bytes.
+   */
+  walHeader?: object;
 }
 
 export type IntakeResult = (
   | { signal: 'traces'; received: number; rejected: RejectedItem[]; intake: SpanIntake }
   | { signal: 'logs'; received: number; rejected: RejectedItem[]; intake: LogIntake }
-) & { /** The redacted forward copy, when the job asked for one and the request had items. */ forward?: ForwardPayload };
+) & {
+  /** The redacted forward copy, when the job asked for one and the request had items. */
+  forward?: ForwardPayload;
+  /** The request's framed log record, when the job gave its header and the request had items. */
+  walFrame?: Uint8Array;
+};
 
-/** Runs one job here, on the calling thread (also what each worker runs). */
-export function runIntake(job: IntakeJob, privacy: IntakePrivacy): IntakeResult {
+/** Runs one job here, on the calling thread (also what each worker runs); `walKey` frames its log record. */
+export function runIntake(job: IntakeJob, privacy: IntakePrivacy, walKey?: Buffer): IntakeResult {
+  const result = intakeOf(job, privacy);
+  if (job.walHeader && result.received > 0) result.walFrame = frame(encodeRecord(job.walHeader, job.raw.body), walKey);
+  return result;
+}
+
+function intakeOf(job: IntakeJob, privacy: IntakePrivacy): IntakeResult {
   const decoded = decodeRequest(job.raw, job.decode);
   const o = {
     tenant: job.raw.tenant,
@@ -51,6 +68,8 @@ export function runIntake(job: IntakeJob, privacy: IntakePrivacy): IntakeResult 
 export interface IntakeWorkerData {
   policy: PrivacyPolicy;
   keepsRaw: boolean;
+  /** The write-ahead log's key (requests are framed on the workers). */
+  walKey?: Uint8Array;
 }
 
 const YOUNG_GENERATION_MB = 48;

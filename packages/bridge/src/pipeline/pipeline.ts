@@ -191,7 +191,7 @@ export class AuditPipeline {
     recent.seed(await store.recentEventIds(config.dedupIds));
     const pool =
       config.intakeWorkers > 0
-        ? new IntakePool(config.intakeWorkers, { policy: privacy.policy.policy, keepsRaw: privacy.keepsRaw }, (err) =>
+        ? new IntakePool(config.intakeWorkers, { policy: privacy.policy.policy, keepsRaw: privacy.keepsRaw, walKey: config.walKey }, (err) =>
             log.error('an intake worker failed; its requests got an error. It is replaced, unless workers keep failing to start: then intake runs on the main thread', { error: err.message }),
           )
         : null;
@@ -225,10 +225,12 @@ export class AuditPipeline {
       at: Date.now(),
       ingestTime: nanosToDateTime64(nowNanos()),
     };
-    const job: IntakeJob = { raw, decode, defaultRisk: this.config.defaultRisk, now: header.at, ingestTime: header.ingestTime, forward: this.forward !== null };
-    const result = this.pool?.usable ? await this.pool.run(job) : runIntake(job, this.privacy);
+    const job: IntakeJob = { raw, decode, defaultRisk: this.config.defaultRisk, now: header.at, ingestTime: header.ingestTime, forward: this.forward !== null, walHeader: header };
+    const result = this.pool?.usable ? await this.pool.run(job) : runIntake(job, this.privacy, this.config.walKey);
     if (result.received === 0) return { rejected: result.rejected };
-    const durable = this.spool.append(header, raw.body);
+    // Framed where it was decoded (encoding and encryption off the main thread): appended as is.
+    const f = result.walFrame!;
+    const durable = this.spool.appendFramed(Buffer.from(f.buffer, f.byteOffset, f.byteLength));
     // State changes now (not after the fsync) so that a concurrent compaction snapshot covers it.
     // If the write fails, the client gets an error and re-sends: the events are deduplicated.
     this.apply(result, header.at);

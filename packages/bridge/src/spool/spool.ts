@@ -169,9 +169,14 @@ export class Spool {
     return this.wal.appendedBytes > every || reclaim;
   }
 
-  /** Appends a record (a request) to the log; resolves once it is durable. */
+  /** Appends a record (a request) to the log, encrypted; resolves once it is durable. */
   append(header: object, data?: Buffer): Promise<WalRef> {
     return this.wal.append(encodeRecord(header, data));
+  }
+
+  /** Appends a record framed elsewhere (a request framed on an intake worker, wal.ts frame). */
+  appendFramed(framed: Buffer): Promise<WalRef> {
+    return this.wal.appendFramed(framed);
   }
 
   /**
@@ -239,7 +244,9 @@ export class Spool {
       const round = this.unlogged.splice(0);
       const live = round.filter((i) => !i.batch.stored);
       for (const i of round) if (i.batch.stored) i.attempted();
-      const results = await Promise.allSettled(live.map((i) => this.wal.append(i.record)));
+      // Stored as they are: a chained batch holds only what ClickHouse stores (redacted rows,
+      // content already sealed), so encrypting it would protect nothing the store does not hold.
+      const results = await Promise.allSettled(live.map((i) => this.wal.append(i.record, { plain: true })));
       const failedAt = results.findIndex((r) => r.status === 'rejected');
       const ok = failedAt === -1 ? live.length : failedAt;
       for (let k = 0; k < ok; k++) {
@@ -298,7 +305,7 @@ export class Spool {
       }
       this.m.eventsStored.inc(batch.events);
       this.hooks.onStored({ chainId: batch.chainId, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, hashes: full.header.hashes });
-      this.wal.append(JSON.stringify({ t: 'stored', token: batch.token })).catch(() => {});
+      this.wal.append(JSON.stringify({ t: 'stored', token: batch.token }), { plain: true }).catch(() => {});
       // ClickHouse is free: what was decided meanwhile can go now, as one batch.
       if (this.unstored.length === 0) onIdle?.();
     }

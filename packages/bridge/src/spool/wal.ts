@@ -53,6 +53,15 @@ export class WalCorruptError extends Error {}
 
 /** Bytes before a frame's payload: u32 length, u32 CRC-32 (also the forward queue's frame, forward/). */
 export const HEADER = 8;
+/**
+ * Set in a frame's length word: the payload is stored as it is although the log has a key.
+ * For records that hold only what ClickHouse stores anyway (chained batches, `stored` marks):
+ * encrypting them bought nothing and cost the main thread a pass of AES-GCM over every row.
+ * Frames of logs written before never have it (lengths stay far below 2 GiB).
+ */
+const PLAIN = 0x80000000;
+const lengthOf = (word: number): number => word & 0x7fffffff;
+const isPlain = (word: number): boolean => (word & PLAIN) !== 0;
 const SEGMENT_RE = /^segment-(\d{10})\.wal$/;
 /** Carried records are copied into the new segment in writes of about this size. */
 const COPY_CHUNK = 4 * 1024 * 1024;
@@ -73,26 +82,30 @@ function open_(key: Buffer, encrypted: Buffer): Buffer {
   return Buffer.concat([decipher.update(encrypted.subarray(12, encrypted.length - 16)), decipher.final()]);
 }
 
-/** The frame of a payload (encrypted with the key, if any), in one buffer. */
-export function frame(payload: string | Buffer, key: Buffer | undefined): Buffer {
-  const plain = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+/**
+ * The frame of a payload (encrypted with the key, if any, unless `plain`), in one buffer. Pure:
+ * intake workers frame the requests they decoded, and the log appends the bytes as they are.
+ */
+export function frame(payload: string | Buffer, key: Buffer | undefined, plain = false): Buffer {
+  const data = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
   let out: Buffer;
-  if (key) {
+  if (key && !plain) {
     const nonce = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, nonce);
-    const head = cipher.update(plain);
+    const head = cipher.update(data);
     const tail = cipher.final();
-    out = Buffer.allocUnsafe(HEADER + 12 + head.length + tail.length + 16);
+    out = Buffer.allocUnsafeSlow(HEADER + 12 + head.length + tail.length + 16);
     nonce.copy(out, HEADER);
     head.copy(out, HEADER + 12);
     tail.copy(out, HEADER + 12 + head.length);
     cipher.getAuthTag().copy(out, HEADER + 12 + head.length + tail.length);
   } else {
-    out = Buffer.allocUnsafe(HEADER + plain.length);
-    plain.copy(out, HEADER);
+    // Unpooled: a frame made on a worker is transferred to the main thread, not copied.
+    out = Buffer.allocUnsafeSlow(HEADER + data.length);
+    data.copy(out, HEADER);
   }
   const body = out.subarray(HEADER);
-  out.writeUInt32LE(body.length, 0);
+  out.writeUInt32LE((body.length | (key && plain ? PLAIN : 0)) >>> 0, 0);
   out.writeUInt32LE(crc32(body), 4);
   return out;
 }
@@ -101,7 +114,7 @@ export function frame(payload: string | Buffer, key: Buffer | undefined): Buffer
 export function intactEnd(buf: Buffer): number {
   let off = 0;
   while (off + HEADER <= buf.length) {
-    const len = buf.readUInt32LE(off);
+    const len = lengthOf(buf.readUInt32LE(off));
     if (off + HEADER + len > buf.length) break;
     if (crc32(buf.subarray(off + HEADER, off + HEADER + len)) !== buf.readUInt32LE(off + 4)) break;
     off += HEADER + len;
@@ -185,20 +198,21 @@ export class WriteAheadLog {
       let off = 0;
       while (off < buf.length) {
         if (off + HEADER > buf.length) throw new WalCorruptError(`write-ahead log ${file} is corrupt at offset ${off}: truncated frame header`);
-        const len = buf.readUInt32LE(off);
+        const word = buf.readUInt32LE(off);
+        const len = lengthOf(word);
         if (off + HEADER + len > buf.length) throw new WalCorruptError(`write-ahead log ${file} is corrupt at offset ${off}: frame runs past the end`);
         const body = buf.subarray(off + HEADER, off + HEADER + len);
         if (crc32(body) !== buf.readUInt32LE(off + 4)) {
           throw new WalCorruptError(`write-ahead log ${file} is corrupt at offset ${off}: checksum mismatch`);
         }
-        yield { payload: this.decrypt(body, file, off), ref: { segment: seq, offset: off, length: HEADER + len } };
+        yield { payload: this.decrypt(body, file, off, isPlain(word)), ref: { segment: seq, offset: off, length: HEADER + len } };
         off += HEADER + len;
       }
     }
   }
 
-  private decrypt(body: Buffer, file: string, off: number): Buffer {
-    if (!this.options.key) return Buffer.from(body);
+  private decrypt(body: Buffer, file: string, off: number, plain: boolean): Buffer {
+    if (!this.options.key || plain) return Buffer.from(body);
     try {
       return open_(this.options.key, body);
     } catch {
@@ -235,9 +249,19 @@ export class WriteAheadLog {
    * state when they call this, not when it resolves, so that a snapshot taken at any moment
    * covers every record queued before it (see compact).
    */
-  append(payload: string | Buffer): Promise<WalRef> {
+  append(payload: string | Buffer, o: { plain?: boolean } = {}): Promise<WalRef> {
+    return this.appendFramed(frame(payload, this.options.key, o.plain));
+  }
+
+  /**
+   * Queues a record framed elsewhere with this log's key (`frame`, on an intake worker); its
+   * length word and checksum are checked here, so a bad frame never reaches the disk.
+   */
+  appendFramed(framed: Buffer): Promise<WalRef> {
     if (this.closed) return Promise.reject(new Error('write-ahead log is closed'));
-    const framed = frame(payload, this.options.key);
+    if (framed.length < HEADER || lengthOf(framed.readUInt32LE(0)) !== framed.length - HEADER || crc32(framed.subarray(HEADER)) !== framed.readUInt32LE(4)) {
+      return Promise.reject(new WalCorruptError('a record framed for the write-ahead log is malformed'));
+    }
     this.queued += framed.length;
     return new Promise<WalRef>((resolve, reject) => {
       this.queue.push({ kind: 'data', payload: framed, ref: null, waiter: { resolve: resolve as (v: unknown) => void, reject } });
@@ -270,12 +294,12 @@ export class WriteAheadLog {
   async read(ref: WalRef): Promise<Buffer> {
     const file = this.path(ref.segment);
     const raw = await this.readFrame(ref);
-    const len = raw.readUInt32LE(0);
+    const word = raw.readUInt32LE(0);
     const body = raw.subarray(HEADER);
-    if (len !== body.length || crc32(body) !== raw.readUInt32LE(4)) {
+    if (lengthOf(word) !== body.length || crc32(body) !== raw.readUInt32LE(4)) {
       throw new WalCorruptError(`write-ahead log ${file} is corrupt at offset ${ref.offset}: checksum mismatch`);
     }
-    return this.decrypt(body, file, ref.offset);
+    return this.decrypt(body, file, ref.offset, isPlain(word));
   }
 
   private async readFrame(ref: WalRef): Promise<Buffer> {
