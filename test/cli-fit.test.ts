@@ -158,9 +158,13 @@ describe('npm around the CLI', () => {
     const ports = `${await freePort()},${await freePort()}`;
     const demo = await run('bash', ['-c', 'set -o pipefail; npm run demo | jq -c .'], { cwd: REPO_ROOT, env: { ...process.env, OTEL_AUDIT_DEMO_PORTS: ports }, timeoutMs: 120_000 });
     expect(demo.code, demo.stderr).toBe(0);
-    const lines = demo.stdout.split('\n').filter(Boolean);
-    const types = lines.map((l) => (JSON.parse(l) as { event_type: string }).event_type);
-    expect([...new Set(types)].sort()).toEqual(['approval', 'model_call', 'outcome', 'request', 'retrieval', 'system_effect', 'tool_call']);
+    const lines = demo.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event_type: string; correlation_id: string; span_id: string });
+    // The demo's story (packages/example-support-assistant/README.md): nine events, the
+    // evaluation of the draft reply among them, and two approvals (the lead's decision on the
+    // proposal and the override of the draft reply); each once, all under the one case.
+    expect(lines.map((l) => l.event_type).sort()).toEqual(['approval', 'approval', 'evaluation', 'model_call', 'outcome', 'request', 'retrieval', 'system_effect', 'tool_call']);
+    expect(new Set(lines.map((l) => l.correlation_id)).size).toBe(1);
+    expect(new Set(lines.map((l) => l.span_id)).size).toBe(lines.length);
   }, 150_000);
 });
 

@@ -17,6 +17,8 @@ const PNG_BASE64 = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').toStri
 const ORIGINAL = 'Your claim is approved: 1,200 EUR.';
 const FINAL = 'Your claim is declined: flood damage is excluded by your policy.';
 const FINAL_2 = 'Your claim needs an inspection first.';
+const SEALED_CASE = 'CLAIM-2026-E2E-SEALED';
+const SEALED_ORIGINAL = 'Approved: write to jane.doe@example.com for the payout.';
 
 let bridge: BridgeProcess;
 const ids: Record<string, string> = {};
@@ -93,6 +95,8 @@ async function emit(b: BridgeProcess): Promise<void> {
   // An evaluation of the chat call, a person overriding its answer, and the deployment of the model version.
   tracer.startSpan('evaluation Relevance', { root: true, links: [{ context: chat.spanContext() }], attributes: { ...common, 'gen_ai.evaluation.name': 'Relevance', 'gen_ai.evaluation.score.value': 0.82, 'gen_ai.evaluation.score.label': 'relevant', 'gen_ai.response.id': 'resp_e2e_1' } }).end();
   tracer.startSpan('override reply', { root: true, links: [{ context: chat.spanContext() }], attributes: { ...common, 'audit.approval.decision': 'overridden', 'audit.approval.reviewer.id': 'adjuster-17', 'audit.approval.rationale': 'Policy excludes flood', 'audit.override.original_output': ORIGINAL, 'audit.override.final_output': FINAL } }).end();
+  // A high-risk override (another case): its content is sealed, the listings carry the redacted copy only.
+  tracer.startSpan('override reply', { root: true, attributes: { 'audit.correlation_id': SEALED_CASE, 'audit.risk': 'high', 'audit.approval.decision': 'overridden', 'audit.approval.reviewer.id': 'adjuster-19', 'audit.override.original_output': SEALED_ORIGINAL, 'audit.override.final_output': FINAL_2 } }).end();
   tracer.startSpan('promote claims-triage v7', { root: true, attributes: { ...common, 'audit.actor.id': 'ml-engineer-3', 'audit.actor.type': 'human', 'audit.model.registry': 'mlflow', 'audit.model.name': 'claims-triage', 'audit.model.version': '7', 'audit.model.run_id': '5f2c9a0e8b7d4e61', 'audit.deployment.environment': 'prod', 'audit.deployment.platform': 'sagemaker', 'audit.approval.reviewer.id': 'model-risk-officer-1' } }).end();
 
   // The same through @otel-audit/instrumentation's helpers.
@@ -220,7 +224,15 @@ describe('late-2026 conventions: real SDK → bridge → chDB', () => {
     expect(t.code, t.stderr).toBe(0);
     expect(t.stdout).toMatch(/evaluation\s.*Relevance score 0\.82 relevant/);
     expect(t.stdout).toMatch(/deployment\s.*claims-triage v7 → prod on sagemaker approved by model-risk-officer-1/);
-    expect(t.stdout).toMatch(/approval\s.*overridden by adjuster-17 \(edited\)/);
+    // An override shows the AI's original beside the person's final, each cut to 60 characters.
+    expect(t.stdout).toMatch(/approval\s.*overridden by adjuster-17 \(edited\): "Your claim is approved: 1,200 EUR\." → "Your claim is declined: flood damage is excluded by your po…"/);
+    // High risk: the raw texts are sealed; the table shows what the API lists, the redacted copy.
+    const [sealed] = await sql<Row>(bridge.apiUrl, `SELECT content_sealed != '' AS sealed FROM otel_audit.events WHERE correlation_id = '${SEALED_CASE}'`);
+    expect(sealed).toEqual({ sealed: 1 });
+    const h = await runCli(['timeline', SEALED_CASE, '--api-url', bridge.apiUrl, '--format', 'table'], { COLUMNS: '1000' });
+    expect(h.code, h.stderr).toBe(0);
+    expect(h.stdout).toContain('overridden by adjuster-19 (edited): "Approved: write to [email] for the payout." → "Your claim needs an inspection first."');
+    expect(h.stdout).not.toContain('jane.doe');
     const s = await runCli(['search', '--type', 'evaluation,deployment', '--correlation-id', CASE, '--api-url', bridge.apiUrl, '--format', 'jsonl']);
     expect(s.code, s.stderr).toBe(0);
     const types = s.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l).event_type).sort();

@@ -1,14 +1,17 @@
 // The example app (packages/example-support-assistant) end to end: `npm run demo` runs the
-// assistant and, in another process, the reviewer, against a real bridge; the seven event
-// types land under one case id, with the approval linked to its proposal across traces.
+// assistant and, in another process, the reviewer, against a real bridge; every event type of
+// the story lands under one case id, with the approval linked to its proposal across traces, the
+// evaluation of the draft reply and the reviewer's override of it linked to the model call.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, sql, startBridge, type BridgeProcess } from './helpers/bridge-process.ts';
 
 const DEMO = join(REPO_ROOT, 'packages/example-support-assistant/src/demo.ts');
-const SEVEN = ['approval', 'model_call', 'outcome', 'request', 'retrieval', 'system_effect', 'tool_call'];
+/** One event each, but two approvals: the decision on the CRM change, and the override of the draft reply. */
+const STORY = ['approval', 'approval', 'evaluation', 'model_call', 'outcome', 'request', 'retrieval', 'system_effect', 'tool_call'];
 
 interface Run {
   code: number | null;
@@ -73,6 +76,7 @@ describe('npm run demo -- --otlp URL --api-url URL --case CASE-E2E', () => {
   let lines: Array<Record<string, unknown>>;
   let rows: Row[];
   const byType = (t: string) => rows.find((r) => r.event_type === t)!;
+  const byDecision = (d: string) => rows.find((r) => r.event_type === 'approval' && r.decision === d)!;
 
   beforeAll(async () => {
     result = await run('npm', ['run', '--silent', 'demo', '--', '--otlp', bridge.otlpUrl, '--api-url', bridge.apiUrl, '--case', 'CASE-E2E']);
@@ -82,7 +86,7 @@ describe('npm run demo -- --otlp URL --api-url URL --case CASE-E2E', () => {
 
   it('prints exactly one JSON line per event of the case, and nothing else', () => {
     expect(result.code, result.stderr).toBe(0);
-    expect(lines.map((l) => l.event_type).sort()).toEqual(SEVEN);
+    expect(lines.map((l) => l.event_type).sort()).toEqual(STORY);
     for (const l of lines) {
       expect(l.correlation_id).toBe('CASE-E2E');
       expect(l.trace_id).toMatch(/^[0-9a-f]{32}$/);
@@ -94,8 +98,9 @@ describe('npm run demo -- --otlp URL --api-url URL --case CASE-E2E', () => {
     expect(result.stderr).toContain('[reviewer]');
   });
 
-  it('stores all seven event types under the case id, once each', () => {
-    expect(rows.map((r) => r.event_type).sort()).toEqual(SEVEN);
+  it('stores every event type of the story under the case id, once each (approvals: the decision and the override)', () => {
+    expect(rows.map((r) => r.event_type).sort()).toEqual(STORY);
+    expect(rows.filter((r) => r.event_type === 'approval').map((r) => r.decision).sort()).toEqual(['approved', 'overridden']);
     const request = byType('request');
     expect(request).toMatchObject({ name: 'handle ticket', parent_span_id: '', actor_id: 'support-assistant', actor_type: 'agent', initiation: 'ai_assisted', purpose: 'answer', risk: 'medium', tenant: 'acme-support' });
     expect(byType('retrieval').sources).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'KB-101', uri: 'kb://billing/duplicate-charges' })]));
@@ -106,7 +111,7 @@ describe('npm run demo -- --otlp URL --api-url URL --case CASE-E2E', () => {
 
   it('links the approval to the proposing tool call, from another trace', () => {
     const tool = byType('tool_call');
-    const approval = byType('approval');
+    const approval = byDecision('approved');
     expect(approval).toMatchObject({ decision: 'approved', reviewer_id: 'lead-7', reviewer_role: 'team_lead', actor_type: 'human' });
     expect(approval.links).toContainEqual({ trace_id: tool.trace_id, span_id: tool.span_id });
     expect(approval.trace_id).not.toBe(tool.trace_id);
@@ -116,7 +121,7 @@ describe('npm run demo -- --otlp URL --api-url URL --case CASE-E2E', () => {
   });
 
   it('the reviewer ran in another process and service', () => {
-    const assistant = rows.filter((r) => ['request', 'retrieval', 'model_call', 'tool_call'].includes(r.event_type));
+    const assistant = rows.filter((r) => ['request', 'retrieval', 'model_call', 'evaluation', 'tool_call'].includes(r.event_type));
     const reviewer = rows.filter((r) => ['approval', 'system_effect', 'outcome'].includes(r.event_type));
     const pids = (rs: Row[]) => new Set(rs.map((r) => r.attributes['resource.process.pid']));
     expect(pids(assistant).size).toBe(1);
@@ -147,19 +152,59 @@ describe('npm run demo -- --otlp URL --api-url URL --case CASE-E2E', () => {
     // The card number and the e-mail never reach storage, in any event of the case.
     expect(JSON.stringify(rows)).not.toMatch(/4111 1111 1111 1111|jane\.doe@example\.com/);
   });
+
+  it('the draft reply is evaluated: an evaluation event linked to the model call, in the evaluations view', async () => {
+    const model = byType('model_call');
+    const evaluation = byType('evaluation');
+    expect(evaluation).toMatchObject({ name: 'evaluation kb_consistency', actor_id: 'support-assistant', trace_id: model.trace_id, parent_span_id: byType('request').span_id });
+    expect(evaluation.links).toEqual([{ trace_id: model.trace_id, span_id: model.span_id }]);
+    // The judge's explanation is content (captureContent is on in the example).
+    expect(String(evaluation.content)).toContain('the one KB-101 states');
+    const view = await sql<Row>(
+      bridge.apiUrl,
+      "SELECT evaluation_name, evaluation_score, evaluation_label, evaluated_span_id, response_id FROM otel_audit.evaluations WHERE correlation_id = 'CASE-E2E'",
+    );
+    expect(view).toEqual([{ evaluation_name: 'kb_consistency', evaluation_score: 1, evaluation_label: 'consistent', evaluated_span_id: model.span_id, response_id: expect.stringMatching(/^chatcmpl-/) }]);
+    const [call] = await sql<Row>(bridge.apiUrl, `SELECT response_id FROM otel_audit.model_calls WHERE span_id = '${model.span_id}'`);
+    expect(view[0].response_id).toBe(call.response_id);
+  });
+
+  it('the reviewer overrides the draft reply: the AI original beside the human final, linked to the model call', () => {
+    const model = byType('model_call');
+    const override = byDecision('overridden');
+    expect(override).toMatchObject({ name: 'approval overridden', reviewer_id: 'lead-7', reviewer_role: 'team_lead', actor_type: 'human', service_name: 'support-review-console', edited: true });
+    expect(override.links).toEqual([{ trace_id: model.trace_id, span_id: model.span_id }]);
+    expect(override.trace_id).not.toBe(model.trace_id);
+    const content = JSON.parse(String(override.content)) as { input: Array<{ role: string; parts: Array<{ content: string }> }>; output: Array<{ role: string; parts: Array<{ content: string }> }> };
+    const original = content.input[0].parts[0].content;
+    const final = content.output[0].parts[0].content;
+    expect(content.input[0].role).toBe('assistant');
+    expect(content.output[0].role).toBe('human');
+    // The original is what the model answered; the final is the lead's own.
+    expect(JSON.parse(String(model.content)).output[0].parts).toContainEqual({ type: 'text', content: original });
+    expect(original).toContain('once a team lead has approved it');
+    expect(final).toContain('has been approved and issued under case CASE-E2E');
+    expect(override.attributes['audit.override.original_output.sha256']).toBe(createHash('sha256').update(original).digest('hex'));
+    expect(override.input_digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(override.output_digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(override.input_digest).not.toBe(override.output_digest);
+  });
 });
 
 describe('npm run demo with no arguments', () => {
   it('starts its own bridge when none runs on the default ports, and prints the timeline table (--format table; piped, the default is JSON lines)', async () => {
     const [otlpPort, apiPort] = await freePorts();
-    const r = await run('npm', ['run', '--silent', 'demo', '--', '--format', 'table'], { OTEL_AUDIT_DEMO_PORTS: `${otlpPort},${apiPort}` });
+    const r = await run('npm', ['run', '--silent', 'demo', '--', '--format', 'table'], { OTEL_AUDIT_DEMO_PORTS: `${otlpPort},${apiPort}`, COLUMNS: '1000' });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`no bridge at http://127.0.0.1:${apiPort}: starting one`);
     expect(r.stderr).toContain('stopping the bridge it started');
     const table = r.stdout.trim().split('\n');
     expect(table[0]).toMatch(/^time\s+type\s+/);
-    expect(table.length).toBe(2 + 7);
-    for (const t of SEVEN) expect(r.stdout).toContain(t);
+    expect(table.length).toBe(2 + STORY.length);
+    for (const t of STORY) expect(r.stdout).toContain(t);
+    // The override: the model's draft beside the lead's reply, each cut to 60 characters.
+    expect(r.stdout).toMatch(/overridden by lead-7 \(edited\): "[^"\n]{1,59}…" → "Your refund of the duplicate charge has been approved and i…"/);
+    expect(r.stdout).toContain('kb_consistency score 1 consistent');
     expect(r.stderr).toMatch(/\[demo\] case CASE-[0-9A-F]{6}\n/);
   });
 
@@ -169,7 +214,7 @@ describe('npm run demo with no arguments', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`using the bridge running at ${bridge.apiUrl}`);
     const types = await sql<{ event_type: string }>(bridge.apiUrl, "SELECT event_type FROM otel_audit.events WHERE correlation_id = 'CASE-REUSE'");
-    expect(types.map((t) => t.event_type).sort()).toEqual(SEVEN);
+    expect(types.map((t) => t.event_type).sort()).toEqual(STORY);
   });
 });
 

@@ -7,19 +7,22 @@
  * Under one audit context (the case id, the agent, the customer it acts for, ...) it
  *   1. retrieves knowledge-base articles                     → a `retrieval` event
  *   2. asks the model, through the real `openai` client       → a `model_call` event
- *   3. proposes the CRM change the model asked for, without
- *      applying it: it goes to the review queue with its ref → a `tool_call` event (approval required)
+ *   3. checks the draft reply against the articles            → an `evaluation` event, linked to the model call
+ *   4. proposes the CRM change the model asked for, without
+ *      applying it: it goes to the review queue with its ref,
+ *      the draft reply and a ref to the model call beside it  → a `tool_call` event (approval required)
  * all inside the `handle ticket` SERVER span                   → the `request` event.
  *
- * Prints one JSON line: { case_id, trace_id, tool_span_id, proposal_ref, reply }.
+ * Prints one JSON line: { case_id, trace_id, tool_span_id, model_call_span_id, proposal_ref, evaluation, reply }.
  */
 import { createRequire } from 'node:module';
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { proposalRef, traceRetrieval, traceToolCall, withAuditContext } from '@otel-audit/instrumentation';
+import { SpanKind, SpanStatusCode, trace, type SpanContext } from '@opentelemetry/api';
+import { proposalRef, recordEvaluation, traceRetrieval, traceToolCall, withAuditContext } from '@otel-audit/instrumentation';
 import type OpenAI from 'openai';
 import { httpUrl, info, parseFlags, required, runMain } from './cli.ts';
 import { searchKnowledgeBase, toSourceRefs } from './knowledge-base.ts';
 import { startOpenAIStandIn } from './openai-stand-in.ts';
+import { checkReply } from './reply-check.ts';
 import { enqueue } from './review-queue.ts';
 import { startTelemetry, stopTelemetry, TENANT } from './telemetry.ts';
 
@@ -66,8 +69,19 @@ export async function handleTicket(client: OpenAI, ticket: Ticket, queuePath: st
         const hits = await traceRetrieval({ query: ticket.body, dataSource: 'support-kb', sourcesFrom: toSourceRefs }, () => searchKnowledgeBase(ticket.body));
 
         // No traceModelCall needed: @opentelemetry/instrumentation-openai makes the span (and
-        // sends the prompt and completion as log records).
-        const completion = await client.chat.completions.create({
+        // sends the prompt and completion as log records). That span is the instrumentation's,
+        // not ours, but it is the active span while the client sends its request: note it there,
+        // so that the evaluation below and the reviewer's override can point at the model call.
+        let modelCall: SpanContext | undefined;
+        const noting = client.withOptions({
+          fetch: (url, init) => {
+            // (Were the client not instrumented, the active span would be ours: no model call then.)
+            const active = trace.getActiveSpan()?.spanContext();
+            if (active && active.spanId !== root.spanContext().spanId) modelCall ??= active;
+            return fetch(url, init);
+          },
+        });
+        const completion = await noting.chat.completions.create({
           model: 'gpt-4o-mini',
           messages: [
             {
@@ -82,6 +96,14 @@ export async function handleTicket(client: OpenAI, ticket: Ticket, queuePath: st
           tools: [UPDATE_CRM_CASE],
         });
         const message = completion.choices[0]?.message;
+        const reply = message?.content ?? '';
+
+        // Judge the draft before a person sees it: an `evaluation` event linked to the model call
+        // (and carrying its response id). The explanation is content: recorded with captureContent.
+        const check = reply ? checkReply(reply, hits) : undefined;
+        if (check) recordEvaluation({ name: check.name, score: check.score, label: check.label, explanation: check.explanation, target: modelCall, responseId: completion.id });
+        // The reviewer may replace the draft: a ref to the model call goes with it.
+        const draftReply = reply && modelCall ? { text: reply, ref: proposalRef(modelCall, { correlationId: ticket.caseId }) } : undefined;
         const call = message?.tool_calls?.find((c) => c.type === 'function' && c.function.name === UPDATE_CRM_CASE.function.name);
 
         let ref: string | undefined;
@@ -106,6 +128,7 @@ export async function handleTicket(client: OpenAI, ticket: Ticket, queuePath: st
                 proposed_by: audit.actor.id,
                 proposed_at: new Date().toISOString(),
                 status: 'pending',
+                ...(draftReply ? { draft_reply: draftReply } : {}),
               });
               tool.setResult({ status: 'pending_approval' });
               return ref;
@@ -113,7 +136,15 @@ export async function handleTicket(client: OpenAI, ticket: Ticket, queuePath: st
           );
         }
         root.setStatus({ code: SpanStatusCode.OK });
-        return { case_id: ticket.caseId, trace_id: root.spanContext().traceId, tool_span_id: toolSpanId ?? null, proposal_ref: ref ?? null, reply: message?.content ?? '' };
+        return {
+          case_id: ticket.caseId,
+          trace_id: root.spanContext().traceId,
+          tool_span_id: toolSpanId ?? null,
+          model_call_span_id: modelCall?.spanId ?? null,
+          proposal_ref: ref ?? null,
+          evaluation: check ? { name: check.name, score: check.score, label: check.label } : null,
+          reply,
+        };
       } catch (err) {
         root.recordException(err as Error);
         root.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });

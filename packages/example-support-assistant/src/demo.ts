@@ -12,13 +12,25 @@ import { httpUrl, info, parseFlags, runMain, UsageError } from './cli.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CLI = fileURLToPath(new URL('../../bridge/bin/otel-audit.js', import.meta.url));
-const EVENT_TYPES = ['request', 'model_call', 'retrieval', 'tool_call', 'approval', 'system_effect', 'outcome'];
+/**
+ * The events a run stores, from what the two scripts report: the request, the retrieval and the
+ * model call; the evaluation of the draft reply (when there is a reply); and, when the model
+ * proposed a CRM change, the tool call, the decision, the override of the draft reply (when there
+ * was one to replace), the effect and the outcome. (A real model may answer without the tool.)
+ */
+function expectedEvents(assistant: { proposal_ref: string | null; evaluation: unknown }, reviews: Array<{ override_span_id: string | null }>): string[] {
+  const out = ['request', 'retrieval', 'model_call'];
+  if (assistant.evaluation !== null) out.push('evaluation');
+  if (assistant.proposal_ref !== null) out.push('tool_call', 'approval', 'system_effect', 'outcome');
+  for (const r of reviews) if (r.override_span_id !== null) out.push('approval');
+  return out;
+}
 
 const USAGE = `usage: npm run demo -- [options]
 
-Runs the example support assistant (retrieval, an OpenAI call, a CRM update proposed for
-approval) and, in a separate process, the team lead who approves and applies it; then shows
-the case's audit trail.
+Runs the example support assistant (retrieval, an OpenAI call, a check of its draft reply, a
+CRM update proposed for approval) and, in a separate process, the team lead who approves and
+applies it and replaces the draft reply with their own; then shows the case's audit trail.
 
   (no options)            use the bridge at 127.0.0.1:4318/4319 if one runs, else start one
                           (temporary data dir, ephemeral ports, stopped at the end), and print
@@ -172,15 +184,15 @@ async function timeline(api: string, caseId: string): Promise<TimelineRow[]> {
     .map((l) => JSON.parse(l) as TimelineRow);
 }
 
-/** Flushes and reads the case back until the expected event types are stored (or 20 s pass). */
+/** Flushes and reads the case back until the expected events (as many of each type) are stored (or 20 s pass). */
 async function waitForTrail(api: string, caseId: string, expected: string[]): Promise<TimelineRow[]> {
   const deadline = Date.now() + 20_000;
   for (;;) {
     await flush(api);
     const rows = await timeline(api, caseId);
-    const missing = expected.filter((t) => !rows.some((r) => r.event_type === t));
+    const missing = [...new Set(expected)].filter((t) => rows.filter((r) => r.event_type === t).length < expected.filter((x) => x === t).length);
     if (missing.length === 0) return rows;
-    if (Date.now() > deadline) throw new Error(`the bridge stored ${rows.length} events for ${caseId} but none of type ${missing.join(', ')} (see the bridge's log)`);
+    if (Date.now() > deadline) throw new Error(`the bridge stored ${rows.length} events for ${caseId} but too few of type ${missing.join(', ')} (see the bridge's log)`);
     await sleep(300);
   }
 }
@@ -236,12 +248,16 @@ await runMain('demo', USAGE, async () => {
     info('demo', `case ${caseId}`);
     const assistant = JSON.parse((await runScript('assistant.ts', ['--otlp', bridge.otlp, '--case', caseId, '--queue', queue, ...(openaiBaseUrl ? ['--openai-base-url', openaiBaseUrl] : [])])).trim()) as {
       proposal_ref: string | null;
+      evaluation: unknown;
     };
+    let reviews: Array<{ override_span_id: string | null }> = [];
     if (assistant.proposal_ref === null) info('demo', 'the model proposed no CRM change: nothing for the reviewer');
-    else await runScript('reviewer.ts', ['--otlp', bridge.otlp, '--queue', queue, '--crm', crm, '--case', caseId]);
+    else {
+      const out = await runScript('reviewer.ts', ['--otlp', bridge.otlp, '--queue', queue, '--crm', crm, '--case', caseId]);
+      reviews = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { override_span_id: string | null });
+    }
 
-    // Without a proposal (a real model may answer without calling the tool) there is no review.
-    const rows = await waitForTrail(bridge.api, caseId, assistant.proposal_ref === null ? EVENT_TYPES.slice(0, 3) : EVENT_TYPES);
+    const rows = await waitForTrail(bridge.api, caseId, expectedEvents(assistant, reviews));
     info('demo', `${rows.length} events stored under ${caseId}, across ${new Set(rows.map((r) => r.trace_id)).size} traces and ${new Set(rows.map((r) => r.service_name)).size} services`);
     if (jsonl) {
       for (const r of rows) {

@@ -21,6 +21,8 @@ export interface Proposal {
   status: 'pending' | 'approved' | 'rejected';
   decided_by?: string;
   decided_at?: string;
+  /** The assistant's draft reply to the customer, and the `proposalRef()` of the model call that wrote it. */
+  draft_reply?: { text: string; ref: string };
 }
 
 interface QueueFile {

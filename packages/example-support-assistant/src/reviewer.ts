@@ -7,14 +7,16 @@
  *
  * For each pending proposal it records, in a trace of its own:
  *   - the decision, linked to the proposing tool-call span through the stored ref → an `approval` event
+ *   - the team lead's own reply in place of the assistant's draft, linked to the
+ *     model call that wrote the draft, the original beside the final            → an `approval` event (overridden)
  *   - when approved, the change applied to the CRM                                 → a `system_effect` event
  *   - how the case ended                                                          → an `outcome` event
  * all under the proposal's case id, which travels inside the ref.
  *
- * Prints one JSON line per decision: { case_id, decision, approval_trace_id, approval_span_id, linked }.
+ * Prints one JSON line per decision: { case_id, decision, approval_trace_id, approval_span_id, linked, override_span_id, override_linked }.
  */
 import { context, trace } from '@opentelemetry/api';
-import { parseProposalRef, recordApproval, recordOutcome, recordSystemEffect, withAuditContext } from '@otel-audit/instrumentation';
+import { parseProposalRef, recordApproval, recordOutcome, recordOverride, recordSystemEffect, withAuditContext } from '@otel-audit/instrumentation';
 import { httpUrl, info, parseFlags, required, runMain, UsageError } from './cli.ts';
 import { updateCase } from './crm.ts';
 import { decide, readQueue, type Proposal } from './review-queue.ts';
@@ -23,6 +25,16 @@ import { startTelemetry, stopTelemetry, TENANT } from './telemetry.ts';
 const USAGE = `usage: node src/reviewer.ts --otlp URL --queue FILE --crm FILE [--case ID] [--decision approved|rejected]\n`;
 
 const REVIEWER = { id: 'lead-7', role: 'team_lead' };
+
+/**
+ * What the team lead sends the customer instead of the assistant's draft, which was written
+ * before anyone had decided and so could only promise the refund "once approved".
+ */
+function finalReply(proposal: Proposal, decision: 'approved' | 'rejected'): string {
+  return decision === 'approved'
+    ? `Your refund of the duplicate charge has been approved and issued under case ${proposal.case_id}. It will be back on your card within 3 to 5 business days.`
+    : `We looked into the charge under case ${proposal.case_id} and cannot refund it under our refund policy. A colleague will call you to explain why.`;
+}
 
 async function review(proposal: Proposal, decision: 'approved' | 'rejected', crmPath: string, queuePath: string) {
   // The ref carries the case id, so the decision lands under the same case as the proposal.
@@ -45,6 +57,20 @@ async function review(proposal: Proposal, decision: 'approved' | 'rejected', crm
     });
     if (!approval.linked) info('reviewer', `warning: the approval is not linked to its proposal: ${approval.error}`);
 
+    // The lead replaces the assistant's draft reply with their own: an override of the AI's
+    // output, linked to the model call that wrote it, with the original beside the final (the
+    // bridge stores both digests, and the texts as the risk allows).
+    const override = proposal.draft_reply
+      ? recordOverride({
+          proposal: proposal.draft_reply.ref,
+          reviewer: REVIEWER,
+          originalOutput: proposal.draft_reply.text,
+          finalOutput: finalReply(proposal, decision),
+          rationale: decision === 'approved' ? 'The refund is approved now: the customer is told it is issued, not that it waits for approval.' : 'The refund was not approved: the draft told the customer it would follow once approved.',
+        })
+      : undefined;
+    if (override && !override.linked) info('reviewer', `warning: the override is not linked to the model call: ${override.error}`);
+
     // What the decision causes happens under the approval span, in the reviewer's trace.
     const underApproval = approval.spanContext ? trace.setSpanContext(context.active(), approval.spanContext) : context.active();
     await context.with(underApproval, async () => {
@@ -63,6 +89,8 @@ async function review(proposal: Proposal, decision: 'approved' | 'rejected', crm
       approval_trace_id: approval.spanContext?.traceId ?? null,
       approval_span_id: approval.spanContext?.spanId ?? null,
       linked: approval.linked,
+      override_span_id: override?.spanContext?.spanId ?? null,
+      override_linked: override?.linked ?? false,
     };
   });
 }

@@ -76,6 +76,46 @@ export function renderTable(rows: Array<Record<string, unknown>>, columns?: stri
   return [...render(cols), widths.map((w) => '-'.repeat(w)).join(' '.repeat(GAP)), ...cells.flatMap(render)].join('\n') + '\n';
 }
 
+/** Longest text of an override the timeline shows, in characters; the rest is "…". */
+const CLIP = 60;
+
+/**
+ * `t` on one line, at most `n` characters: control characters (a terminal's escape sequences
+ * among them) and runs of white space become one space; cut between characters, not inside one.
+ */
+function clip(t: string, n = CLIP): string {
+  const chars = Array.from(t.replace(/[\s\p{Cc}]+/gu, ' ').trim());
+  return chars.length > n ? `${chars.slice(0, n - 1).join('').trimEnd()}…` : chars.join('');
+}
+
+type Message = { role?: string; parts?: Array<{ type?: string; content?: unknown }> };
+
+/**
+ * The AI's original and the person's final text of an `edited`/`overridden` approval, from the
+ * content the API lists (the redacted JSON: the sealed copy is never listed, and content kept
+ * as digests only is ''). The original is the event's input, the final its output
+ * (docs/conventions.md, Human oversight); undefined unless both have text.
+ */
+function replaced(content: unknown): { original: string; final: string } | undefined {
+  if (typeof content !== 'string' || !content.startsWith('{')) return undefined;
+  let c: { input?: unknown; output?: unknown };
+  try {
+    c = JSON.parse(content) as typeof c;
+  } catch {
+    return undefined;
+  }
+  const text = (m: unknown) =>
+    (Array.isArray(m) ? (m as Message[]) : [])
+      .flatMap((x) => (Array.isArray(x?.parts) ? x.parts : []))
+      .filter((p) => p?.type === 'text' && typeof p.content === 'string')
+      .map((p) => p.content as string)
+      .join(' ')
+      .trim();
+  const original = text(c?.input);
+  const final = text(c?.output);
+  return original && final ? { original, final } : undefined;
+}
+
 /** A compact description of what an event did, for the timeline table. */
 export function eventSummary(e: Record<string, unknown>): string {
   const s = (k: string) => (e[k] ? String(e[k]) : '');
@@ -93,8 +133,12 @@ export function eventSummary(e: Record<string, unknown>): string {
       return [s('tool_name'), s('action'), s('target_system') && `${s('target_system')}/${s('target_id')}`, e.approval_required ? 'needs approval' : '']
         .filter(Boolean)
         .join(' ');
-    case 'approval':
-      return [s('decision'), s('reviewer_id') && `by ${s('reviewer_id')}`, e.edited ? '(edited)' : ''].filter(Boolean).join(' ');
+    case 'approval': {
+      const head = [s('decision'), s('reviewer_id') && `by ${s('reviewer_id')}`, e.edited ? '(edited)' : ''].filter(Boolean).join(' ');
+      // An override or an edit: what the AI said, then what the person put in its place.
+      const texts = e.edited || e.decision === 'edited' || e.decision === 'overridden' ? replaced(e.content) : undefined;
+      return texts ? `${head}: "${clip(texts.original)}" → "${clip(texts.final)}"` : head;
+    }
     case 'system_effect':
       return [s('effect'), s('target_system') && `${s('target_system')}/${s('target_id')}`].filter(Boolean).join(' ');
     case 'outcome':

@@ -1,3 +1,4 @@
+import { EVENT_TYPES } from '../../model.ts';
 import { EXIT, UsageError, type Command } from '../shared.ts';
 
 /** Flags whose value is a directory, a file, or one of a few words. */
@@ -6,7 +7,8 @@ const FILE_FLAGS = ['--file', '--policy', '--auth-file', '--signing-key', '--pub
 const VALUES: Record<string, string[]> = {
   '--log-level': ['debug', 'info', 'warn', 'error'],
   '--default-risk': ['low', 'medium', 'high'],
-  '--type': ['request', 'model_call', 'retrieval', 'tool_call', 'approval', 'system_effect', 'outcome', 'access'],
+  // The model's list, so that a new event type completes without a second list to update.
+  '--type': [...EVENT_TYPES],
 };
 
 /** The --format values a command takes, read from its usage line (`--format table|csv|jsonl`). */

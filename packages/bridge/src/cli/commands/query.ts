@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { renderTable } from '../output.ts';
+import { fullDdl } from '../../store/schema.ts';
 import {
   API_URL_OPTION,
   apiUrl,
@@ -88,13 +89,17 @@ The sealed ciphertext (content_sealed) is in neither. Each export is recorded in
 /** ClickHouse's own error messages, as the bridge passes them on. */
 const ENGINE_ERROR = /^(Syntax error|Code: \d+|DB::Exception)|\((UNKNOWN_[A-Z_]+|SYNTAX_ERROR|ILLEGAL_[A-Z_]+|TYPE_MISMATCH|NO_COMMON_TYPE|NOT_AN_AGGREGATE)\)/;
 
+/** The views the schema creates (store/schema.ts), read from its DDL: no second list to keep in step. */
+const ANALYST_VIEWS = [...new Set(Array.from(fullDdl({ database: 'otel_audit' }).matchAll(/CREATE (?:OR REPLACE )?VIEW (?:IF NOT EXISTS )?otel_audit\.(\w+)/g), (m) => m[1]))];
+
 export const sql: Command = {
   summary: 'run a read-only SQL query against the audit database',
   usage: 'otel-audit sql "<query>" [--format table|csv|jsonl] [--api-url URL] [--token TOKEN]   (or --file FILE, or - for stdin)',
   options: { ...API_URL_OPTION, ...FORMAT_OPTION, file: { type: 'string' } },
-  details: `Tables: otel_audit.events, otel_audit.checkpoints. Views: model_calls, retrievals, tool_calls,
-approvals, system_effects, timeline. Writes, DDL, SETTINGS and table functions that reach
-outside the database (file, url, s3, remote, ...) are refused.`,
+  details: `Tables: otel_audit.events, otel_audit.checkpoints, otel_audit.alerts.
+Views: ${ANALYST_VIEWS.join(', ')}.
+Writes, DDL, SETTINGS and table functions that reach outside the database (file, url, s3, remote, ...)
+are refused.`,
   async run(values, pos) {
     let query: string;
     if (values.file) query = await readAll(createReadStream(String(values.file)));
