@@ -1,0 +1,498 @@
+/**
+ * Every SQL statement of the detections, typed: what each rule reads from `events`, and how
+ * alerts are written to and read from `alerts`. Values the user gives are bound parameters
+ * (`{name:Type}`); the few literals inlined come from the validated policy (config.ts) and go
+ * through quoteString. The detector runs these on the store; the API's alert listing runs
+ * alertsListQuery in the caller's read-only, tenant-scoped session.
+ */
+import { quoteString } from '../store/store.ts';
+import { WRITE_ACTIONS, type ApprovalRequirement } from './config.ts';
+
+export interface Built {
+  sql: string;
+  params: Record<string, unknown>;
+}
+
+/** The time range and tenant scope every rule query shares: event_time in [from, to). */
+export interface RangeParams {
+  /** 'YYYY-MM-DD hh:mm:ss.sss' (UTC). */
+  from: string;
+  to: string;
+  /** Only these tenants; null: every tenant. */
+  tenants: readonly string[] | null;
+}
+
+const list = (xs: readonly string[]) => `[${xs.map(quoteString).join(', ')}]`;
+const FROM = "toDateTime64({from:String}, 9, 'UTC')";
+const TO = "toDateTime64({to:String}, 9, 'UTC')";
+
+function rangeWhere(r: RangeParams, alias = ''): string {
+  const a = alias ? `${alias}.` : '';
+  return `${a}event_time >= ${FROM} AND ${a}event_time < ${TO}${r.tenants ? ` AND ${a}tenant IN {tenants:Array(String)}` : ''}`;
+}
+
+function params(r: RangeParams, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { from: r.from, to: r.to, tenants: r.tenants ?? [], ...extra };
+}
+
+const LINK_KEYS = "arrayMap(l -> concat(tupleElement(l, 1), '/', tupleElement(l, 2)), links)";
+const SPAN_KEY = "concat(trace_id, '/', span_id)";
+const PARENT_KEY = "concat(trace_id, '/', parent_span_id)";
+
+/** A tool call that needs approval: `audit.approval.required`, or a policy rule. */
+export function proposalCondition(rules: readonly ApprovalRequirement[]): string {
+  const byPolicy = rules.map((r) => {
+    const c = [`action IN ${list(r.action ?? WRITE_ACTIONS)}`];
+    if (r.risk) c.push(`risk IN ${list(r.risk)}`);
+    if (r.tool) c.push(`tool_name IN ${list(r.tool)}`);
+    return `(${c.join(' AND ')})`;
+  });
+  return `(event_type = 'tool_call' AND (approval_required${byPolicy.map((c) => ` OR ${c}`).join('')}))`;
+}
+
+/** Something acting: a system effect, or a write-like tool call that is not itself a proposal. */
+function effectCondition(proposal: string): string {
+  return `((event_type = 'system_effect' AND effect != 'none') OR (event_type = 'tool_call' AND action IN ${list(WRITE_ACTIONS)} AND NOT ${proposal}))`;
+}
+
+export interface EffectRow {
+  event_id: string;
+  tenant: string;
+  correlation_id: string;
+  event_type: string;
+  name: string;
+  action: string;
+  effect: string;
+  target_system: string;
+  target_id: string;
+  actor_id: string;
+  t: string;
+  link_keys: string[];
+  /** `trace_id/parent_span_id`: the span it was recorded under (an overriding decision's, say). */
+  parent_key: string;
+}
+
+export function effectsQuery(db: string, r: RangeParams, proposal: string): Built {
+  return {
+    sql:
+      `SELECT event_id, tenant, correlation_id, event_type, name, action, effect, target_system, target_id, actor_id, toString(event_time) AS t, ${LINK_KEYS} AS link_keys, ${PARENT_KEY} AS parent_key ` +
+      `FROM ${db}.events WHERE ${rangeWhere(r)} AND ${effectCondition(proposal)} ORDER BY event_time, event_id LIMIT 100000`,
+    params: params(r),
+  };
+}
+
+export interface ProposalRow {
+  event_id: string;
+  tenant: string;
+  correlation_id: string;
+  span_key: string;
+  name: string;
+  tool_name: string;
+  target_system: string;
+  target_id: string;
+  approval_required: boolean;
+  t: string;
+}
+
+/** The proposals the effects in range may act on: linked from them, or in their cases. */
+export function proposalsQuery(db: string, r: RangeParams, proposal: string): Built {
+  const effects = `FROM ${db}.events WHERE ${rangeWhere(r)} AND ${effectCondition(proposal)}`;
+  return {
+    sql:
+      `SELECT event_id, tenant, correlation_id, ${SPAN_KEY} AS span_key, name, tool_name, target_system, target_id, approval_required, toString(event_time) AS t ` +
+      `FROM ${db}.events WHERE ${proposal} AND event_time < ${TO}${r.tenants ? ' AND tenant IN {tenants:Array(String)}' : ''} AND (` +
+      `(tenant, ${SPAN_KEY}) IN (SELECT tenant, arrayJoin(${LINK_KEYS}) ${effects}) OR (tenant, correlation_id) IN (SELECT tenant, correlation_id ${effects})) ` +
+      `ORDER BY event_time, event_id LIMIT 100000`,
+    params: params(r),
+  };
+}
+
+export interface DecisionRow {
+  event_id: string;
+  tenant: string;
+  decision: string;
+  reviewer_id: string;
+  t: string;
+  link_key: string;
+  /** The decision's own span, `trace_id/span_id`: what an effect recorded under it names as parent. */
+  span_key: string;
+}
+
+/** The decisions linked to these proposal spans (`trace_id/span_id`). */
+export function decisionsQuery(db: string, spanKeys: readonly string[], tenants: readonly string[] | null): Built {
+  return {
+    sql:
+      `SELECT event_id, tenant, decision, reviewer_id, toString(event_time) AS t, concat(tupleElement(l, 1), '/', tupleElement(l, 2)) AS link_key, ${SPAN_KEY} AS span_key ` +
+      `FROM ${db}.events ARRAY JOIN links AS l WHERE event_type = 'approval' AND link_key IN {keys:Array(String)}` +
+      `${tenants ? ' AND tenant IN {tenants:Array(String)}' : ''} ORDER BY event_time, event_id`,
+    params: { keys: spanKeys, tenants: tenants ?? [] },
+  };
+}
+
+export interface GroupRow {
+  tenant: string;
+  correlation_id: string;
+  actor_id: string;
+  tool_name: string;
+  n: string;
+  ids: string[];
+  first: string;
+  last: string;
+  kinds: string[];
+  targets: string[];
+}
+
+const GROUP_COLUMNS =
+  "tenant, correlation_id, actor_id, tool_name, count() AS n, groupArray(50)(event_id) AS ids, toString(min(event_time)) AS first, toString(max(event_time)) AS last, " +
+  "groupUniqArrayIf(10)(concat(target_system, if(target_id != '', concat('/', target_id), '')), target_system != '') AS targets";
+
+/** Denied permission checks, per case, actor and tool. */
+export function deniedQuery(db: string, r: RangeParams): Built {
+  return {
+    sql: `SELECT ${GROUP_COLUMNS}, groupUniqArray(10)(event_type) AS kinds FROM ${db}.events WHERE ${rangeWhere(r)} AND permission = 'denied' GROUP BY tenant, correlation_id, actor_id, tool_name ORDER BY first`,
+    params: params(r),
+  };
+}
+
+/** Guardrail blocks, content filters, refusals and `blocked` decisions, per case, actor and tool. */
+export function blockedQuery(db: string, r: RangeParams): Built {
+  const kind = "multiIf(decision = 'blocked', 'blocked decision', error_type = 'content_filter', 'content filter', outcome = 'rejected', 'refusal', 'guardrail block')";
+  return {
+    sql:
+      `SELECT ${GROUP_COLUMNS}, groupUniqArray(10)(${kind}) AS kinds FROM ${db}.events WHERE ${rangeWhere(r)} ` +
+      `AND ((status = 'denied' AND permission != 'denied') OR decision = 'blocked') GROUP BY tenant, correlation_id, actor_id, tool_name ORDER BY first`,
+    params: params(r),
+  };
+}
+
+export interface CorrectionRow {
+  tenant: string;
+  key: string;
+  bucket: string;
+  corrections: string;
+  outcomes: string;
+  ids: string[];
+  first: string;
+  last: string;
+}
+
+/**
+ * Outcomes per prompt version (the outcome's own, else its case's) or workflow, per window:
+ * the windows where corrections and roll-backs reach both thresholds.
+ */
+export function correctionsQuery(db: string, r: RangeParams, windowSeconds: number, minCount: number, minRate: number): Built {
+  const scoped = r.tenants ? ' AND tenant IN {tenants:Array(String)}' : '';
+  return {
+    sql:
+      `SELECT o.tenant AS tenant, multiIf(o.prompt_version != '', concat('prompt version ', o.prompt_version), c.pv != '', concat('prompt version ', c.pv), ` +
+      `o.workflow != '', concat('workflow ', o.workflow), concat('service ', o.service_name)) AS key, ` +
+      `toString(toStartOfInterval(o.event_time, toIntervalSecond(${windowSeconds}))) AS bucket, countIf(o.outcome IN ('corrected', 'rolled_back')) AS corrections, count() AS outcomes, ` +
+      `groupArrayIf(50)(o.event_id, o.outcome IN ('corrected', 'rolled_back')) AS ids, toString(min(o.event_time)) AS first, toString(max(o.event_time)) AS last ` +
+      `FROM (SELECT tenant, correlation_id, event_id, event_time, outcome, prompt_version, service_name, attributes['gen_ai.workflow.name'] AS workflow FROM ${db}.events ` +
+      `WHERE ${rangeWhere(r)} AND outcome != '') AS o ` +
+      `LEFT JOIN (SELECT tenant, correlation_id, any(prompt_version) AS pv FROM ${db}.events WHERE prompt_version != ''${scoped} ` +
+      `AND correlation_id IN (SELECT correlation_id FROM ${db}.events WHERE ${rangeWhere(r)} AND outcome != '') GROUP BY tenant, correlation_id) AS c ` +
+      `ON c.tenant = o.tenant AND c.correlation_id = o.correlation_id ` +
+      `GROUP BY tenant, key, bucket HAVING corrections >= ${Math.floor(minCount)} AND corrections >= ${Number(minRate)} * outcomes ORDER BY first`,
+    params: params(r),
+  };
+}
+
+export interface HourRow {
+  tenant: string;
+  actor_id: string;
+  hour: string;
+  n: string;
+}
+
+/**
+ * Events per actor and clock hour, from `baselineSeconds` before the range to its end: the busy
+ * hours of the range and every actor's history before them, in one read.
+ */
+export function hourlyCountsQuery(db: string, r: RangeParams, baselineSeconds: number): Built {
+  return {
+    sql:
+      `SELECT tenant, actor_id, toString(toStartOfHour(event_time)) AS hour, count() AS n FROM ${db}.events ` +
+      `WHERE event_time >= ${FROM} - toIntervalSecond(${Math.floor(baselineSeconds)}) AND event_time < ${TO}${r.tenants ? ' AND tenant IN {tenants:Array(String)}' : ''} ` +
+      `AND actor_id != '' AND event_type != 'access' ` +
+      `AND (tenant, actor_id) IN (SELECT tenant, actor_id FROM ${db}.events WHERE ${rangeWhere(r)} AND actor_id != '') GROUP BY tenant, actor_id, hour ORDER BY tenant, actor_id, hour`,
+    params: params(r),
+  };
+}
+
+export interface HourEventsRow {
+  ids: string[];
+  first: string;
+  last: string;
+}
+
+/** Up to 20 events of an actor's hour (what an unusual-volume alert cites). */
+export function hourEventsQuery(db: string, tenant: string, actor: string, hour: string): Built {
+  return {
+    sql:
+      `SELECT groupArray(20)(event_id) AS ids, toString(min(event_time)) AS first, toString(max(event_time)) AS last FROM ${db}.events ` +
+      `WHERE tenant = {tenant:String} AND actor_id = {actor:String} AND event_type != 'access' ` +
+      `AND event_time >= toDateTime64({hour:String}, 9, 'UTC') AND event_time < toDateTime64({hour:String}, 9, 'UTC') + toIntervalHour(1)`,
+    params: { tenant, actor, hour },
+  };
+}
+
+export interface SensitiveRow {
+  event_id: string;
+  tenant: string;
+  correlation_id: string;
+  risk: string;
+  actor_id: string;
+  t: string;
+  hits: string[];
+}
+
+/** Retrievals that returned a source more sensitive than their flow's risk allows. */
+export function sensitiveQuery(db: string, r: RangeParams, levels: readonly string[], max: Record<'low' | 'medium' | 'high', string>): Built {
+  const rank = (e: string) => `indexOf(${list(levels.map((l) => l.toLowerCase()))}, ${e})`;
+  const allowed = `multiIf(risk = 'low', ${quoteString(max.low.toLowerCase())}, risk = 'high', ${quoteString(max.high.toLowerCase())}, ${quoteString(max.medium.toLowerCase())})`;
+  return {
+    sql:
+      `SELECT event_id, tenant, correlation_id, risk, actor_id, toString(event_time) AS t, ` +
+      `arrayMap(s -> concat(tupleElement(s, 'id'), ' (', tupleElement(s, 'sensitivity'), ')'), arrayFilter(s -> ${rank("lower(tupleElement(s, 'sensitivity'))")} > ${rank(allowed)}, sources)) AS hits ` +
+      `FROM ${db}.events WHERE ${rangeWhere(r)} AND event_type = 'retrieval' AND notEmpty(sources) AND notEmpty(hits) ORDER BY event_time, event_id LIMIT 100000`,
+    params: params(r),
+  };
+}
+
+export interface IdentityGapRow {
+  tenant: string;
+  service_name: string;
+  day: string;
+  no_actor: string;
+  no_correlation: string;
+  ids: string[];
+  first: string;
+  last: string;
+}
+
+/** Model calls with no actor or no correlation id of their own, per service and day. */
+export function identityGapsQuery(db: string, r: RangeParams): Built {
+  return {
+    sql:
+      `SELECT tenant, service_name, toString(toDate(event_time)) AS day, countIf(actor_id = '') AS no_actor, countIf(correlation_source = 'trace') AS no_correlation, ` +
+      `groupArray(20)(event_id) AS ids, toString(min(event_time)) AS first, toString(max(event_time)) AS last FROM ${db}.events ` +
+      `WHERE ${rangeWhere(r)} AND event_type = 'model_call' AND (actor_id = '' OR correlation_source = 'trace') GROUP BY tenant, service_name, day ORDER BY first`,
+    params: params(r),
+  };
+}
+
+export interface UnreviewedRow {
+  tenant: string;
+  correlation_id: string;
+  ids: string[];
+  high: string;
+  first: string;
+  last: string;
+}
+
+/** High-risk cases (a high-risk event in range) with no approval event at all. */
+export function unreviewedQuery(db: string, r: RangeParams): Built {
+  const scoped = r.tenants ? ' AND tenant IN {tenants:Array(String)}' : '';
+  return {
+    sql:
+      `SELECT tenant, correlation_id, groupArrayIf(20)(event_id, risk = 'high') AS ids, countIf(risk = 'high') AS high, ` +
+      `toString(minIf(event_time, risk = 'high')) AS first, toString(maxIf(event_time, risk = 'high')) AS last FROM ${db}.events ` +
+      `WHERE event_type != 'access'${scoped} AND (tenant, correlation_id) IN (SELECT tenant, correlation_id FROM ${db}.events WHERE ${rangeWhere(r)} AND risk = 'high' AND event_type != 'access') ` +
+      `GROUP BY tenant, correlation_id HAVING countIf(event_type = 'approval') = 0 ORDER BY first`,
+    params: params(r),
+  };
+}
+
+export interface OpenProposalRow {
+  event_id: string;
+  tenant: string;
+  correlation_id: string;
+  name: string;
+  actor_id: string;
+  t: string;
+}
+
+/** Proposals in range that nothing decided or acted on: no linked event, no effect on their target. */
+export function openProposalsQuery(db: string, r: RangeParams, proposal: string): Built {
+  return {
+    sql:
+      `SELECT event_id, tenant, correlation_id, name, actor_id, toString(event_time) AS t FROM ${db}.events AS p WHERE ${rangeWhere(r)} AND ${proposal} ` +
+      `AND (tenant, ${SPAN_KEY}) NOT IN (SELECT tenant, arrayJoin(${LINK_KEYS}) FROM ${db}.events WHERE notEmpty(links) AND event_type != 'access') ` +
+      `AND (target_id = '' OR (tenant, correlation_id, target_system, target_id) NOT IN ` +
+      `(SELECT tenant, correlation_id, target_system, target_id FROM ${db}.events WHERE event_type = 'system_effect' AND target_id != '')) ` +
+      `ORDER BY event_time, event_id LIMIT 100000`,
+    params: params(r),
+  };
+}
+
+export interface JudgedProposalRow {
+  event_id: string;
+  tenant: string;
+  correlation_id: string;
+  span_key: string;
+  name: string;
+  action: string;
+  target_system: string;
+  target_id: string;
+  actor_id: string;
+  t: string;
+  /** Whether not-executed judges it now (its window overlaps the range and has ended); else it is another proposal of the same case. */
+  judged: boolean;
+}
+
+/**
+ * not-executed: the proposals whose window overlaps the range and ended by `until` (event time in
+ * [from - window, to) and at or before `until`), with every other proposal of their cases: an
+ * effect on a target carries out the latest proposal on it before the effect.
+ */
+export function notExecutedProposalsQuery(db: string, r: RangeParams, proposal: string, windowSeconds: number, until: string): Built {
+  const scoped = r.tenants ? ' AND tenant IN {tenants:Array(String)}' : '';
+  const judged = `(event_time >= ${FROM} - toIntervalSecond(${Math.floor(windowSeconds)}) AND event_time < ${TO} AND event_time <= toDateTime64({until:String}, 9, 'UTC'))`;
+  return {
+    sql:
+      `SELECT event_id, tenant, correlation_id, ${SPAN_KEY} AS span_key, name, action, target_system, target_id, actor_id, toString(event_time) AS t, toBool(${judged}) AS judged ` +
+      `FROM ${db}.events WHERE ${proposal}${scoped} AND (tenant, correlation_id) IN (SELECT tenant, correlation_id FROM ${db}.events WHERE ${proposal}${scoped} AND ${judged}) ` +
+      `ORDER BY event_time, event_id LIMIT 100000`,
+    params: params(r, { until }),
+  };
+}
+
+export interface CandidateEffectRow {
+  event_id: string;
+  tenant: string;
+  correlation_id: string;
+  target_system: string;
+  target_id: string;
+  t: string;
+  link_keys: string[];
+  parent_key: string;
+}
+
+/**
+ * Effects in [since, until] that may carry out one of these proposals: linked to, or recorded
+ * under, one of `keys` (the proposals' and their decisions' spans), or acting on a target in one
+ * of their cases. Which proposal each one carries out is decided by the rule.
+ */
+export function proposalEffectsQuery(
+  db: string,
+  tenants: readonly string[] | null,
+  proposal: string,
+  since: string,
+  until: string,
+  keys: readonly string[],
+  cases: readonly string[],
+): Built {
+  return {
+    sql:
+      `SELECT event_id, tenant, correlation_id, target_system, target_id, toString(event_time) AS t, ${LINK_KEYS} AS link_keys, ${PARENT_KEY} AS parent_key FROM ${db}.events ` +
+      `WHERE event_time >= toDateTime64({since:String}, 9, 'UTC') AND event_time <= toDateTime64({until:String}, 9, 'UTC')${tenants ? ' AND tenant IN {tenants:Array(String)}' : ''} ` +
+      `AND ${effectCondition(proposal)} AND (hasAny(link_keys, {keys:Array(String)}) OR parent_key IN {keys:Array(String)} OR (target_id != '' AND correlation_id IN {cases:Array(String)})) ` +
+      `ORDER BY event_time, event_id LIMIT 100000`,
+    params: { since, until, keys, cases, tenants: tenants ?? [] },
+  };
+}
+
+export interface UncapturedRow {
+  tenant: string;
+  service_name: string;
+  risk: string;
+  day: string;
+  n: string;
+  ids: string[];
+  first: string;
+  last: string;
+}
+
+/** Model calls whose source sent no content (`otel_audit.content` = not_captured), per service, risk and day. */
+export function uncapturedQuery(db: string, r: RangeParams): Built {
+  return {
+    sql:
+      `SELECT tenant, service_name, risk, toString(toDate(event_time)) AS day, count() AS n, groupArray(20)(event_id) AS ids, toString(min(event_time)) AS first, ` +
+      `toString(max(event_time)) AS last FROM ${db}.events WHERE ${rangeWhere(r)} AND event_type = 'model_call' AND attributes['otel_audit.content'] = 'not_captured' ` +
+      `GROUP BY tenant, service_name, risk, day ORDER BY first`,
+    params: params(r),
+  };
+}
+
+export interface UnsignedRow {
+  chain_id: string;
+  signed: string;
+  unsigned: string;
+  first_seq: string;
+  ids: string[];
+  oldest: string;
+  first: string;
+  last: string;
+}
+
+/**
+ * Per chain, the events no signed checkpoint covers yet (seq above the newest checkpoint's tree
+ * size) that were stored before `before`: a checkpointer that stopped signing.
+ */
+export function unsignedQuery(db: string, before: string): Built {
+  return {
+    sql:
+      `SELECT e.chain_id AS chain_id, any(c.signed) AS signed, count() AS unsigned, min(e.seq) AS first_seq, groupArray(20)(e.event_id) AS ids, toString(min(e.ingest_time)) AS oldest, ` +
+      `toString(min(e.event_time)) AS first, toString(max(e.event_time)) AS last FROM ${db}.events AS e ` +
+      `LEFT JOIN (SELECT chain_id, max(tree_size) AS signed FROM ${db}.checkpoints GROUP BY chain_id) AS c ON c.chain_id = e.chain_id ` +
+      `WHERE e.seq > c.signed AND e.ingest_time < toDateTime64({before:String}, 9, 'UTC') GROUP BY e.chain_id ORDER BY chain_id`,
+    params: { before },
+  };
+}
+
+/** The alert ids among these that are stored already (an alert is raised once per incident). */
+export function storedAlertIdsQuery(db: string, ids: readonly string[]): Built {
+  return { sql: `SELECT DISTINCT alert_id FROM ${db}.alerts WHERE alert_id IN {ids:Array(String)}`, params: { ids } };
+}
+
+export interface AlertFilters {
+  /** Incidents that end at or after `from` and start before `to`. */
+  from?: string;
+  to?: string;
+  rules?: readonly string[];
+  severity?: readonly string[];
+  correlationId?: string;
+  tenants: readonly string[] | null;
+  limit: number;
+}
+
+export const ALERT_LIST_COLUMNS =
+  'alert_id, tenant, rule, severity, correlation_id, subject, event_ids, toString(first_event_time) AS first_event_time, toString(last_event_time) AS last_event_time, toString(detected_at) AS detected_at, explanation, details';
+
+/** Stored alerts, one row per alert id (its first detection), oldest incident first. */
+export function alertsListQuery(db: string, f: AlertFilters): Built {
+  const where: string[] = [];
+  const p: Record<string, unknown> = {};
+  if (f.tenants) {
+    where.push('tenant IN {tenants:Array(String)}');
+    p.tenants = f.tenants;
+  }
+  if (f.from) {
+    where.push("last_event_time >= toDateTime64({from:String}, 9, 'UTC')");
+    p.from = f.from;
+  }
+  if (f.to) {
+    where.push("first_event_time < toDateTime64({to:String}, 9, 'UTC')");
+    p.to = f.to;
+  }
+  if (f.rules?.length) {
+    where.push('rule IN {rules:Array(String)}');
+    p.rules = f.rules;
+  }
+  if (f.severity?.length) {
+    where.push('severity IN {severity:Array(String)}');
+    p.severity = f.severity;
+  }
+  if (f.correlationId !== undefined) {
+    where.push('correlation_id = {correlation_id:String}');
+    p.correlation_id = f.correlationId;
+  }
+  return {
+    sql:
+      // Filtered on the typed columns inside; turned into text (the aliases) only outside.
+      `SELECT ${ALERT_LIST_COLUMNS} FROM (SELECT * FROM ${db}.alerts${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ` +
+      `ORDER BY alert_id, detected_at LIMIT 1 BY alert_id) ORDER BY first_event_time, alert_id LIMIT ${Math.floor(f.limit)}`,
+    params: p,
+  };
+}
