@@ -388,9 +388,9 @@ async function countCheck(api: string, expected: number) {
 // Store.insertRowBinary), of the very rows the bridge stored
 
 async function rawInsert(dataDir: string, rows: number, batchRows: number) {
-  const { Store } = await import('../packages/bridge/src/store/store.ts');
-  const { RowWriter, rowEncoder } = await import('../packages/bridge/src/store/rowbinary.ts');
-  const { EVENT_COLUMNS } = await import('../packages/bridge/src/store/schema.ts');
+  const { Store } = await import('../packages/bridge/src/store/index.ts');
+  const { RowWriter, rowEncoder } = await import('../packages/bridge/src/store/index.ts');
+  const { EVENT_COLUMNS } = await import('../packages/bridge/src/store/index.ts');
   const store = await Store.open({ dataDir, database: 'otel_audit' });
   try {
     const t0 = performance.now();

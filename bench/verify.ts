@@ -18,17 +18,17 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DirectoryAnchorSink } from '../packages/bridge/src/chain/anchor.ts';
-import { ChainWriter } from '../packages/bridge/src/chain/chain-writer.ts';
-import { loadOrCreateSigningKey } from '../packages/bridge/src/chain/checkpoint.ts';
-import { Checkpointer, tableCheckpoints } from '../packages/bridge/src/chain/checkpointer.ts';
-import { buildInclusionBundle } from '../packages/bridge/src/chain/prove.ts';
-import { chainRows, storedChainHead } from '../packages/bridge/src/chain/source.ts';
+import { DirectoryAnchorSink } from '../packages/bridge/src/chain/index.ts';
+import { ChainWriter } from '../packages/bridge/src/chain/index.ts';
+import { loadOrCreateSigningKey } from '../packages/bridge/src/chain/index.ts';
+import { Checkpointer, tableCheckpoints } from '../packages/bridge/src/chain/index.ts';
+import { buildInclusionBundle } from '../packages/bridge/src/chain/index.ts';
+import { chainRows, storedChainHead } from '../packages/bridge/src/chain/index.ts';
 import { syntheticEvent } from '../packages/bridge/src/chain/testdata/synthetic.ts';
-import { verifyStoredChain } from '../packages/bridge/src/chain/verify-store.ts';
-import { verifyChain, type VerifyReport } from '../packages/bridge/src/chain/verify.ts';
+import { verifyStoredChain } from '../packages/bridge/src/chain/index.ts';
+import { verifyChain, type VerifyReport } from '../packages/bridge/src/chain/index.ts';
 import { silentLogger } from '../packages/bridge/src/internal/logger.ts';
-import { Store } from '../packages/bridge/src/store/store.ts';
+import { Store } from '../packages/bridge/src/store/index.ts';
 
 const { values } = parseArgs({
   options: {

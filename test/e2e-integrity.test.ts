@@ -5,8 +5,8 @@
  * case summary flag both, exactly, and vouch for the untouched events around them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventHash } from '../packages/bridge/src/chain/canonical.ts';
-import { Store } from '../packages/bridge/src/store/store.ts';
+import { eventHash } from '../packages/bridge/src/chain/index.ts';
+import { Store } from '../packages/bridge/src/store/index.ts';
 import { flush, runCli, sql, startBridge, type BridgeProcess } from './helpers/bridge-process.ts';
 import { sendSpans, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
 

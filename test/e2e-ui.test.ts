@@ -30,7 +30,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Store } from '../packages/bridge/src/store/store.ts';
+import { Store } from '../packages/bridge/src/store/index.ts';
 import { parseCsv } from '../packages/ui/src/csv.ts';
 import { eventually, flush, REPO_ROOT, runCli, sql, startBridge, tempDir, writeAuthFile, type BridgeProcess, type TestToken } from './helpers/bridge-process.ts';
 import { encodeTraces, postOtlp, sendSpans, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';

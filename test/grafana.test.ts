@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVENT_COLUMNS, MIGRATIONS } from '../packages/bridge/src/store/schema.ts';
+import { EVENT_COLUMNS, MIGRATIONS } from '../packages/bridge/src/store/index.ts';
 import { REPO_ROOT, flush, startBridge, type BridgeProcess } from './helpers/bridge-process.ts';
 import { sendSpans, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
 import { exposedNames, promqlMetricNames } from './helpers/prometheus.ts';

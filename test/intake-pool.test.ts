@@ -10,8 +10,8 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig, ConfigError } from '../packages/bridge/src/config.ts';
 import { IntakePool, runIntake, type IntakeJob } from '../packages/bridge/src/intake/index.ts';
-import { PrivacyFilter } from '../packages/bridge/src/policy/privacy.ts';
-import { DEFAULT_POLICY } from '../packages/bridge/src/policy/policy.ts';
+import { PrivacyFilter } from '../packages/bridge/src/policy/index.ts';
+import { DEFAULT_POLICY } from '../packages/bridge/src/policy/index.ts';
 import { OtlpDecodeError } from '../packages/bridge/src/otlp/index.ts';
 import { encodeLogs, encodeTraces, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
 

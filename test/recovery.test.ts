@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { eventually, flush, sql, startBridge, tempDir, type BridgeProcess } from './helpers/bridge-process.ts';
 import { sendSpans, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
-import { Store } from '../packages/bridge/src/store/store.ts';
+import { Store } from '../packages/bridge/src/store/index.ts';
 
 const ARGS = ['--decision-wait', '60s'];
 

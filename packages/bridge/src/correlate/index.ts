@@ -1,0 +1,7 @@
+/**
+ * The correlator (README.md): holds a trace's events until the context they inherit is known,
+ * then finalizes them (pseudonyms, content by policy) for the chain.
+ */
+export { Correlator, DEFAULT_CORRELATOR_CONFIG, type CorrelatorConfig, type CorrelatorStats } from './correlator.ts';
+export { applyContext, assembleContent, finalizeEvent } from './finalize.ts';
+export type { ContentPiece, ContentSection, EventFinalizer, PendingEvent, SpanNode, StoredEvent } from './types.ts';
