@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { quoteString, Store, type ReaderSession } from '../packages/bridge/src/store/store.ts';
+import { quoteString, Store, type ReaderSession } from '../packages/bridge/src/store/index.ts';
 import { REPO_ROOT, tempDir } from './helpers/bridge-process.ts';
 
 let store: Store;
@@ -78,6 +78,7 @@ describe('privileges', () => {
     expect(await grantsTo('users.sql', 'otel_audit_writer_role')).toEqual([
       'CREATE DATABASE ON otel_audit.*',
       'CREATE TABLE ON otel_audit.schema_migrations',
+      'INSERT ON otel_audit.alerts',
       'INSERT ON otel_audit.checkpoints',
       'INSERT ON otel_audit.events',
       'SELECT ON otel_audit.*',

@@ -114,3 +114,74 @@ ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' MODIFY TTL t
 ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS ingest_principal LowCardinality(String);
 
 ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS ingest_principal LowCardinality(String);
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS cache_read_input_tokens Nullable(UInt64) MATERIALIZED if(event_type = 'model_call', coalesce(toUInt64OrNull(attributes['gen_ai.usage.cache_read.input_tokens']), toUInt64OrNull(attributes['gen_ai.usage.cache_read_input_tokens']), toUInt64OrNull(attributes['llm.token_count.prompt_details.cache_read']), toUInt64OrNull(attributes['ai.usage.cachedInputTokens'])), NULL);
+
+ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS cache_read_input_tokens Nullable(UInt64) MATERIALIZED if(event_type = 'model_call', coalesce(toUInt64OrNull(attributes['gen_ai.usage.cache_read.input_tokens']), toUInt64OrNull(attributes['gen_ai.usage.cache_read_input_tokens']), toUInt64OrNull(attributes['llm.token_count.prompt_details.cache_read']), toUInt64OrNull(attributes['ai.usage.cachedInputTokens'])), NULL);
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS cache_write_input_tokens Nullable(UInt64) MATERIALIZED if(event_type = 'model_call', coalesce(toUInt64OrNull(attributes['gen_ai.usage.cache_write.input_tokens']), toUInt64OrNull(attributes['gen_ai.usage.cache_creation.input_tokens']), toUInt64OrNull(attributes['gen_ai.usage.cache_write_input_tokens']), toUInt64OrNull(attributes['gen_ai.usage.cache_creation_input_tokens']), toUInt64OrNull(attributes['llm.token_count.prompt_details.cache_write'])), NULL);
+
+ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS cache_write_input_tokens Nullable(UInt64) MATERIALIZED if(event_type = 'model_call', coalesce(toUInt64OrNull(attributes['gen_ai.usage.cache_write.input_tokens']), toUInt64OrNull(attributes['gen_ai.usage.cache_creation.input_tokens']), toUInt64OrNull(attributes['gen_ai.usage.cache_write_input_tokens']), toUInt64OrNull(attributes['gen_ai.usage.cache_creation_input_tokens']), toUInt64OrNull(attributes['llm.token_count.prompt_details.cache_write'])), NULL);
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS reasoning_output_tokens Nullable(UInt64) MATERIALIZED if(event_type = 'model_call', coalesce(toUInt64OrNull(attributes['gen_ai.usage.reasoning.output_tokens']), toUInt64OrNull(attributes['llm.token_count.completion_details.reasoning']), toUInt64OrNull(attributes['ai.usage.reasoningTokens'])), NULL);
+
+ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS reasoning_output_tokens Nullable(UInt64) MATERIALIZED if(event_type = 'model_call', coalesce(toUInt64OrNull(attributes['gen_ai.usage.reasoning.output_tokens']), toUInt64OrNull(attributes['llm.token_count.completion_details.reasoning']), toUInt64OrNull(attributes['ai.usage.reasoningTokens'])), NULL);
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS model_registry LowCardinality(String) MATERIALIZED attributes['audit.model.registry'];
+
+ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS model_registry LowCardinality(String) MATERIALIZED attributes['audit.model.registry'];
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS model_name String MATERIALIZED attributes['audit.model.name'];
+
+ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS model_name String MATERIALIZED attributes['audit.model.name'];
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS model_version String MATERIALIZED attributes['audit.model.version'];
+
+ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS model_version String MATERIALIZED attributes['audit.model.version'];
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS model_run_id String MATERIALIZED attributes['audit.model.run_id'];
+
+ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS model_run_id String MATERIALIZED attributes['audit.model.run_id'];
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS evaluation_name LowCardinality(String) MATERIALIZED attributes['gen_ai.evaluation.name'];
+
+ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS evaluation_name LowCardinality(String) MATERIALIZED attributes['gen_ai.evaluation.name'];
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS evaluation_score Nullable(Float64) MATERIALIZED toFloat64OrNull(attributes['gen_ai.evaluation.score.value']);
+
+ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS evaluation_score Nullable(Float64) MATERIALIZED toFloat64OrNull(attributes['gen_ai.evaluation.score.value']);
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS evaluation_label LowCardinality(String) MATERIALIZED attributes['gen_ai.evaluation.score.label'];
+
+ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS evaluation_label LowCardinality(String) MATERIALIZED attributes['gen_ai.evaluation.score.label'];
+
+CREATE OR REPLACE VIEW otel_audit.model_calls ON CLUSTER 'otel_audit_cluster' AS SELECT event_id, tenant, event_time, correlation_id, trace_id, span_id, parent_span_id, actor_id, actor_type, on_behalf_of, initiation, service_name, purpose, risk, status, error_type, operation, provider, request_model, response_model, input_tokens, output_tokens, cache_read_input_tokens, cache_write_input_tokens, reasoning_output_tokens, prompt_version, model_registry, model_name, model_version, model_run_id, attributes['gen_ai.response.id'] AS response_id, duration_ns, input_digest, output_digest FROM otel_audit.events WHERE event_type = 'model_call';
+
+CREATE OR REPLACE VIEW otel_audit.evaluations ON CLUSTER 'otel_audit_cluster' AS SELECT event_id, tenant, event_time, correlation_id, trace_id, span_id, parent_span_id, actor_id, actor_type, on_behalf_of, initiation, service_name, purpose, risk, status, error_type, name, if(evaluation_name != '', evaluation_name, name) AS evaluation_name, evaluation_score, evaluation_label, attributes['gen_ai.response.id'] AS response_id, if(empty(links), parent_span_id, tupleElement(links[1], 'span_id')) AS evaluated_span_id, conventions, output_digest FROM otel_audit.events WHERE event_type = 'evaluation';
+
+CREATE OR REPLACE VIEW otel_audit.deployments ON CLUSTER 'otel_audit_cluster' AS SELECT event_id, tenant, event_time, correlation_id, trace_id, span_id, parent_span_id, actor_id, actor_type, on_behalf_of, initiation, service_name, purpose, risk, status, error_type, name, model_registry, model_name, model_version, model_run_id, target_id AS deployment_environment, target_system AS deployment_platform, reviewer_id AS approved_by, reviewer_role, links FROM otel_audit.events WHERE event_type = 'deployment';
+
+CREATE TABLE IF NOT EXISTS otel_audit.alerts_local ON CLUSTER 'otel_audit_cluster' (
+  alert_id String,
+  tenant LowCardinality(String),
+  rule LowCardinality(String),
+  severity LowCardinality(String),
+  correlation_id String,
+  subject String,
+  event_ids Array(String),
+  first_event_time DateTime64(9, 'UTC'),
+  last_event_time DateTime64(9, 'UTC'),
+  detected_at DateTime64(3, 'UTC'),
+  explanation String,
+  details String,
+  INDEX idx_detected_at detected_at TYPE minmax GRANULARITY 1
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/otel_audit/alerts', '{replica}')
+ORDER BY (tenant, rule, alert_id);
+
+CREATE TABLE IF NOT EXISTS otel_audit.alerts ON CLUSTER 'otel_audit_cluster' AS otel_audit.alerts_local ENGINE = Distributed('otel_audit_cluster', otel_audit, alerts_local, cityHash64(tenant, alert_id));
+
+CREATE VIEW IF NOT EXISTS otel_audit.alert_events ON CLUSTER 'otel_audit_cluster' AS SELECT alert_id, tenant, rule, severity, correlation_id, detected_at, arrayJoin(event_ids) AS event_id FROM otel_audit.alerts;
+
+ALTER TABLE otel_audit.events_local ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS hash_version UInt8;
+
+ALTER TABLE otel_audit.events ON CLUSTER 'otel_audit_cluster' ADD COLUMN IF NOT EXISTS hash_version UInt8;

@@ -22,8 +22,14 @@ GRANT SELECT ON otel_audit.retrievals TO otel_audit_tenant_reader_role;
 GRANT SELECT ON otel_audit.tool_calls TO otel_audit_tenant_reader_role;
 GRANT SELECT ON otel_audit.approvals TO otel_audit_tenant_reader_role;
 GRANT SELECT ON otel_audit.system_effects TO otel_audit_tenant_reader_role;
+GRANT SELECT ON otel_audit.evaluations TO otel_audit_tenant_reader_role;
+GRANT SELECT ON otel_audit.deployments TO otel_audit_tenant_reader_role;
+-- The alerts of the detections, and the view of the events they cite.
+GRANT SELECT ON otel_audit.alerts TO otel_audit_tenant_reader_role;
+GRANT SELECT ON otel_audit.alert_events TO otel_audit_tenant_reader_role;
 
 -- Per tenant reader (here: acme).
 CREATE USER IF NOT EXISTS otel_audit_reader_acme IDENTIFIED WITH sha256_password BY 'CHANGE-ME' HOST ANY DEFAULT DATABASE otel_audit;
 GRANT otel_audit_tenant_reader_role TO otel_audit_reader_acme;
 CREATE ROW POLICY IF NOT EXISTS otel_audit_tenant_acme ON otel_audit.events AS PERMISSIVE FOR SELECT USING tenant = 'acme' TO otel_audit_reader_acme;
+CREATE ROW POLICY IF NOT EXISTS otel_audit_tenant_acme_alerts ON otel_audit.alerts AS PERMISSIVE FOR SELECT USING tenant = 'acme' TO otel_audit_reader_acme;

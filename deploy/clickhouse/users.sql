@@ -8,7 +8,7 @@
 -- The only account that can change the schema or shorten retention; the bridge does not run as it.
 CREATE ROLE IF NOT EXISTS otel_audit_admin_role;
 GRANT CREATE DATABASE ON otel_audit.* TO otel_audit_admin_role;
-GRANT CREATE TABLE, CREATE VIEW, ALTER ADD COLUMN, ALTER MODIFY TTL, ALTER MATERIALIZE TTL, INSERT, SELECT ON otel_audit.* TO otel_audit_admin_role;
+GRANT CREATE TABLE, CREATE VIEW, ALTER ADD COLUMN, ALTER MODIFY TTL, ALTER MATERIALIZE TTL, ALTER MODIFY SETTING, INSERT, SELECT ON otel_audit.* TO otel_audit_admin_role;
 CREATE USER IF NOT EXISTS otel_audit_admin IDENTIFIED WITH sha256_password BY 'CHANGE-ME' HOST ANY DEFAULT DATABASE otel_audit;
 GRANT otel_audit_admin_role TO otel_audit_admin;
 
@@ -21,6 +21,8 @@ GRANT otel_audit_admin_role TO otel_audit_admin;
 CREATE ROLE IF NOT EXISTS otel_audit_writer_role;
 GRANT INSERT ON otel_audit.events TO otel_audit_writer_role;
 GRANT INSERT ON otel_audit.checkpoints TO otel_audit_writer_role;
+-- The alerts the detections raise (packages/bridge/src/detect/).
+GRANT INSERT ON otel_audit.alerts TO otel_audit_writer_role;
 GRANT SELECT ON otel_audit.* TO otel_audit_writer_role;
 GRANT CREATE DATABASE ON otel_audit.* TO otel_audit_writer_role;
 GRANT CREATE TABLE ON otel_audit.schema_migrations TO otel_audit_writer_role;

@@ -7,6 +7,8 @@ import { Access } from './auth/index.ts';
 import { riskChainIds } from './chain/chain-writer.ts';
 import { Checkpointer, type StoredHook } from './chain/checkpointer.ts';
 import type { BridgeConfig } from './config.ts';
+import { Forwarder } from './forward/index.ts';
+import { AlertWebhooks, DEFAULT_DETECT_CONFIG, Detector } from './detect/index.ts';
 import { secureDataDir } from './internal/data-dir.ts';
 import { routeClickHouseLog } from './store/clickhouse-log.ts';
 import { loadOrCreateKey } from './internal/keys.ts';
@@ -15,6 +17,7 @@ import { Metrics } from './internal/metrics.ts';
 import { AuditPipeline } from './pipeline/pipeline.ts';
 import type { PrivacyFilter } from './policy/privacy.ts';
 import { openPrivacy } from './policy/index.ts';
+import { checkStoragePolicy } from './policy/retention.ts';
 import { OtlpHttpReceiver } from './receive/http/otlp-http.ts';
 import { OtlpGrpcReceiver } from './receive/grpc/otlp-grpc.ts';
 import { redactUrl, Store } from './store/store.ts';
@@ -28,6 +31,11 @@ export class Bridge {
   readonly log: Logger;
   /** One checkpointer per chain (the instance's three risk chains), by chain id. */
   readonly checkpointers: Map<string, Checkpointer>;
+  /** The forward hop (`--forward`, forward/README.md), or null. */
+  forwarder: Forwarder | null = null;
+  /** Detections over the stored trail (detect/), evaluated on a timer and on request. */
+  readonly detector: Detector;
+  private readonly webhooks: AlertWebhooks;
   private readonly receiver: OtlpHttpReceiver;
   private readonly grpcReceiver: OtlpGrpcReceiver | null;
   private readonly api: ApiServer;
@@ -55,6 +63,11 @@ export class Bridge {
     this.pipeline = pipeline;
     this.metrics = metrics;
     this.log = log;
+    this.detector = new Detector(store, config.detect ?? DEFAULT_DETECT_CONFIG, log, metrics, (tenant, risk) => privacy.policy.contentMode(tenant, risk));
+    // Without --alert-webhook it sends nothing, and its counters still show 0 in /metrics.
+    const webhooks = new AlertWebhooks(config.detect?.webhooks ?? { urls: [], secret: '' }, log, metrics);
+    this.webhooks = webhooks;
+    if (config.detect?.webhooks) this.detector.onAlerts((alerts) => webhooks.send(alerts));
     this.receiver = new OtlpHttpReceiver(config.otlpHttp, pipeline, log, metrics, access);
     this.grpcReceiver = config.otlpGrpc ? new OtlpGrpcReceiver(config.otlpGrpc, pipeline, log, metrics, access) : null;
     const recordAccess = async (r: Parameters<typeof accessRequest>[0]) => {
@@ -74,7 +87,7 @@ export class Bridge {
         checkpoints: Object.fromEntries([...checkpointers].map(([id, cp]) => [id, cp.status()])),
       }),
     }, log, access);
-    registerApiRoutes(this.api.context, { chainId: config.pipeline.chainId, checkpointers });
+    registerApiRoutes(this.api.context, { chainId: config.pipeline.chainId, checkpointers, detector: this.detector });
   }
 
   static async start(config: BridgeConfig, log: Logger = createLogger(config.logLevel)): Promise<Bridge> {
@@ -83,9 +96,12 @@ export class Bridge {
     // Keys, write-ahead log, store and local anchor: owner only (internal/data-dir.ts).
     const narrowed = secureDataDir(config.dataDir);
     if (narrowed.length) log.warn('data directory entries were readable by others; now owner only', { paths: narrowed });
-    const store = await Store.open({ url: config.clickhouseUrl, readerUrl: config.clickhouseReaderUrl, dataDir: config.dataDir, database: config.database });
+    const store = await Store.open({ url: config.clickhouseUrl, readerUrl: config.clickhouseReaderUrl, dataDir: config.dataDir, database: config.database, ...config.tiering });
     let pipeline: AuditPipeline | null = null;
+    let forwarder: Forwarder | null = null;
     try {
+      // --hot-days: the storage policy is on the server before a migration creates events on it.
+      if (config.tiering) await checkStoragePolicy(store);
       const applied = await store.migrate();
       if (applied.length) log.info('applied schema migrations', { versions: applied });
       // Privacy (policy/): the policy file, per-tenant keys, subject keys for sealed content, retention TTL.
@@ -93,7 +109,9 @@ export class Bridge {
       config.pipeline.correlator = { ...config.pipeline.correlator, finalizer: privacy };
       const metrics = new Metrics();
       const walKey = loadOrCreateKey({ file: join(config.dataDir, 'keys', 'wal.key'), bytes: 32, exact: true, envName: 'OTEL_AUDIT_WAL_KEY', envValue: config.walKey });
-      pipeline = await AuditPipeline.start(store, privacy, { ...config.pipeline, walKey, decode: config.otlpHttp.decode }, log, metrics);
+      // Forward copies (forward/): their own queue in the data directory, handed to the write path.
+      forwarder = config.forward ? await Forwarder.start(config.forward, join(config.dataDir, 'forward'), log, metrics) : null;
+      pipeline = await AuditPipeline.start(store, privacy, { ...config.pipeline, walKey, decode: config.otlpHttp.decode }, log, metrics, forwarder ?? undefined);
       // Tamper evidence: signed checkpoints over what ClickHouse confirmed (chain/README.md).
       // One checkpointer per risk chain; the pipeline's stored hook is dispatched by chain id.
       const hooks = new Map<string, StoredHook>();
@@ -113,10 +131,12 @@ export class Bridge {
       const first = [...checkpointers.values()][0];
       await first.anchors.heal(config.pipeline.chainId, first.key.publicKey).catch((err) => log.error('legacy chain anchors not healed', { error: (err as Error).message }));
       const bridge = new Bridge(config, store, pipeline, privacy, metrics, log, checkpointers, access);
+      bridge.forwarder = forwarder;
       try {
         bridge.otlpHttpAddress = await bridge.receiver.start();
         bridge.otlpGrpcAddress = (await bridge.grpcReceiver?.start()) ?? null;
         bridge.apiAddress = await bridge.api.start();
+        bridge.detector.start();
       } catch (err) {
         await bridge.receiver.stop();
         await bridge.grpcReceiver?.stop();
@@ -130,12 +150,14 @@ export class Bridge {
         api: `http://${bridge.apiAddress.address}:${bridge.apiAddress.port}`,
         store: store.mode === 'embedded' ? join(config.dataDir, 'clickhouse') : redactUrl(config.clickhouseUrl ?? ''),
         chain_id: config.pipeline.chainId,
+        ...(forwarder ? { forward: forwarder.target } : {}),
         access: access.enabled ? `auth file ${access.file} (${access.tokenCount} tokens)` : config.api.oidc ? 'no auth file: OTLP on loopback only, for the local user' : 'no auth file: loopback only, local user may do everything',
         ...(config.api.oidc ? { oidc: config.api.oidc.issuer } : {}),
       });
       return bridge;
     } catch (err) {
       await pipeline?.close().catch(() => {});
+      await forwarder?.close().catch(() => {});
       await store.close().catch(() => {});
       throw err;
     }
@@ -156,7 +178,10 @@ export class Bridge {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await Promise.all([this.receiver.stop(), this.grpcReceiver?.stop()]);
+      await this.detector.close();
+      this.webhooks.close();
       await this.pipeline.close();
+      await this.forwarder?.close();
       for (const cp of this.checkpointers.values()) await cp.close();
       await this.api.stop();
       await this.store.close();

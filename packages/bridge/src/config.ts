@@ -5,12 +5,16 @@ import { Access, AuthConfigError, DEFAULT_SESSION_OPTIONS, isLoopback, resolveOi
 import { AnchorConfigError, resolveAnchors, type AnchorSpec } from './chain/anchors/config.ts';
 import { DEFAULT_CHECKPOINT_EVERY_EVENTS, DEFAULT_CHECKPOINT_INTERVAL_MS, type CheckpointConfig } from './chain/checkpointer.ts';
 import { DEFAULT_CORRELATOR_CONFIG } from './correlate/correlator.ts';
+import { DetectConfigError, resolveDetectConfig, type DetectConfig } from './detect/index.ts';
+import { ForwardConfigError, resolveForwardConfig, type ForwardConfig } from './forward/index.ts';
 import type { LogLevel } from './internal/logger.ts';
 import { resolvePrivacyConfig, type PrivacyConfig } from './policy/config.ts';
+import { PolicyError } from './policy/policy.ts';
 import { DEFAULT_PIPELINE_CONFIG, type PipelineConfig } from './pipeline/pipeline.ts';
 import { DEFAULT_OTLP_HTTP_CONFIG, type OtlpHttpConfig } from './receive/http/otlp-http.ts';
 import { DEFAULT_OTLP_GRPC_CONFIG, type OtlpGrpcConfig } from './receive/grpc/otlp-grpc.ts';
 import { DEFAULT_DECODE_OPTIONS, type DecodeOptions } from './otlp/index.ts';
+import { DEFAULT_STORAGE_POLICY } from './store/schema.ts';
 
 export interface BridgeConfig {
   dataDir: string;
@@ -33,9 +37,28 @@ export interface BridgeConfig {
   privacy?: PrivacyConfig;
   /** The auth file (auth/config.ts), validated; absent: no access control, loopback only. */
   authFile?: string;
+  /** Detections: the policy file's `detections` section, or the defaults (detect/config.ts). */
+  detect?: DetectConfig;
+  /** `--forward URL`: send everything accepted on, redacted (forward/config.ts); absent: no forwarding. */
+  forward?: ForwardConfig;
+  /** `--hot-days N` and `--storage-policy NAME`: hot and cold storage of `events` (a server only); absent: off. */
+  tiering?: Tiering;
 }
 
-export class ConfigError extends Error {}
+/** Parts of `events` older than hotDays move to the `cold` volume of storagePolicy (store/schema.ts). */
+export interface Tiering {
+  hotDays: number;
+  storagePolicy: string;
+}
+
+export class ConfigError extends Error {
+  /** What kind of bad configuration (CONFIG_INVALID unless a stage says more, e.g. RETENTION_BELOW_REGIME). */
+  readonly code: string;
+  constructor(message: string, code = 'CONFIG_INVALID') {
+    super(message);
+    this.code = code;
+  }
+}
 
 /** HOST:PORT, :PORT or PORT. */
 export function parseHostPort(value: string, what: string): { host: string; port: number } {
@@ -103,6 +126,9 @@ export interface ServeOptions extends OidcOptions {
   signingKey?: string;
   /** `--policy FILE` (policy/config.ts). */
   policy?: string;
+  /** `--alert-webhook URL` (repeatable) and its signing secret (detect/config.ts). */
+  alertWebhook?: string[];
+  alertWebhookSecretFile?: string;
   /** Folded into the auth file: refused with the way to migrate. */
   reviewerTokenFile?: string;
   /** `--auth-file FILE`: tokens with roles and tenants (auth/config.ts). */
@@ -120,6 +146,36 @@ export interface ServeOptions extends OidcOptions {
   /** Signed-in browsers' sessions (auth/session.ts): `--session-idle-timeout`, `--session-lifetime`. */
   sessionIdleTimeout?: string;
   sessionLifetime?: string;
+  /** `--forward URL`, `--forward-header name=value` (repeatable), `--forward-queue-bytes SIZE` (forward/config.ts). */
+  forward?: string;
+  forwardHeaders?: string[];
+  forwardQueueBytes?: string;
+  /** `--hot-days N`, `--storage-policy NAME` (resolveTiering). */
+  hotDays?: string;
+  storagePolicy?: string;
+}
+
+/**
+ * `--hot-days N` (OTEL_AUDIT_HOT_DAYS): a positive whole number of days; `--storage-policy NAME`
+ * (OTEL_AUDIT_STORAGE_POLICY, default otel_audit_tiered) only with it. Undefined when off.
+ */
+export function resolveTiering(o: { hotDays?: string; storagePolicy?: string }, env: NodeJS.ProcessEnv = process.env): Tiering | undefined {
+  const raw = o.hotDays ?? env.OTEL_AUDIT_HOT_DAYS;
+  const policy = o.storagePolicy ?? env.OTEL_AUDIT_STORAGE_POLICY;
+  if (raw === undefined || raw === '') {
+    if (policy !== undefined && policy !== '') {
+      throw new ConfigError(`--storage-policy "${policy}" needs --hot-days N: the policy is where parts older than N days move (docs/operations.md, "Hot and cold storage")`);
+    }
+    return undefined;
+  }
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(Number(raw)) || Number(raw) < 1) {
+    throw new ConfigError(`invalid --hot-days "${raw}": expected a positive whole number of days`);
+  }
+  const storagePolicy = policy || DEFAULT_STORAGE_POLICY;
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(storagePolicy)) {
+    throw new ConfigError(`invalid --storage-policy "${storagePolicy}": expected a storage policy name of the server's configuration (letters, digits, '_')`);
+  }
+  return { hotDays: Number(raw), storagePolicy };
 }
 
 /** Flags win over environment variables, which win over defaults. */
@@ -161,6 +217,13 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
     throw new ConfigError(`invalid --checkpoint-every-events "${o.checkpointEveryEvents ?? env.OTEL_AUDIT_CHECKPOINT_EVERY_EVENTS}": expected a positive integer`);
   }
   const checkpointInterval = o.checkpointInterval ?? env.OTEL_AUDIT_CHECKPOINT_INTERVAL;
+  const tiering = resolveTiering(o, env);
+  const clickhouseUrl = o.clickhouseUrl ?? env.OTEL_AUDIT_CLICKHOUSE_URL ?? undefined;
+  if (tiering && !clickhouseUrl) {
+    throw new ConfigError(
+      `--hot-days needs a ClickHouse server (--clickhouse-url) with the storage policy "${tiering.storagePolicy}" (deploy/clickhouse/storage-s3.xml): the embedded store has no S3 disk`,
+    );
+  }
   const oidc = oidcConfig(o, env);
   const authFile = authFileOf(o, env, [
     ['--otlp-http', otlp.host],
@@ -169,7 +232,7 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
   ], oidc);
   return {
     dataDir,
-    clickhouseUrl: o.clickhouseUrl ?? env.OTEL_AUDIT_CLICKHOUSE_URL ?? undefined,
+    clickhouseUrl,
     clickhouseReaderUrl: readerUrl(o, env),
     database: env.OTEL_AUDIT_DATABASE ?? 'otel_audit',
     otlpHttp: {
@@ -225,6 +288,9 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
     walKey: env.OTEL_AUDIT_WAL_KEY,
     privacy: privacyConfig(o, env),
     authFile,
+    forward: forwardConfig(o, env),
+    detect: detectConfig(o, env),
+    tiering,
   };
 }
 
@@ -373,6 +439,26 @@ function intakeWorkers(raw: string | undefined): number {
   return n;
 }
 
+/** The detections of the policy file (detect/config.ts); a bad section is bad input. */
+function detectConfig(o: ServeOptions, env: NodeJS.ProcessEnv): DetectConfig {
+  try {
+    return resolveDetectConfig(o, env);
+  } catch (err) {
+    if (err instanceof DetectConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
+/** Forwarding (forward/config.ts); a bad URL or header is bad input. */
+function forwardConfig(o: ServeOptions, env: NodeJS.ProcessEnv): ForwardConfig | undefined {
+  try {
+    return resolveForwardConfig(o, env, parseSize) ?? undefined;
+  } catch (err) {
+    if (err instanceof ForwardConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
 /** The privacy stage's options (policy/config.ts); a bad policy file or token is bad input. */
 function privacyConfig(o: ServeOptions, env: NodeJS.ProcessEnv): PrivacyConfig {
   const chainId = o.chainId ?? env.OTEL_AUDIT_CHAIN_ID;
@@ -382,6 +468,6 @@ function privacyConfig(o: ServeOptions, env: NodeJS.ProcessEnv): PrivacyConfig {
   try {
     return resolvePrivacyConfig(o, env);
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    throw new ConfigError((err as Error).message, err instanceof PolicyError ? err.code : undefined);
   }
 }

@@ -1,5 +1,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config.ts';
+import { alerts } from './commands/alerts.ts';
+import { detect } from './commands/detect.ts';
+import { report } from './commands/report.ts';
 import { erase } from './commands/erase.ts';
 import { evidence, verifyEvidence } from './commands/evidence.ts';
 import { event } from './commands/event.ts';
@@ -33,6 +36,9 @@ const COMMANDS: Record<string, Command> = {
   'public-key': publicKey,
   evidence, 'verify-evidence': verifyEvidence,
   erase,
+  alerts,
+  detect,
+  report,
   ready,
   version,
   completion: completionCommand(() => COMMANDS),

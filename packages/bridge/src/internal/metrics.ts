@@ -16,6 +16,7 @@ function labelled(name: string, labels: Record<string, string>): string {
 export class Metrics {
   private counters = new Map<string, { help: string; value: number }>();
   private gauges = new Map<string, { help: string; read: () => number | Series }>();
+  private labelled = new Map<string, { help: string; series: Map<string, [Record<string, string>, number]> }>();
 
   constructor() {
     // Process gauges an SRE expects next to the bridge's own (names as prom-client has them).
@@ -36,6 +37,20 @@ export class Metrics {
     };
   }
 
+  /** A counter with labels: one series per label set, created on first increment. */
+  labelledCounter(name: string, help: string): { inc(labels: Record<string, string>, n?: number): void } {
+    const c = this.labelled.get(name) ?? { help, series: new Map<string, [Record<string, string>, number]>() };
+    this.labelled.set(name, c);
+    return {
+      inc: (labels, n = 1) => {
+        const key = JSON.stringify(Object.entries(labels).sort());
+        const s = c.series.get(key);
+        if (s) s[1] += n;
+        else c.series.set(key, [{ ...labels }, n]);
+      },
+    };
+  }
+
   /** A gauge: one value, or one series per label set (`read` returns [labels, value] pairs). */
   gauge(name: string, help: string, read: () => number | Series): void {
     this.gauges.set(name, { help, read });
@@ -45,6 +60,7 @@ export class Metrics {
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [k, c] of this.counters) out[k] = c.value;
+    for (const [k, c] of this.labelled) for (const [labels, value] of c.series.values()) out[labelled(k, labels)] = value;
     for (const [k, g] of this.gauges) {
       const v = g.read();
       if (typeof v === 'number') out[k] = v;
@@ -57,6 +73,10 @@ export class Metrics {
     const lines: string[] = [];
     for (const [name, c] of this.counters) {
       lines.push(`# HELP ${name} ${c.help}`, `# TYPE ${name} counter`, `${name} ${c.value}`);
+    }
+    for (const [name, c] of this.labelled) {
+      lines.push(`# HELP ${name} ${c.help}`, `# TYPE ${name} counter`);
+      for (const [labels, value] of c.series.values()) lines.push(`${labelled(name, labels)} ${value}`);
     }
     for (const [name, g] of this.gauges) {
       lines.push(`# HELP ${name} ${g.help}`, `# TYPE ${name} gauge`);

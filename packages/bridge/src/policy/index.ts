@@ -9,11 +9,16 @@ import { deriveSubjectIdKey, loadPseudonymKey, PrivacyFilter } from './privacy.t
 import type { Store } from '../store/store.ts';
 import { DEFAULT_POLICY, type PrivacyPolicy } from './policy.ts';
 import { applyRetention } from './retention.ts';
+import { logRetentionRegime } from './retention-regimes.ts';
 import { SubjectVault } from './vault.ts';
 
 export { eraseSubject, openSealedContent, type ErasureResult, type OpenedContent, type SealedRow } from './reviewer.ts';
 export { resolvePrivacyConfig, type PrivacyConfig, type PrivacyServeOptions } from './config.ts';
 export { loadPolicy, parsePolicy, PolicyError, DEFAULT_POLICY, type PrivacyPolicy } from './policy.ts';
+export { RETENTION_REGIME_SPECS, RETENTION_REGIMES, retentionShortfalls, type RetentionRegime, type RetentionRegimeId } from './retention-regimes.ts';
+export { deriveSubjectIdKey, loadPseudonymKey, PrivacyFilter } from './privacy.ts';
+export { SubjectVault } from './vault.ts';
+export { applyHotDays, applyRetention, checkStoragePolicy, currentRetention, currentTtl, StoragePolicyError } from './retention.ts';
 
 export interface OpenPrivacyOptions {
   dataDir: string;
@@ -39,5 +44,6 @@ export async function openPrivacy(o: OpenPrivacyOptions, store: Store, log: Logg
     content: policy.content,
     retention_days: policy.retention,
   });
+  logRetentionRegime(policy.regime, policy.retention, log);
   return privacy;
 }

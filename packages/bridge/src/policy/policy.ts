@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { Redactor, RedactorConfigError, type RedactorConfig } from '../redact/redactor.ts';
 import { DEFAULT_RETENTION_DAYS, type RetentionDays } from '../store/schema.ts';
+import { parseRetentionRegime, type RetentionRegime } from './retention-regimes.ts';
 
 export const RISKS = ['low', 'medium', 'high'] as const;
 export type Risk = (typeof RISKS)[number];
@@ -62,6 +63,8 @@ export interface PrivacyPolicy {
   attributes: AttributeRule[];
   content: Record<Risk, ContentMode>;
   retention: RetentionDays;
+  /** `retention_regime` (and `acknowledge_short_retention`): the regimes the retention is kept for (retention-regimes.ts). */
+  regime?: RetentionRegime;
   tenants: Record<string, TenantPolicy>;
   /** Extra redaction patterns, kinds to turn off (redact/README.md). */
   redaction: RedactorConfig;
@@ -82,10 +85,14 @@ export const DEFAULT_POLICY: PrivacyPolicy = Object.freeze({
 
 export class PolicyError extends Error {
   readonly problems: string[];
-  constructor(source: string, problems: string[]) {
-    super(`invalid policy ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  /** RETENTION_BELOW_REGIME when the only problems are retention shorter than retention_regime requires; else POLICY_INVALID. */
+  readonly code: 'POLICY_INVALID' | 'RETENTION_BELOW_REGIME';
+  constructor(source: string, problems: string[], code: PolicyError['code'] = 'POLICY_INVALID') {
+    const head = code === 'RETENTION_BELOW_REGIME' ? `refusing retention shorter than the retention regime requires, in policy ${source}` : `invalid policy ${source}`;
+    super(`${head}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'PolicyError';
     this.problems = problems;
+    this.code = code;
   }
 }
 
@@ -108,7 +115,8 @@ export function loadPolicy(file: string): PrivacyPolicy {
 }
 
 const MAX_RETENTION_DAYS = 36_500;
-const TOP_KEYS = ['$schema', 'version', 'attributes', 'content', 'retention_days', 'tenants', 'redaction'];
+// `detections` belongs to the detect stage, which validates it (detect/config.ts).
+const TOP_KEYS = ['$schema', 'version', 'attributes', 'content', 'retention_days', 'retention_regime', 'acknowledge_short_retention', 'tenants', 'redaction', 'detections'];
 
 /** Validates a parsed policy document; every problem is reported with its path. */
 export function parsePolicy(doc: unknown, source = 'policy'): PrivacyPolicy {
@@ -123,6 +131,7 @@ export function parsePolicy(doc: unknown, source = 'policy'): PrivacyPolicy {
   const attributes = rules(doc.attributes, 'attributes', true, problems);
   const content = { ...DEFAULT_CONTENT, ...contentModes(doc.content, 'content', problems) };
   const retention = { ...DEFAULT_RETENTION_DAYS };
+  const stated = new Set<string>();
   if (doc.retention_days !== undefined) {
     if (!isObject(doc.retention_days)) bad('retention_days', 'an object such as {"low": 90, "medium": 365, "high": 2190}', doc.retention_days);
     else {
@@ -132,10 +141,15 @@ export function parsePolicy(doc: unknown, source = 'policy'): PrivacyPolicy {
         if (v === undefined) continue;
         if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > MAX_RETENTION_DAYS) {
           bad(`retention_days.${r}`, `a whole number of days from 1 to ${MAX_RETENTION_DAYS}`, v);
-        } else retention[r] = v as number;
+        } else {
+          retention[r] = v as number;
+          stated.add(r);
+        }
       }
     }
   }
+  const refusals: string[] = [];
+  const regime = parseRetentionRegime(doc, retention, stated, problems, refusals);
   const tenants: Record<string, TenantPolicy> = {};
   if (doc.tenants !== undefined) {
     if (!isObject(doc.tenants)) bad('tenants', 'an object keyed by tenant name', doc.tenants);
@@ -164,8 +178,8 @@ export function parsePolicy(doc: unknown, source = 'policy'): PrivacyPolicy {
       }
     }
   }
-  if (problems.length) throw new PolicyError(source, problems);
-  return { attributes, content, retention, tenants, redaction, source };
+  if (problems.length) throw new PolicyError(source, problems, problems.every((p) => refusals.includes(p)) ? 'RETENTION_BELOW_REGIME' : 'POLICY_INVALID');
+  return { attributes, content, retention, ...(regime ? { regime } : {}), tenants, redaction, source };
 }
 
 function rules(v: unknown, path: string, tenantAllowed: boolean, problems: string[]): AttributeRule[] {

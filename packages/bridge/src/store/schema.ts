@@ -12,7 +12,19 @@ export interface SchemaOptions {
   dedupWindow?: number;
   /** Retention by risk level (the TTL of `events`); DEFAULT_RETENTION_DAYS when absent. */
   retention?: RetentionDays;
+  /**
+   * `--hot-days N` (server or cluster only): `events` parts move to the storage policy's `cold`
+   * volume (S3, deploy/clickhouse/storage-s3.xml) N days after arrival; the risk TTLs stay.
+   */
+  hotDays?: number;
+  /** The storage policy `events` is created on with hotDays (`--storage-policy`); DEFAULT_STORAGE_POLICY. */
+  storagePolicy?: string;
 }
+
+/** The policy of deploy/clickhouse/storage-s3.xml that `--hot-days` puts `events` on by default. */
+export const DEFAULT_STORAGE_POLICY = 'otel_audit_tiered';
+/** The volume of that policy that parts older than `--hot-days` move to (S3). */
+export const COLD_VOLUME = 'cold';
 
 export interface Migration {
   version: number;
@@ -99,6 +111,33 @@ export const EVENT_COLUMNS_ADDED: ReadonlyArray<readonly [name: string, type: st
   ['hash_version', 'UInt8'],
 ];
 
+/**
+ * Columns computed by ClickHouse from `attributes` (MATERIALIZED, migration 6): cache and
+ * reasoning tokens, model lineage, evaluation results. They are not inserted (no part of
+ * EVENT_COLUMNS, the RowBinary rows or the hash) and need no intake code: the hash covers the
+ * attributes they are read from, and rows stored before migration 6 get them too. `SELECT *`
+ * leaves them out; name them, or use the views (model_calls, evaluations, deployments).
+ * Token counts only on model calls: agent and workflow spans carry aggregates of their calls.
+ */
+export const EVENT_COLUMNS_DERIVED: ReadonlyArray<readonly [name: string, type: string, expression: string]> = [
+  ['cache_read_input_tokens', 'Nullable(UInt64)', modelCallCount('gen_ai.usage.cache_read.input_tokens', 'gen_ai.usage.cache_read_input_tokens', 'llm.token_count.prompt_details.cache_read', 'ai.usage.cachedInputTokens')],
+  ['cache_write_input_tokens', 'Nullable(UInt64)', modelCallCount('gen_ai.usage.cache_write.input_tokens', 'gen_ai.usage.cache_creation.input_tokens', 'gen_ai.usage.cache_write_input_tokens', 'gen_ai.usage.cache_creation_input_tokens', 'llm.token_count.prompt_details.cache_write')],
+  ['reasoning_output_tokens', 'Nullable(UInt64)', modelCallCount('gen_ai.usage.reasoning.output_tokens', 'llm.token_count.completion_details.reasoning', 'ai.usage.reasoningTokens')],
+  ['model_registry', 'LowCardinality(String)', "attributes['audit.model.registry']"],
+  ['model_name', 'String', "attributes['audit.model.name']"],
+  ['model_version', 'String', "attributes['audit.model.version']"],
+  ['model_run_id', 'String', "attributes['audit.model.run_id']"],
+  ['evaluation_name', 'LowCardinality(String)', "attributes['gen_ai.evaluation.name']"],
+  ['evaluation_score', 'Nullable(Float64)', "toFloat64OrNull(attributes['gen_ai.evaluation.score.value'])"],
+  ['evaluation_label', 'LowCardinality(String)', "attributes['gen_ai.evaluation.score.label']"],
+];
+
+/** The first of these attribute keys that holds a count, on model calls only. */
+function modelCallCount(...keys: string[]): string {
+  const values = keys.map((k) => `toUInt64OrNull(attributes['${k}'])`);
+  return `if(event_type = 'model_call', coalesce(${values.join(', ')}), NULL)`;
+}
+
 /** The `events` columns, in table order. The hash chain canonicalizes in this order. */
 export const EVENT_COLUMNS: ReadonlyArray<readonly [name: string, type: string]> = [...EVENT_COLUMNS_V1, ...EVENT_COLUMNS_ADDED];
 
@@ -116,11 +155,20 @@ export const DEFAULT_RETENTION_DAYS: RetentionDays = { low: 90, medium: 365, hig
  * unknown risk gets the longest), but only in a chain that holds a single risk level (chain id
  * `<chain>-<risk>`): TTL then removes a prefix of each chain, never a hole (policy/README.md).
  */
-export function eventsTtl(r: RetentionDays = DEFAULT_RETENTION_DAYS): string {
+export function eventsTtl(r: RetentionDays = DEFAULT_RETENTION_DAYS, hotDays?: number): string {
   return (
     `toDateTime(ingest_time) + toIntervalDay(multiIf(risk = 'low', ${r.low}, risk = 'medium', ${r.medium}, ${r.high})) ` +
-    `DELETE WHERE endsWith(chain_id, concat('-', risk))`
+    `DELETE WHERE endsWith(chain_id, concat('-', risk))` +
+    // The move by age, on the same clock as the deletes: one TTL holds both, so whatever sets
+    // the retention (MODIFY TTL, policy/retention.ts) states the move too, and the reverse.
+    (hotDays ? `, toDateTime(ingest_time) + toIntervalDay(${hotDays}) TO VOLUME '${COLD_VOLUME}'` : '')
   );
+}
+
+/** The days after which the TTL of `events` moves parts to the cold volume, from its `engine_full`; null when it does not. */
+export function hotDaysOf(engineFull: string): number | null {
+  const m = new RegExp(`toIntervalDay\\((\\d+)\\) TO VOLUME \\\\?'${COLD_VOLUME}\\\\?'`).exec(engineFull);
+  return m ? Number(m[1]) : null;
 }
 
 const COMMON_VIEW_COLUMNS =
@@ -165,7 +213,8 @@ export const MIGRATIONS: Migration[] = [
           `PARTITION BY toYYYYMM(ingest_time)\n` +
           `ORDER BY (tenant, correlation_id, event_time, event_id)\n` +
           `SETTINGS index_granularity = 8192` +
-          (o.cluster ? '' : `, non_replicated_deduplication_window = ${o.dedupWindow ?? 1000}`),
+          (o.cluster ? '' : `, non_replicated_deduplication_window = ${o.dedupWindow ?? 1000}`) +
+          (o.hotDays ? `, storage_policy = '${o.storagePolicy ?? DEFAULT_STORAGE_POLICY}'` : ''),
         `CREATE TABLE IF NOT EXISTS ${db}.${checkpoints}${onCluster(o)} (\n` +
           `  chain_id LowCardinality(String),\n  tree_size UInt64,\n  root_hash String,\n  head_seq UInt64,\n  head_hash String,\n` +
           `  created_at DateTime64(3, 'UTC'),\n  prev_tree_size UInt64,\n  prev_root_hash String,\n  key_id String,\n  signature String\n` +
@@ -224,7 +273,7 @@ export const MIGRATIONS: Migration[] = [
   {
     version: 4,
     name: 'retention by risk level (row TTL)',
-    statements: (o) => [`ALTER TABLE ${o.database}.${storageName(o, 'events')}${onCluster(o)} MODIFY TTL ${eventsTtl(o.retention)}`],
+    statements: (o) => [`ALTER TABLE ${o.database}.${storageName(o, 'events')}${onCluster(o)} MODIFY TTL ${eventsTtl(o.retention, o.hotDays)}`],
   },
   {
     version: 5,
@@ -232,11 +281,102 @@ export const MIGRATIONS: Migration[] = [
     statements: (o) => addColumn(o, 'ingest_principal'),
   },
   {
+    version: 6,
+    name: 'derived columns (cache and reasoning tokens, model lineage, evaluations), evaluations and deployments views',
+    statements: (o) => [...EVENT_COLUMNS_DERIVED.flatMap(([name]) => addDerivedColumn(o, name)), ...views6(o)],
+  },
+  // Version 7 stands alone (CREATE ... IF NOT EXISTS only): it applies whether or not 6 ran first.
+  {
+    version: 7,
+    name: 'alerts table and alert_events view (detections, detect/)',
+    statements: (o) => alertsDdl(o),
+  },
+  {
     version: 8,
     name: 'hash_version column (which serialization each row\'s hash covers)',
     statements: (o) => addColumn(o, 'hash_version'),
   },
 ];
+
+/**
+ * The alerts the detections raise (detect/README.md): one row per incident, `alert_id` derived
+ * from the incident, so that a re-evaluation or a restart re-inserting it collapses into the same
+ * row (ReplacingMergeTree; readers also take one row per alert_id). `tenant` makes read-only
+ * `sql` filter it per reader like every table of the database with a tenant column.
+ */
+export const ALERT_COLUMNS: ReadonlyArray<readonly [name: string, type: string]> = [
+  ['alert_id', 'String'],
+  ['tenant', 'LowCardinality(String)'],
+  ['rule', 'LowCardinality(String)'],
+  ['severity', 'LowCardinality(String)'],
+  ['correlation_id', 'String'],
+  ['subject', 'String'],
+  ['event_ids', 'Array(String)'],
+  ['first_event_time', "DateTime64(9, 'UTC')"],
+  ['last_event_time', "DateTime64(9, 'UTC')"],
+  ['detected_at', "DateTime64(3, 'UTC')"],
+  ['explanation', 'String'],
+  ['details', 'String'],
+];
+
+function alertsDdl(o: SchemaOptions): string[] {
+  const db = o.database;
+  const local = storageName(o, 'alerts');
+  const eng = o.cluster ? `ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/${db}/alerts', '{replica}')` : 'ReplacingMergeTree';
+  const out = [
+    `CREATE TABLE IF NOT EXISTS ${db}.${local}${onCluster(o)} (\n${ALERT_COLUMNS.map(([n, t]) => `  ${n} ${t}`).join(',\n')},\n` +
+      `  INDEX idx_detected_at detected_at TYPE minmax GRANULARITY 1\n` +
+      `) ENGINE = ${eng}\nORDER BY (tenant, rule, alert_id)`,
+  ];
+  if (o.cluster) {
+    out.push(`CREATE TABLE IF NOT EXISTS ${db}.alerts${onCluster(o)} AS ${db}.alerts_local ENGINE = Distributed('${o.cluster}', ${db}, alerts_local, cityHash64(tenant, alert_id))`);
+  }
+  out.push(
+    `CREATE VIEW IF NOT EXISTS ${db}.alert_events${onCluster(o)} AS SELECT alert_id, tenant, rule, severity, correlation_id, detected_at, arrayJoin(event_ids) AS event_id FROM ${db}.alerts`,
+  );
+  return out;
+}
+
+/** ADD COLUMN … MATERIALIZED for one of EVENT_COLUMNS_DERIVED, on the local and the Distributed table. */
+function addDerivedColumn(o: SchemaOptions, name: string): string[] {
+  const [, type, expression] = EVENT_COLUMNS_DERIVED.find(([n]) => n === name)!;
+  const add = `ADD COLUMN IF NOT EXISTS ${name} ${type} MATERIALIZED ${expression}`;
+  const out = [`ALTER TABLE ${o.database}.${storageName(o, 'events')}${onCluster(o)} ${add}`];
+  if (o.cluster) out.push(`ALTER TABLE ${o.database}.events${onCluster(o)} ${add}`);
+  return out;
+}
+
+/**
+ * Migration 6's views: `evaluations` (each evaluation with the model call it evaluates: by span
+ * link or parent span, else by gen_ai.response.id), `deployments`, and `model_calls` again with
+ * the derived token and lineage columns.
+ */
+function views6(o: SchemaOptions): string[] {
+  const db = o.database;
+  const view = (name: string, select: string) => `CREATE OR REPLACE VIEW ${db}.${name}${onCluster(o)} AS ${select}`;
+  return [
+    view(
+      'model_calls',
+      `SELECT ${COMMON_VIEW_COLUMNS}, operation, provider, request_model, response_model, input_tokens, output_tokens, ` +
+        `cache_read_input_tokens, cache_write_input_tokens, reasoning_output_tokens, prompt_version, ` +
+        `model_registry, model_name, model_version, model_run_id, attributes['gen_ai.response.id'] AS response_id, ` +
+        `duration_ns, input_digest, output_digest FROM ${db}.events WHERE event_type = 'model_call'`,
+    ),
+    view(
+      'evaluations',
+      `SELECT ${COMMON_VIEW_COLUMNS}, name, if(evaluation_name != '', evaluation_name, name) AS evaluation_name, evaluation_score, evaluation_label, ` +
+        `attributes['gen_ai.response.id'] AS response_id, ` +
+        `if(empty(links), parent_span_id, tupleElement(links[1], 'span_id')) AS evaluated_span_id, conventions, output_digest ` +
+        `FROM ${db}.events WHERE event_type = 'evaluation'`,
+    ),
+    view(
+      'deployments',
+      `SELECT ${COMMON_VIEW_COLUMNS}, name, model_registry, model_name, model_version, model_run_id, ` +
+        `target_id AS deployment_environment, target_system AS deployment_platform, reviewer_id AS approved_by, reviewer_role, links ` +
+        `FROM ${db}.events WHERE event_type = 'deployment'`,
+    ),
+  ];
+}
 
 /** ADD COLUMN for one of EVENT_COLUMNS_ADDED; the Distributed table mirrors the local table's columns. */
 function addColumn(o: SchemaOptions, name: string): string[] {

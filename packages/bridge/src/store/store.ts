@@ -15,6 +15,9 @@ export interface StoreConfig {
   database: string;
   /** Cluster name for the cluster DDL variant (server mode only). */
   cluster?: string;
+  /** `--hot-days` and `--storage-policy`: hot and cold storage of `events` (SchemaOptions, server mode). */
+  hotDays?: number;
+  storagePolicy?: string;
   requestTimeoutMs?: number;
   /**
    * Server mode: the URL of a read-only user for the `sql` command (openReader); unset, the
@@ -61,7 +64,7 @@ export class Store {
   }
 
   static async open(config: StoreConfig): Promise<Store> {
-    const schema: SchemaOptions = { database: config.database, cluster: config.cluster };
+    const schema: SchemaOptions = { database: config.database, cluster: config.cluster, hotDays: config.hotDays, storagePolicy: config.storagePolicy };
     if (config.url) {
       let url: URL;
       try {

@@ -6,10 +6,13 @@
 import type { Checkpointer } from '../../chain/checkpointer.ts';
 import { IntegrityChecker } from '../../chain/integrity.ts';
 import type { ApiContext } from '../server.ts';
+import type { Detector } from '../../detect/index.ts';
+import { registerAlertRoutes } from './alerts.ts';
 import { registerChainRoutes } from './chain.ts';
 import { registerEventRoutes } from './events.ts';
 import { registerEvidenceRoutes } from './evidence.ts';
 import { registerPrivacyRoutes } from './privacy.ts';
+import { registerReportRoutes } from './report.ts';
 import { registerSessionRoutes } from './session.ts';
 import { registerSystemRoutes } from './system.ts';
 import { registerUiRoutes } from './ui.ts';
@@ -19,6 +22,8 @@ export interface ApiRouteDeps {
   chainId: string;
   /** One checkpointer per chain (all with the same key and anchors). */
   checkpointers: Map<string, Checkpointer>;
+  /** The detections (detect/): alerts are listed, and a range re-run, through it. */
+  detector?: Detector;
 }
 
 export function registerApiRoutes(ctx: ApiContext, deps: ApiRouteDeps): void {
@@ -33,4 +38,6 @@ export function registerApiRoutes(ctx: ApiContext, deps: ApiRouteDeps): void {
   registerPrivacyRoutes(ctx);
   registerEvidenceRoutes(ctx, { store: ctx.store, checkpointers: deps.checkpointers, recordAccess: (r) => ctx.status.recordAccess(r), log: ctx.log });
   registerUiRoutes(ctx);
+  registerAlertRoutes(ctx, { detector: deps.detector });
+  registerReportRoutes(ctx, { checkpointers: deps.checkpointers });
 }

@@ -56,6 +56,13 @@ export const serve: Command = {
     'oidc-claim-map': { type: 'string' },
     'oidc-scopes': { type: 'string' },
     'oidc-redirect-url': { type: 'string' },
+    forward: { type: 'string' },
+    'forward-header': { type: 'string', multiple: true },
+    'forward-queue-bytes': { type: 'string' },
+    'alert-webhook': { type: 'string', multiple: true },
+    'alert-webhook-secret-file': { type: 'string' },
+    'hot-days': { type: 'string' },
+    'storage-policy': { type: 'string' },
   },
   details: `Options (each also an environment variable):
 --otlp-http HOST:PORT     OTLP/HTTP receiver (OTEL_AUDIT_OTLP_HTTP, default 127.0.0.1:4318)
@@ -132,7 +139,23 @@ export const serve: Command = {
                           another address than its Host header says (OTEL_AUDIT_OIDC_REDIRECT_URL).
                           Without --auth-file, OIDC lets --api listen beyond loopback, not OTLP
 --trace-url-template URL  a tracing UI's link to a trace, with {trace_id}, for the web UI
-                          (OTEL_AUDIT_TRACE_URL_TEMPLATE; e.g. http://jaeger:16686/trace/{trace_id})`,
+                          (OTEL_AUDIT_TRACE_URL_TEMPLATE; e.g. http://jaeger:16686/trace/{trace_id})
+--forward URL             send everything accepted on, after redaction, each audit span with audit.event_id:
+                          http(s)://HOST:PORT (OTLP/HTTP protobuf to URL/v1/traces, URL/v1/logs, gzip) or
+                          grpc(s)://HOST:PORT (OTLP/gRPC); queued on disk, retried (OTEL_AUDIT_FORWARD)
+--forward-header NAME=VALUE  a header for the downstream, repeatable, e.g. 'authorization=Bearer …'
+                          (OTEL_AUDIT_FORWARD_HEADERS: comma-separated, values percent-encoded)
+--forward-queue-bytes SIZE  disk budget of the forward queue; past it the oldest forward data is dropped
+                          and counted, never the audit trail (OTEL_AUDIT_FORWARD_QUEUE_BYTES, default 1GiB)
+--alert-webhook URL       POST each new alert there as JSON, HMAC-signed, retried; repeatable
+                          (OTEL_AUDIT_ALERT_WEBHOOK, comma-separated; docs/detections.md)
+--alert-webhook-secret-file FILE  the webhooks' shared signing secret, at least 16 characters
+                          (OTEL_AUDIT_ALERT_WEBHOOK_SECRET_FILE, or the secret in OTEL_AUDIT_ALERT_WEBHOOK_SECRET)
+--hot-days N              with --clickhouse-url: events parts move to S3 (the storage policy's "cold" volume)
+                          N days after arrival, the retention by risk unchanged (OTEL_AUDIT_HOT_DAYS; off by
+                          default; the server needs deploy/clickhouse/storage-s3.xml, docs/operations.md)
+--storage-policy NAME     the policy events is on with --hot-days (OTEL_AUDIT_STORAGE_POLICY, default
+                          otel_audit_tiered; otel_audit_tiered_upgrade for a table created without it)`,
   async run(values) {
     // Whatever the bridge and the embedded engine create (ClickHouse parts included) is owner
     // only, whatever the umask of the shell that started it (internal/data-dir.ts).
@@ -187,6 +210,13 @@ export const serve: Command = {
       oidcClaimMap: values['oidc-claim-map'] as string | undefined,
       oidcScopes: values['oidc-scopes'] as string | undefined,
       oidcRedirectUrl: values['oidc-redirect-url'] as string | undefined,
+      forward: values.forward as string | undefined,
+      forwardHeaders: values['forward-header'] as string[] | undefined,
+      forwardQueueBytes: values['forward-queue-bytes'] as string | undefined,
+      alertWebhook: values['alert-webhook'] as string[] | undefined,
+      alertWebhookSecretFile: values['alert-webhook-secret-file'] as string | undefined,
+      hotDays: values['hot-days'] as string | undefined,
+      storagePolicy: values['storage-policy'] as string | undefined,
     });
     const log = createLogger(config.logLevel);
     // The handlers go in before the bridge starts: a signal while it starts (a supervisor that
