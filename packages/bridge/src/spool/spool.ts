@@ -244,9 +244,9 @@ export class Spool {
       const round = this.unlogged.splice(0);
       const live = round.filter((i) => !i.batch.stored);
       for (const i of round) if (i.batch.stored) i.attempted();
-      // Stored as they are: a chained batch holds only what ClickHouse stores (redacted rows,
-      // content already sealed), so encrypting it would protect nothing the store does not hold.
-      const results = await Promise.allSettled(live.map((i) => this.wal.append(i.record, { plain: true })));
+      // Encrypted too, although they hold only what ClickHouse stores: with a ClickHouse server,
+      // the bridge's disk would otherwise hold content that lives only on the server's.
+      const results = await Promise.allSettled(live.map((i) => this.wal.append(i.record)));
       const failedAt = results.findIndex((r) => r.status === 'rejected');
       const ok = failedAt === -1 ? live.length : failedAt;
       for (let k = 0; k < ok; k++) {
@@ -305,7 +305,7 @@ export class Spool {
       }
       this.m.eventsStored.inc(batch.events);
       this.hooks.onStored({ chainId: batch.chainId, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, hashes: full.header.hashes });
-      this.wal.append(JSON.stringify({ t: 'stored', token: batch.token }), { plain: true }).catch(() => {});
+      this.wal.append(JSON.stringify({ t: 'stored', token: batch.token })).catch(() => {});
       // ClickHouse is free: what was decided meanwhile can go now, as one batch.
       if (this.unstored.length === 0) onIdle?.();
     }

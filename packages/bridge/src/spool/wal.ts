@@ -53,15 +53,6 @@ export class WalCorruptError extends Error {}
 
 /** Bytes before a frame's payload: u32 length, u32 CRC-32 (also the forward queue's frame, forward/). */
 export const HEADER = 8;
-/**
- * Set in a frame's length word: the payload is stored as it is although the log has a key.
- * For records that hold only what ClickHouse stores anyway (chained batches, `stored` marks):
- * encrypting them bought nothing and cost the main thread a pass of AES-GCM over every row.
- * Frames of logs written before never have it (lengths stay far below 2 GiB).
- */
-const PLAIN = 0x80000000;
-const lengthOf = (word: number): number => word & 0x7fffffff;
-const isPlain = (word: number): boolean => (word & PLAIN) !== 0;
 const SEGMENT_RE = /^segment-(\d{10})\.wal$/;
 /** Carried records are copied into the new segment in writes of about this size. */
 const COPY_CHUNK = 4 * 1024 * 1024;
@@ -83,13 +74,13 @@ function open_(key: Buffer, encrypted: Buffer): Buffer {
 }
 
 /**
- * The frame of a payload (encrypted with the key, if any, unless `plain`), in one buffer. Pure:
- * intake workers frame the requests they decoded, and the log appends the bytes as they are.
+ * The frame of a payload (encrypted with the key, if any), in one buffer. Pure: intake workers
+ * frame the requests they decoded, and the log appends the bytes as they are.
  */
-export function frame(payload: string | Buffer, key: Buffer | undefined, plain = false): Buffer {
+export function frame(payload: string | Buffer, key: Buffer | undefined): Buffer {
   const data = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
   let out: Buffer;
-  if (key && !plain) {
+  if (key) {
     const nonce = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, nonce);
     const head = cipher.update(data);
@@ -105,7 +96,7 @@ export function frame(payload: string | Buffer, key: Buffer | undefined, plain =
     data.copy(out, HEADER);
   }
   const body = out.subarray(HEADER);
-  out.writeUInt32LE((body.length | (key && plain ? PLAIN : 0)) >>> 0, 0);
+  out.writeUInt32LE(body.length, 0);
   out.writeUInt32LE(crc32(body), 4);
   return out;
 }
@@ -114,7 +105,7 @@ export function frame(payload: string | Buffer, key: Buffer | undefined, plain =
 export function intactEnd(buf: Buffer): number {
   let off = 0;
   while (off + HEADER <= buf.length) {
-    const len = lengthOf(buf.readUInt32LE(off));
+    const len = buf.readUInt32LE(off);
     if (off + HEADER + len > buf.length) break;
     if (crc32(buf.subarray(off + HEADER, off + HEADER + len)) !== buf.readUInt32LE(off + 4)) break;
     off += HEADER + len;
@@ -198,21 +189,20 @@ export class WriteAheadLog {
       let off = 0;
       while (off < buf.length) {
         if (off + HEADER > buf.length) throw new WalCorruptError(`write-ahead log ${file} is corrupt at offset ${off}: truncated frame header`);
-        const word = buf.readUInt32LE(off);
-        const len = lengthOf(word);
+        const len = buf.readUInt32LE(off);
         if (off + HEADER + len > buf.length) throw new WalCorruptError(`write-ahead log ${file} is corrupt at offset ${off}: frame runs past the end`);
         const body = buf.subarray(off + HEADER, off + HEADER + len);
         if (crc32(body) !== buf.readUInt32LE(off + 4)) {
           throw new WalCorruptError(`write-ahead log ${file} is corrupt at offset ${off}: checksum mismatch`);
         }
-        yield { payload: this.decrypt(body, file, off, isPlain(word)), ref: { segment: seq, offset: off, length: HEADER + len } };
+        yield { payload: this.decrypt(body, file, off), ref: { segment: seq, offset: off, length: HEADER + len } };
         off += HEADER + len;
       }
     }
   }
 
-  private decrypt(body: Buffer, file: string, off: number, plain: boolean): Buffer {
-    if (!this.options.key || plain) return Buffer.from(body);
+  private decrypt(body: Buffer, file: string, off: number): Buffer {
+    if (!this.options.key) return Buffer.from(body);
     try {
       return open_(this.options.key, body);
     } catch {
@@ -249,8 +239,8 @@ export class WriteAheadLog {
    * state when they call this, not when it resolves, so that a snapshot taken at any moment
    * covers every record queued before it (see compact).
    */
-  append(payload: string | Buffer, o: { plain?: boolean } = {}): Promise<WalRef> {
-    return this.appendFramed(frame(payload, this.options.key, o.plain));
+  append(payload: string | Buffer): Promise<WalRef> {
+    return this.appendFramed(frame(payload, this.options.key));
   }
 
   /**
@@ -259,7 +249,7 @@ export class WriteAheadLog {
    */
   appendFramed(framed: Buffer): Promise<WalRef> {
     if (this.closed) return Promise.reject(new Error('write-ahead log is closed'));
-    if (framed.length < HEADER || lengthOf(framed.readUInt32LE(0)) !== framed.length - HEADER || crc32(framed.subarray(HEADER)) !== framed.readUInt32LE(4)) {
+    if (framed.length < HEADER || framed.readUInt32LE(0) !== framed.length - HEADER || crc32(framed.subarray(HEADER)) !== framed.readUInt32LE(4)) {
       return Promise.reject(new WalCorruptError('a record framed for the write-ahead log is malformed'));
     }
     this.queued += framed.length;
@@ -294,12 +284,12 @@ export class WriteAheadLog {
   async read(ref: WalRef): Promise<Buffer> {
     const file = this.path(ref.segment);
     const raw = await this.readFrame(ref);
-    const word = raw.readUInt32LE(0);
+    const len = raw.readUInt32LE(0);
     const body = raw.subarray(HEADER);
-    if (lengthOf(word) !== body.length || crc32(body) !== raw.readUInt32LE(4)) {
+    if (len !== body.length || crc32(body) !== raw.readUInt32LE(4)) {
       throw new WalCorruptError(`write-ahead log ${file} is corrupt at offset ${ref.offset}: checksum mismatch`);
     }
-    return this.decrypt(body, file, ref.offset, isPlain(word));
+    return this.decrypt(body, file, ref.offset);
   }
 
   private async readFrame(ref: WalRef): Promise<Buffer> {
