@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { anchorRecordErrors, type AnchorRecord } from '../chain/anchor.ts';
 import { checkAnchorTimestamp } from '../chain/anchors/rfc3161.ts';
 import { eventHash } from '../chain/canonical.ts';
+import { parseJsonSafeKeys } from '../store/json-rows.ts';
 import { checkpointSigningPayload, eventLeafHash, keyId, verifyCheckpointSignature } from '../chain/checkpoint.ts';
 import { verifyInclusion } from '../chain/merkle.ts';
 import {
@@ -343,7 +344,9 @@ export function verifyEvidencePack(data: Uint8Array, opts: VerifyEvidenceOptions
   for (const { line, text } of evBytes ? jsonLines(evBytes) : []) {
     let e: Record<string, unknown>;
     try {
-      e = JSON.parse(text) as Record<string, unknown>;
+      // Attribute names are object keys here: parsed so that V8 cannot hand back another key
+      // (store/json-rows.ts), which would report an untouched event as altered.
+      e = parseJsonSafeKeys(text) as Record<string, unknown>;
       if (e === null || typeof e !== 'object' || Array.isArray(e)) throw new Error('not an object');
     } catch {
       add({ kind: 'event', file: FILES.events, line, detail: `line ${line} of ${FILES.events} is not a JSON object: the file was altered` });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventHash } from '../chain/canonical.ts';
 import { chainRows } from '../chain/source.ts';
-import { mapFromPairs, parseRow } from './json-rows.ts';
+import { mapFromPairs, parseJsonSafeKeys, parseRow } from './json-rows.ts';
 import { Store } from './store.ts';
 
 const FAMILY = '\u{1F469}\u200d\u{1F469}\u200d\u{1F467}';
@@ -84,5 +84,26 @@ describe('map columns read as pairs', () => {
     expect(Object.getPrototypeOf(m)).toBe(Object.prototype);
     expect(Object.keys(m)).toEqual(['__proto__', 'a']);
     expect(parseRow('{"attributes":[{"keys":"a","values":"1"}],"links":[]}')).toEqual({ attributes: { a: '1' }, links: [] });
+  });
+
+  it('parseJsonSafeKeys: the same value as JSON.parse, keys made from string values', () => {
+    const docs = [
+      '{}', '[]', '0', '-1.5e-3', 'true', 'null', '"x"', ' { "a" : [ 1 , 2 , { } ] , "b" : null } ',
+      JSON.stringify({ [FIRST]: 1, [SECOND]: { [SECOND]: [FIRST, SECOND] }, __proto__x: 'y', '\u2028': '\ud83d\ude00', esc: '\\"/\b\f\n\r\t\u0000' }),
+      JSON.stringify({ seq: '34', attributes: { 'k.\u{1F469}\u200d\u{1F467}\\': 'a', 'k.\u{1F469}\u200d\u{1F467}\u0006': 'b' }, score: 0.1 + 0.2, n: 1e21 }),
+      '{"__proto__":{"polluted":1},"a":1}',
+    ];
+    for (const d of docs) expect(parseJsonSafeKeys(d)).toEqual(JSON.parse(d));
+    const proto = parseJsonSafeKeys('{"__proto__":{"polluted":1}}') as Record<string, unknown>;
+    expect(Object.getPrototypeOf(proto)).toBe(Object.prototype);
+    expect(Object.keys(proto)).toEqual(['__proto__']);
+    const keys = Object.keys((parseJsonSafeKeys(JSON.stringify({ a: { [FIRST]: 1, [SECOND]: 2 } })) as { a: object }).a);
+    expect(keys.map((k) => k.charCodeAt(k.length - 1))).toEqual([92, 6]);
+    const BS = '\\';
+    const bads = ['', '{', '{"a"}', '{"a":1,}', '[1,]', `"${BS}u12"`, '01', '{"a":1} x', "{'a':1}", `"a${String.fromCharCode(1)}b"`, `"${BS}x"`];
+    for (const bad of bads) {
+      expect(() => parseJsonSafeKeys(bad), bad).toThrow(SyntaxError);
+      expect(() => JSON.parse(bad), bad).toThrow(SyntaxError);
+    }
   });
 });

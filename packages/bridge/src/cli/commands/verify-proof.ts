@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { eventHash } from '../../chain/canonical.ts';
 import { loadPublicKey } from '../../chain/checkpoint.ts';
+import { parseJsonSafeKeys } from '../../store/json-rows.ts';
 import { verifyProofBundle, type InclusionProofBundle } from '../../chain/proof.ts';
 import { EXIT, UsageError, readAll, type Command } from '../shared.ts';
 import { EXIT_TAMPERED } from './verify.ts';
@@ -32,7 +33,8 @@ Exit codes: 0 valid, 3 invalid, 2 bad usage.`,
     }
     let bundle: InclusionProofBundle;
     try {
-      bundle = JSON.parse(text) as InclusionProofBundle;
+      // The bundle holds the row, whose attribute names are object keys (store/json-rows.ts).
+      bundle = parseJsonSafeKeys(text) as InclusionProofBundle;
     } catch (err) {
       throw new UsageError(`${pos[0]} is not JSON: ${(err as Error).message}`);
     }
