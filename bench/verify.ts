@@ -18,15 +18,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DirectoryAnchorSink } from '../packages/bridge/src/chain/index.ts';
-import { ChainWriter } from '../packages/bridge/src/chain/index.ts';
-import { loadOrCreateSigningKey } from '../packages/bridge/src/chain/index.ts';
-import { Checkpointer, tableCheckpoints } from '../packages/bridge/src/chain/index.ts';
-import { buildInclusionBundle } from '../packages/bridge/src/chain/index.ts';
-import { chainRows, storedChainHead } from '../packages/bridge/src/chain/index.ts';
+import { DirectoryAnchorSink, ChainWriter, loadOrCreateSigningKey, Checkpointer, tableCheckpoints, buildInclusionBundle, chainRows, storedChainHead, verifyStoredChain, verifyChain, type VerifyReport } from '../packages/bridge/src/chain/index.ts';
 import { syntheticEvent } from '../packages/bridge/src/chain/testdata/synthetic.ts';
-import { verifyStoredChain } from '../packages/bridge/src/chain/index.ts';
-import { verifyChain, type VerifyReport } from '../packages/bridge/src/chain/index.ts';
 import { silentLogger } from '../packages/bridge/src/internal/logger.ts';
 import { Store } from '../packages/bridge/src/store/index.ts';
 

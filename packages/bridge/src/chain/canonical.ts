@@ -147,7 +147,7 @@ export function eventHash(row: Record<string, unknown>): string {
  * version-2 hash, which it also writes into the row's `hash` column: the bytes hashed are the
  * bytes inserted, serialized once. `row.hash_version` must be 2.
  */
-export function encodeSealedRow(w: RowWriter, row: Record<string, unknown>): string {
+export function encodeChainedRow(w: RowWriter, row: Record<string, unknown>): string {
   const start = w.pos;
   encodeBefore(w, row);
   const at = w.pos;

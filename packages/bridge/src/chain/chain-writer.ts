@@ -1,6 +1,6 @@
 import type { AuditEvent } from '../model.ts';
 import { RowWriter } from '../store/rowbinary.ts';
-import { encodeSealedRow, eventHashV1, GENESIS_HASH, HASH_VERSION } from './canonical.ts';
+import { encodeChainedRow, eventHashV1, GENESIS_HASH, HASH_VERSION } from './canonical.ts';
 
 export interface ChainHead {
   seq: number;
@@ -62,7 +62,7 @@ export class ChainWriter {
       }
       e.hash_version = HASH_VERSION;
       if (!rows) w.pos = 0;
-      e.hash = hash = encodeSealedRow(w, e as unknown as Record<string, unknown>);
+      e.hash = hash = encodeChainedRow(w, e as unknown as Record<string, unknown>);
     }
     this.head = { seq, hash };
   }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { describe, isObject, unknownKeys } from '../internal/validate.ts';
 
 export const RULE_IDS = [
   'approval-bypass',
@@ -328,18 +329,4 @@ function ruleSpecific(id: RuleId, r: Record<string, unknown>, at: string, out: D
     default:
       return;
   }
-}
-
-function unknownKeys(o: Record<string, unknown>, known: readonly string[], prefix: string, problems: string[]): void {
-  for (const k of Object.keys(o)) if (!known.includes(k)) problems.push(`${prefix}${k}: unknown field (expected one of ${known.join(', ')})`);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }

@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { runIntake } from '../intake/index.ts';
+import { runIntake, eventId } from '../intake/index.ts';
 import { PrivacyFilter } from '../policy/privacy.ts';
-import { decodeLogsProtobuf, decodeTracesProtobuf } from '../otlp/index.ts';
-import { ExportTraceServiceRequest } from '../otlp/index.ts';
-import { eventId } from '../intake/index.ts';
+import { decodeLogsProtobuf, decodeTracesProtobuf, ExportTraceServiceRequest } from '../otlp/index.ts';
 import { EVENT_ID_ATTRIBUTE } from './index.ts';
 
 const filter = new PrivacyFilter(randomBytes(32));

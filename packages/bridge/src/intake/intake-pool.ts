@@ -1,8 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { PrivacyPolicy } from '../policy/policy.ts';
-import { OtlpDecodeError, type DecodeOptions, type RejectedItem } from '../otlp/index.ts';
-import { decodeRequest, type RawRequest } from '../otlp/index.ts';
+import { OtlpDecodeError, type DecodeOptions, type RejectedItem, decodeRequest, type RawRequest } from '../otlp/index.ts';
 import { intakeLogs, intakeSpans, type IntakePrivacy, type LogIntake, type SpanIntake } from './intake.ts';
 import { forwardLogs, forwardSpans, type ForwardPayload } from '../forward/payload.ts';
 import { encodeRecord, frame } from '../spool/index.ts';

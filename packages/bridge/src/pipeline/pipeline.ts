@@ -5,8 +5,7 @@ import type { ContentPiece, PendingEvent, SpanNode } from '../correlate/types.ts
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
-import type { RawRequest } from '../otlp/index.ts';
-import type { DecodeOptions, RejectedItem } from '../otlp/index.ts';
+import type { RawRequest, DecodeOptions, RejectedItem } from '../otlp/index.ts';
 import { Spool, WriteAheadLog, decodeRecord, type ChainedHeader, type WalRecord } from '../spool/index.ts';
 import { RowWriter } from '../store/rowbinary.ts';
 import type { Store } from '../store/store.ts';

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { Redactor, RedactorConfigError, type RedactorConfig } from '../redact/redactor.ts';
 import { DEFAULT_RETENTION_DAYS, type RetentionDays } from '../store/schema.ts';
 import { parseRetentionRegime, type RetentionRegime } from './retention-regimes.ts';
+import { describe, isObject, unknownKeys } from '../internal/validate.ts';
 
 export const RISKS = ['low', 'medium', 'high'] as const;
 export type Risk = (typeof RISKS)[number];
@@ -253,22 +254,6 @@ function contentModes(v: unknown, path: string, problems: string[]): Partial<Rec
     } else out[r] = m as ContentMode;
   }
   return out;
-}
-
-function unknownKeys(o: Record<string, unknown>, known: readonly string[], prefix: string, problems: string[]): void {
-  for (const k of Object.keys(o)) {
-    if (!known.includes(k)) problems.push(`${prefix}${k}: unknown field (expected one of ${known.filter((x) => x !== '$schema').join(', ')})`);
-  }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
 /** A key glob as a regular expression: `*` any run of characters (dots too), `?` one character. */

@@ -8,6 +8,7 @@
  */
 import type { Logger } from '../internal/logger.ts';
 import type { RetentionDays } from '../store/schema.ts';
+import { describe } from '../internal/validate.ts';
 
 export const RETENTION_REGIMES = ['eu-ai-act', 'hipaa'] as const;
 export type RetentionRegimeId = (typeof RETENTION_REGIMES)[number];
@@ -144,10 +145,4 @@ export function logRetentionRegime(regime: RetentionRegime | undefined, retentio
     shortfalls: regime.shortfalls.map((s) => `${s.risk}: ${s.days} days, ${s.regime} requires ${s.minDays}`),
     acknowledge_short_retention: regime.acknowledged ?? '',
   });
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }

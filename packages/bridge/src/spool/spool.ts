@@ -164,7 +164,7 @@ export class Spool {
    */
   compactionDue(now: number): boolean {
     const budget = this.config.budgetBytes;
-    const every = Math.min(this.wal.options.segmentBytes ?? Infinity, Math.max(budget / 4, 64 * 1024));
+    const every = Math.min(this.wal.options.segmentBytes, Math.max(budget / 4, 64 * 1024));
     const reclaim = this.wal.bytes >= budget && this.wal.bytes > this.spooledBytes * 1.25 && now - this.lastCompactAt > 1000;
     return this.wal.appendedBytes > every || reclaim;
   }

@@ -16,8 +16,7 @@ import { gzip as gzipCb } from 'node:zlib';
 import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { retryAfterMs } from '../../internal/retry.ts';
 import { packageVersion } from '../../internal/version.ts';
-import { RETRY_INFO_TYPE } from '../../otlp/index.ts';
-import { ExportLogsServiceResponse, ExportTraceServiceResponse, RpcStatus } from '../../otlp/index.ts';
+import { RETRY_INFO_TYPE, ExportLogsServiceResponse, ExportTraceServiceResponse, RpcStatus } from '../../otlp/index.ts';
 import type { ForwardSignal } from './queue.ts';
 
 const gzip = promisify(gzipCb);
