@@ -3,6 +3,7 @@
  *  - the decoded OTLP telemetry (`TelemetrySpan`, `TelemetryLog`), the same whether it came in
  *    as protobuf or JSON, over HTTP or gRPC;
  *  - the audit event (`AuditEvent`), one row of the `events` table (DESIGN 3.2).
+ * And `AccessRecord`, a read to record in the trail, which api/ and evidence/ both speak of.
  */
 
 /** An OTLP AnyValue, decoded. int64 values become `number` when safe, else a decimal string. */
@@ -198,4 +199,23 @@ export interface AuditEvent {
   hash_version?: number;
   /** Who sent it: the ingest token's name, `local` without an auth file (a column added later). */
   ingest_principal?: string;
+}
+
+/**
+ * A read of the trail that is itself part of the trail (DESIGN 3.4: "reads are part of the trail").
+ * api/access-log.ts turns it into an `access` event; evidence/ asks for one per pack. Here, below
+ * both, so that evidence/ need not import the API.
+ */
+export interface AccessRecord {
+  /** The token's name (`local` without an auth file): the event's actor and ingest_principal. */
+  principal: string;
+  /** The tenant whose data was read; the access event is stored under it. */
+  tenant: string;
+  /** `read_content` (sealed raw content opened), `export`, `evidence`. */
+  action: 'read_content' | 'export' | 'evidence';
+  /** What was read: `event:<id>`, or the export's filter. */
+  target: string;
+  /** The case read, so that the access shows in its timeline. */
+  correlationId?: string;
+  risk?: string;
 }

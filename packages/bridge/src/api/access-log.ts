@@ -1,20 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import type { AccessRecord } from '../model.ts';
 import type { RawRequest } from '../otlp/index.ts';
 
-/** A read of the trail that is itself part of the trail (DESIGN 3.4: "reads are part of the trail"). */
-export interface AccessRecord {
-  /** The token's name (`local` without an auth file): the event's actor and ingest_principal. */
-  principal: string;
-  /** The tenant whose data was read; the access event is stored under it. */
-  tenant: string;
-  /** `read_content` (sealed raw content opened), `export`, `evidence`. */
-  action: 'read_content' | 'export' | 'evidence';
-  /** What was read: `event:<id>`, or the export's filter. */
-  target: string;
-  /** The case read, so that the access shows in its timeline. */
-  correlationId?: string;
-  risk?: string;
-}
+// The type lives in model.ts (evidence/ uses it too); re-exported for the API's own imports.
+export type { AccessRecord } from '../model.ts';
 
 /**
  * The access record as an OTLP/JSON request with one span of `audit.event.type = access`, so it

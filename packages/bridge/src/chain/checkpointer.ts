@@ -15,6 +15,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from '../internal/logger.ts';
+import { chainRows, checkpointRows, newestCheckpointSize, storedChainHead } from '../store/chain-queries.ts';
 import type { Store } from '../store/store.ts';
 import { ANCHOR_FORMAT, anchorRecordErrors, type AnchorRecord } from './anchor.ts';
 import type { AnchorSpec } from './anchors/config.ts';
@@ -23,7 +24,6 @@ import { GENESIS_HASH } from './canonical.ts';
 import { eventLeafHash, loadOrCreateSigningKey, signCheckpoint, type Checkpoint, type SigningKey } from './checkpoint.ts';
 import { consistencyProofFromCompactRange } from './compact-range.ts';
 import { MerkleAccumulator, type MerkleAccumulatorState } from './merkle.ts';
-import { chainRows, storedChainHead } from './source.ts';
 
 export interface CheckpointConfig {
   /** Checkpoint once this many events were stored since the last one. */
@@ -339,11 +339,7 @@ export class Checkpointer {
 
   /** Puts anchored checkpoints the table lacks (newer than its newest) back into the table. */
   private async healTable(): Promise<void> {
-    const rows = await this.store.rows<{ n: string }>(
-      `SELECT max(tree_size) AS n FROM ${this.store.database}.checkpoints WHERE chain_id = {chain:String}`,
-      { chain: this.chainId },
-    );
-    const tableMax = Number(rows[0]?.n ?? 0);
+    const tableMax = await newestCheckpointSize(this.store, this.chainId);
     for (const size of await this.anchors.sizes(this.chainId)) {
       if (size <= tableMax) continue;
       const r = await this.anchors.read(this.chainId, size);
@@ -377,10 +373,7 @@ export async function insertCheckpointRow(store: Store, cp: Checkpoint, attempt 
 
 /** The `checkpoints` table rows of a chain, ascending by tree size, in the signed shape. */
 export async function tableCheckpoints(store: Store, chainId: string): Promise<Checkpoint[]> {
-  const rows = await store.rows<Record<string, string>>(
-    `SELECT * FROM ${store.database}.checkpoints WHERE chain_id = {chain:String} ORDER BY tree_size`,
-    { chain: chainId },
-  );
+  const rows = await checkpointRows(store, chainId);
   return rows.map((r) => ({
     version: 1,
     chain_id: r.chain_id,

@@ -28,12 +28,12 @@
  * chain holds every tenant's events).
  */
 import type { KeyObject } from 'node:crypto';
+import { chainLinksAt, chainRows, type ChainLink } from '../store/chain-queries.ts';
 import type { Store } from '../store/store.ts';
 import { anchorRecordErrors, type AnchorRecord } from './anchor.ts';
 import { eventHash, GENESIS_HASH } from './canonical.ts';
 import { verifyCheckpointSignature } from './checkpoint.ts';
 import { leafHash, MerkleAccumulator, type MerkleAccumulatorState } from './merkle.ts';
-import { chainRows } from './source.ts';
 
 export type IntegrityStatus = 'verified' | 'unanchored' | 'unchecked' | 'modified' | 'broken';
 
@@ -143,7 +143,7 @@ export class IntegrityChecker {
         const iv = covering[k] === null ? null : intervals.get(covering[k]!)!;
         return !iv?.leaves;
       });
-      const neighbours = linkRows.length ? await this.neighbours(chainId, linkRows.map((i) => Number(rows[i].seq))) : new Map<number, Row[]>();
+      const neighbours = linkRows.length ? await this.neighbours(chainId, linkRows.map((i) => Number(rows[i].seq))) : new Map<number, ChainLink[]>();
       idx.forEach((i, k) => {
         const iv = covering[k] === null ? null : intervals.get(covering[k]!)!;
         out[i] = judge(rows[i], iv, neighbours, anchorsDown);
@@ -265,20 +265,13 @@ export class IntegrityChecker {
   }
 
   /** The rows at seq - 1 and seq + 1 of each seq, by seq (several when a seq is duplicated). */
-  private async neighbours(chainId: string, seqs: number[]): Promise<Map<number, Row[]>> {
+  private async neighbours(chainId: string, seqs: number[]): Promise<Map<number, ChainLink[]>> {
     const want = [...new Set(seqs.flatMap((s) => [s - 1, s, s + 1]).filter((s) => s >= 1))];
-    const out = new Map<number, Row[]>();
-    for (let i = 0; i < want.length; i += 10_000) {
-      const rows = await this.store.rows<Row>(
-        `SELECT seq, prev_hash, hash FROM ${this.store.database}.events WHERE chain_id = {chain:String} AND seq IN {seqs:Array(UInt64)}`,
-        { chain: chainId, seqs: want.slice(i, i + 10_000) },
-      );
-      for (const r of rows) {
-        const s = Number(r.seq);
-        const list = out.get(s);
-        if (list) list.push(r);
-        else out.set(s, [r]);
-      }
+    const out = new Map<number, ChainLink[]>();
+    for (const r of await chainLinksAt(this.store, chainId, want)) {
+      const list = out.get(r.seq);
+      if (list) list.push(r);
+      else out.set(r.seq, [r]);
     }
     return out;
   }
@@ -305,7 +298,7 @@ function coveringSize(sizes: number[], seq: number): number | null {
   return lo < sizes.length ? sizes[lo] : null;
 }
 
-function judge(row: Row, iv: Interval | null, neighbours: Map<number, Row[]>, anchorsDown: string | null): EventIntegrity {
+function judge(row: Row, iv: Interval | null, neighbours: Map<number, ChainLink[]>, anchorsDown: string | null): EventIntegrity {
   const seq = Number(row.seq);
   let hashOk: boolean;
   try {

@@ -10,11 +10,11 @@
  * for the next run; a change below it between the passes is an error, never a silent pass.
  */
 import type { KeyObject } from 'node:crypto';
+import { chainEventCount, chainRows, ingestTimes, storedChainHead } from '../store/chain-queries.ts';
 import type { Store } from '../store/store.ts';
 import type { AnchorSink } from './anchor.ts';
 import { AnchorSet } from './anchors/set.ts';
 import { tableCheckpoints } from './checkpointer.ts';
-import { chainRows, storedChainHead } from './source.ts';
 import { DEFAULT_TIMESTAMP_TOLERANCE_MS, scanContent, verifyChain, type AnchorSource, type VerifyProgress, type VerifyReport } from './verify.ts';
 
 export interface StoredChainVerifyOptions {
@@ -26,23 +26,6 @@ export interface StoredChainVerifyOptions {
   aborted?: () => boolean;
   /** How late an RFC 3161 timestamp may come after the events it covers (default 1 h). */
   timestampToleranceMs?: number;
-}
-
-/** Ingest times (epoch ms) of the given seqs of a chain. */
-async function ingestTimes(store: Store, chainId: string, seqs: number[]): Promise<Map<number, number>> {
-  const out = new Map<number, number>();
-  for (let i = 0; i < seqs.length; i += 10_000) {
-    const rows = await store.rows<{ seq: string; t: string }>(
-      `SELECT seq, toUnixTimestamp64Milli(ingest_time) AS t FROM ${store.database}.events ` +
-        'WHERE chain_id = {chain:String} AND seq IN {seqs:Array(UInt64)}',
-      { chain: chainId, seqs: seqs.slice(i, i + 10_000) },
-    );
-    for (const r of rows) {
-      const seq = Number(r.seq);
-      out.set(seq, Math.min(out.get(seq) ?? Infinity, Number(r.t)));
-    }
-  }
-  return out;
 }
 
 async function* guarded<T>(rows: AsyncIterable<T>, aborted?: () => boolean): AsyncGenerator<T> {
@@ -101,7 +84,6 @@ export async function verifyStoredChain(
  */
 export async function instanceChains(store: Store, instanceId: string, riskChains: readonly string[]): Promise<string[]> {
   const ids = [...riskChains];
-  const legacy = await store.rows<{ n: string }>(`SELECT count() AS n FROM ${store.database}.events WHERE chain_id = {chain:String}`, { chain: instanceId });
-  if (Number(legacy[0]?.n ?? 0) > 0 && !ids.includes(instanceId)) ids.push(instanceId);
+  if ((await chainEventCount(store, instanceId)) > 0 && !ids.includes(instanceId)) ids.push(instanceId);
   return ids;
 }

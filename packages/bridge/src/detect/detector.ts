@@ -7,9 +7,8 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
-import type { Store } from '../store/store.ts';
+import { detection, type Store } from '../store/index.ts';
 import { RULE_IDS, type DetectConfig, type RuleId } from './config.ts';
-import { storedAlertIdsQuery, type Built } from './queries.ts';
 import { RULES, type Incident } from './rules.ts';
 
 /** One row of `alerts` (store/schema.ts, ALERT_COLUMNS). */
@@ -117,7 +116,7 @@ export class Detector {
     }
     const rules = (o.rules ?? RULE_IDS).filter((id) => o.rules || this.config.rules[id].enabled);
     const range = { from: chTime(o.from), to: chTime(o.to), tenants: o.tenants ?? null };
-    const ctx = { db: this.store.database, range, config: this.config, rows: <T>(b: Built) => this.store.rows<T>(b.sql, b.params), nowMs: Date.now(), contentMode: this.contentMode };
+    const ctx = { store: this.store, range, config: this.config, nowMs: Date.now(), contentMode: this.contentMode };
     const incidents: Incident[] = [];
     for (const id of rules) incidents.push(...(await RULES[id](ctx)));
     const detectedAt = chTime(new Date());
@@ -126,12 +125,7 @@ export class Detector {
       const alert = toAlert(i, detectedAt);
       if (!byId.has(alert.alert_id)) byId.set(alert.alert_id, alert);
     }
-    const stored = new Set<string>();
-    const ids = [...byId.keys()];
-    for (let at = 0; at < ids.length; at += 1000) {
-      const b = storedAlertIdsQuery(this.store.database, ids.slice(at, at + 1000));
-      for (const r of await this.store.rows<{ alert_id: string }>(b.sql, b.params)) stored.add(r.alert_id);
-    }
+    const stored = await detection.storedAlertIds(this.store, [...byId.keys()]);
     const raised = [...byId.values()].filter((a) => !stored.has(a.alert_id));
     if (raised.length) {
       const body = raised.map((a) => JSON.stringify(a)).join('\n') + '\n';

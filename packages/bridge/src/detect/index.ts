@@ -16,5 +16,4 @@ export {
   type Severity,
 } from './config.ts';
 export { chTime, DetectError, Detector, toAlert, type Alert, type Evaluation, type EvaluateOptions } from './detector.ts';
-export { alertsListQuery, type AlertFilters } from './queries.ts';
 export { AlertWebhooks, signature, WebhookConfigError, type WebhookConfig } from './webhooks.ts';

@@ -1,10 +1,11 @@
 /**
- * The rules: each reads the events of a time range (queries.ts) and returns the incidents it
- * finds, each with a stable key (the same incident found again gets the same alert id), the
- * events it cites, and a sentence a person can read. Semantics: detect/README.md.
+ * The rules: each reads the events of a time range (the store's `detection` reads,
+ * store/detection-queries.ts) and returns the incidents it finds, each with a stable key (the
+ * same incident found again gets the same alert id), the events it cites, and a sentence a
+ * person can read. Which rows make an alert is decided here. Semantics: detect/README.md.
  */
-import type { CoverageCheck, DetectConfig, RuleId, Severity } from './config.ts';
-import * as q from './queries.ts';
+import { detection as q, type Store } from '../store/index.ts';
+import { WRITE_ACTIONS, type CoverageCheck, type DetectConfig, type RuleId, type Severity } from './config.ts';
 
 export interface Incident {
   rule: RuleId;
@@ -22,14 +23,11 @@ export interface Incident {
   details: Record<string, unknown>;
 }
 
-/** How a rule reads the store: a bounded query with bound parameters. */
-export type Rows = <T>(b: q.Built) => Promise<T[]>;
-
 export interface RuleContext {
-  db: string;
+  /** Where the rules read (the store's `detection` functions). */
+  store: Store;
   range: q.RangeParams;
   config: DetectConfig;
-  rows: Rows;
   /** Now, for the rules that wait for something (a review, a result) before calling it missing. */
   nowMs: number;
   /** The content the privacy policy keeps for a tenant and risk level (digests, redacted, sealed); absent: not checked. */
@@ -41,14 +39,17 @@ const quoted = (s: string) => `"${s.length > 80 ? `${s.slice(0, 77)}...` : s}"`;
 const inCase = (c: string) => (c ? ` in case ${c}` : '');
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
+/** What needs approval (approval-bypass's require_approval), and what acts: for every rule about proposals. */
+const proposalPolicy = (c: RuleContext): q.ProposalPolicy => ({ requireApproval: c.config.rules['approval-bypass'].requireApproval, writeActions: WRITE_ACTIONS });
+
 export async function approvalBypass(c: RuleContext): Promise<Incident[]> {
   const s = c.config.rules['approval-bypass'];
-  const proposal = q.proposalCondition(s.requireApproval);
-  const effects = await c.rows<q.EffectRow>(q.effectsQuery(c.db, c.range, proposal));
+  const proposal = proposalPolicy(c);
+  const effects = await q.effects(c.store, c.range, proposal);
   if (!effects.length) return [];
-  const proposals = await c.rows<q.ProposalRow>(q.proposalsQuery(c.db, c.range, proposal));
+  const proposals = await q.proposals(c.store, c.range, proposal);
   if (!proposals.length) return [];
-  const decisions = await c.rows<q.DecisionRow>(q.decisionsQuery(c.db, [...new Set(proposals.map((p) => p.span_key))], c.range.tenants));
+  const decisions = await q.decisions(c.store, [...new Set(proposals.map((p) => p.span_key))], c.range.tenants);
   const bySpan = new Map(proposals.map((p) => [`${p.tenant}\n${p.span_key}`, p]));
   const decisionsOf = new Map<string, q.DecisionRow[]>();
   for (const d of decisions) {
@@ -148,16 +149,16 @@ function grouped(rule: 'permission-denied' | 'blocked', rows: q.GroupRow[], c: R
 }
 
 export async function permissionDenied(c: RuleContext): Promise<Incident[]> {
-  return grouped('permission-denied', await c.rows<q.GroupRow>(q.deniedQuery(c.db, c.range)), c);
+  return grouped('permission-denied', await q.denied(c.store, c.range), c);
 }
 
 export async function blocked(c: RuleContext): Promise<Incident[]> {
-  return grouped('blocked', await c.rows<q.GroupRow>(q.blockedQuery(c.db, c.range)), c);
+  return grouped('blocked', await q.blocked(c.store, c.range), c);
 }
 
 export async function repeatedCorrections(c: RuleContext): Promise<Incident[]> {
   const s = c.config.rules['repeated-corrections'];
-  const rows = await c.rows<q.CorrectionRow>(q.correctionsQuery(c.db, c.range, Math.round(s.windowMs / 1000), s.minCount, s.minRate));
+  const rows = await q.corrections(c.store, c.range, Math.round(s.windowMs / 1000), s.minCount, s.minRate);
   return rows.map((r) => {
     const n = Number(r.corrections);
     const of = Number(r.outcomes);
@@ -181,7 +182,7 @@ export async function repeatedCorrections(c: RuleContext): Promise<Incident[]> {
 
 export async function unusualVolume(c: RuleContext): Promise<Incident[]> {
   const s = c.config.rules['unusual-volume'];
-  const hours = await c.rows<q.HourRow>(q.hourlyCountsQuery(c.db, c.range, s.baselineMs / 1000));
+  const hours = await q.hourlyCounts(c.store, c.range, s.baselineMs / 1000);
   const baselineHours = s.baselineMs / 3_600_000;
   const out: Incident[] = [];
   // Rows come per actor in hour order: a window over the actor's hours gives each hour's baseline.
@@ -202,7 +203,7 @@ export async function unusualVolume(c: RuleContext): Promise<Incident[]> {
       const perHour = before / baselineHours;
       // An actor with no history has no baseline to be far above: not flagged (a new deployment).
       if (before === 0 || h.n <= s.factor * perHour) continue;
-      const [ev] = await c.rows<q.HourEventsRow>(q.hourEventsQuery(c.db, tenant, actor, h.hour));
+      const ev = await q.hourEvents(c.store, tenant, actor, h.hour);
       out.push({
         rule: 'unusual-volume',
         severity: s.severity,
@@ -225,7 +226,7 @@ export async function unusualVolume(c: RuleContext): Promise<Incident[]> {
 
 export async function sensitiveSource(c: RuleContext): Promise<Incident[]> {
   const s = c.config.rules['sensitive-source-in-low-risk-flow'];
-  const rows = await c.rows<q.SensitiveRow>(q.sensitiveQuery(c.db, c.range, s.levels, s.maxSensitivity));
+  const rows = await q.sensitive(c.store, c.range, s.levels, s.maxSensitivity);
   return rows.map((r) => {
     const risk = r.risk || 'medium';
     return {
@@ -257,7 +258,7 @@ export async function coverage(c: RuleContext): Promise<Incident[]> {
     details: { check, ...details },
   });
   if (s.checks.includes('model-call-identity')) {
-    for (const r of await c.rows<q.IdentityGapRow>(q.identityGapsQuery(c.db, c.range))) {
+    for (const r of await q.identityGaps(c.store, c.range)) {
       const gaps = [Number(r.no_actor) ? `${r.no_actor} with no actor` : '', Number(r.no_correlation) ? `${r.no_correlation} with no correlation id of their own` : '']
         .filter(Boolean)
         .join(', ');
@@ -282,7 +283,7 @@ export async function coverage(c: RuleContext): Promise<Incident[]> {
   // Reviews and results may come later: only what is older than review_timeout is called missing.
   const waited: q.RangeParams = { ...c.range, to: earlier(c.range.to, c.nowMs - s.reviewTimeoutMs) };
   if (waited.to > waited.from && s.checks.includes('high-risk-without-review')) {
-    for (const r of await c.rows<q.UnreviewedRow>(q.unreviewedQuery(c.db, waited))) {
+    for (const r of await q.unreviewed(c.store, waited)) {
       out.push(
         base('high-risk-without-review', {
           tenant: r.tenant,
@@ -298,8 +299,7 @@ export async function coverage(c: RuleContext): Promise<Incident[]> {
     }
   }
   if (waited.to > waited.from && s.checks.includes('proposal-without-result')) {
-    const proposal = q.proposalCondition(c.config.rules['approval-bypass'].requireApproval);
-    for (const r of await c.rows<q.OpenProposalRow>(q.openProposalsQuery(c.db, waited, proposal))) {
+    for (const r of await q.openProposals(c.store, waited, proposalPolicy(c))) {
       out.push(
         base('proposal-without-result', {
           tenant: r.tenant,
@@ -315,7 +315,7 @@ export async function coverage(c: RuleContext): Promise<Incident[]> {
     }
   }
   if (c.contentMode && s.checks.includes('content-not-captured')) {
-    for (const r of await c.rows<q.UncapturedRow>(q.uncapturedQuery(c.db, c.range))) {
+    for (const r of await q.uncaptured(c.store, c.range)) {
       const mode = c.contentMode(r.tenant, r.risk);
       if (mode === 'digests') continue;
       out.push(
@@ -341,7 +341,7 @@ export async function coverage(c: RuleContext): Promise<Incident[]> {
   // Chains span tenants: only an evaluation of every tenant looks at them; the alert has no tenant.
   if (!c.range.tenants && s.checks.includes('unsigned-events')) {
     const before = new Date(c.nowMs - s.unsignedAfterMs).toISOString().replace('T', ' ').replace('Z', '');
-    for (const r of await c.rows<q.UnsignedRow>(q.unsignedQuery(c.db, before))) {
+    for (const r of await q.unsigned(c.store, before)) {
       out.push(
         base(
           'unsigned-events',
@@ -380,12 +380,12 @@ const span = (d: number) => (d % 3_600_000 === 0 ? `${d / 3_600_000} h` : d % 60
  */
 export async function notExecuted(c: RuleContext): Promise<Incident[]> {
   const s = c.config.rules['not-executed'];
-  const proposal = q.proposalCondition(c.config.rules['approval-bypass'].requireApproval);
+  const proposal = proposalPolicy(c);
   const until = chTimeOf(c.nowMs - s.windowMs - c.config.settleMs);
-  const proposals = await c.rows<q.JudgedProposalRow>(q.notExecutedProposalsQuery(c.db, c.range, proposal, s.windowMs / 1000, until));
+  const proposals = await q.notExecutedProposals(c.store, c.range, proposal, s.windowMs / 1000, until);
   const judged = proposals.filter((p) => p.judged);
   if (!judged.length) return [];
-  const decisions = await c.rows<q.DecisionRow>(q.decisionsQuery(c.db, [...new Set(proposals.map((p) => p.span_key))], c.range.tenants));
+  const decisions = await q.decisions(c.store, [...new Set(proposals.map((p) => p.span_key))], c.range.tenants);
   const bySpan = new Map(proposals.map((p) => [`${p.tenant}\n${p.span_key}`, p]));
   const decisionsOf = new Map<string, q.DecisionRow[]>();
   const byDecisionSpan = new Map<string, q.JudgedProposalRow>();
@@ -399,7 +399,7 @@ export async function notExecuted(c: RuleContext): Promise<Incident[]> {
   const last = chTimeOf(Math.max(...judged.map((p) => ms(p.t))) + s.windowMs);
   const keys = [...new Set([...proposals.map((p) => p.span_key), ...decisions.map((d) => d.span_key)])];
   const cases = [...new Set(judged.map((p) => p.correlation_id))];
-  const effects = await c.rows<q.CandidateEffectRow>(q.proposalEffectsQuery(c.db, c.range.tenants, proposal, since, last, keys, cases));
+  const effects = await q.proposalEffects(c.store, c.range.tenants, proposal, since, last, keys, cases);
   const executed = new Map<string, q.CandidateEffectRow>();
   for (const e of effects) {
     const tied = new Set<q.JudgedProposalRow>();

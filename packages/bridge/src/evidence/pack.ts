@@ -11,14 +11,15 @@
 import type { KeyObject } from 'node:crypto';
 import { sign } from 'node:crypto';
 import { packageVersion } from '../internal/version.ts';
-import type { AccessRecord } from '../api/access-log.ts';
 import { anchorRecordErrors, type AnchorRecord } from '../chain/anchor.ts';
 import { eventHash } from '../chain/canonical.ts';
 import { checkpointSigningPayload, eventLeafHash, exportPublicKeyPem, verifyCheckpointSignature, type SigningKey } from '../chain/checkpoint.ts';
 import type { Checkpointer } from '../chain/checkpointer.ts';
 import { verifyInclusion } from '../chain/merkle.ts';
-import { chainRows, streamRows } from '../chain/source.ts';
 import type { Logger } from '../internal/logger.ts';
+import type { AccessRecord } from '../model.ts';
+import { chainRows } from '../store/chain-queries.ts';
+import { caseRows } from '../store/evidence-queries.ts';
 import type { Store } from '../store/store.ts';
 import { AuditPaths } from './audit-paths.ts';
 import {
@@ -286,21 +287,6 @@ interface Gathered {
 }
 
 /**
- * The case's rows in the table's own order (its sort key: tenant, correlation_id, event_time,
- * event_id), so that the engine reads them in order instead of sorting whole rows: for 50,000
- * events that halves the engine's memory (README.md, "Cost").
- */
-function caseQuery(store: Store, r: EvidenceRequest): { sql: string; params: Record<string, unknown> } {
-  return {
-    sql:
-      `SELECT * FROM ${store.database}.events WHERE correlation_id = {id:String}` +
-      (r.tenants ? ' AND tenant IN {tenants:Array(String)}' : '') +
-      ' ORDER BY tenant, correlation_id, event_time, event_id',
-    params: { id: r.correlationId, tenants: r.tenants ?? [] },
-  };
-}
-
-/**
  * Gathers a case's pack (see the file comment) and records its reading as one `access` event
  * per tenant in it. Throws EvidenceError before anything is recorded or answered.
  */
@@ -323,10 +309,10 @@ async function gather(deps: EvidenceDeps, r: EvidenceRequest): Promise<PreparedP
   const key = first.key;
   const anchors = first.anchors;
 
-  // 1. The case's rows, each re-hashed: a pack that cannot verify helps nobody.
-  const { sql, params } = caseQuery(store, r);
+  // 1. The case's rows (in table order: store/evidence-queries.ts), each re-hashed: a pack that
+  //    cannot verify helps nobody.
   const rows: Gathered[] = [];
-  for await (const row of streamRows<Record<string, unknown>>(store, sql, params)) {
+  for await (const row of caseRows(store, r)) {
     if (rows.length >= MAX_PACK_EVENTS) throw new EvidenceError(413, `case ${JSON.stringify(r.correlationId)} has more than ${MAX_PACK_EVENTS} events, more than one pack holds`);
     const g: Gathered = { event_id: String(row.event_id), chain_id: String(row.chain_id), seq: Number(row.seq), hash: String(row.hash), tenant: String(row.tenant) };
     if (eventHash(row) !== g.hash) {
@@ -432,7 +418,7 @@ async function gather(deps: EvidenceDeps, r: EvidenceRequest): Promise<PreparedP
     chains,
     proofs,
     async *events() {
-      for await (const row of streamRows<Record<string, unknown>>(store, sql, params)) {
+      for await (const row of caseRows(store, r)) {
         if (wanted.has(`${String(row.chain_id)}\u0000${Number(row.seq)}`)) yield row;
       }
     },

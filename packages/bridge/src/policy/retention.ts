@@ -1,21 +1,18 @@
 import type { Logger } from '../internal/logger.ts';
-import { COLD_VOLUME, DEFAULT_RETENTION_DAYS, DEFAULT_STORAGE_POLICY, eventsTtl, hotDaysOf, storageName, type RetentionDays, type SchemaOptions } from '../store/schema.ts';
+import { COLD_VOLUME, DEFAULT_RETENTION_DAYS, DEFAULT_STORAGE_POLICY, hotDaysOf, storageName, type RetentionDays, type SchemaOptions } from '../store/schema.ts';
+import { eventsTableDefinition, setEventsStoragePolicy, setEventsTtl, storagePolicyVolumes } from '../store/retention.ts';
 import type { Store } from '../store/store.ts';
 
 const TTL_DAYS = /multiIf\(risk = \\?'low\\?', (\d+), risk = \\?'medium\\?', (\d+), (\d+)\)/;
 
 /** What the `events` table states now: its retention (null without a TTL), its move to the cold volume, its storage policy. */
 export async function currentTtl(store: Store, o: SchemaOptions = store.schema): Promise<{ retention: RetentionDays | null; hotDays: number | null; storagePolicy: string }> {
-  const rows = await store.rows<{ engine_full: string; storage_policy: string }>(
-    `SELECT engine_full, storage_policy FROM system.tables WHERE database = {db:String} AND name = {table:String}`,
-    { db: o.database, table: storageName(o, 'events') },
-  );
-  const engineFull = rows[0]?.engine_full ?? '';
+  const { engineFull, storagePolicy } = await eventsTableDefinition(store, o);
   const m = TTL_DAYS.exec(engineFull);
   return {
     retention: m ? { low: Number(m[1]), medium: Number(m[2]), high: Number(m[3]) } : null,
     hotDays: hotDaysOf(engineFull),
-    storagePolicy: rows[0]?.storage_policy ?? '',
+    storagePolicy,
   };
 }
 
@@ -37,7 +34,7 @@ async function ensureStoragePolicy(store: Store, o: SchemaOptions, have: string,
   const want = o.storagePolicy ?? DEFAULT_STORAGE_POLICY;
   if (have === want) return;
   const target = await policyVolumes(store, o);
-  const old = await volumes(store, have);
+  const old = await storagePolicyVolumes(store, have);
   const missing = [...old].filter(([v, disks]) => !disks.every((d) => target.get(v)?.includes(d)));
   if (missing.length) {
     throw new StoragePolicyError(
@@ -46,16 +43,11 @@ async function ensureStoragePolicy(store: Store, o: SchemaOptions, have: string,
         `Use --storage-policy otel_audit_tiered_upgrade (deploy/clickhouse/storage-s3.xml) for a table created without --hot-days (${HOW})`,
     );
   }
-  await store.command(`ALTER TABLE ${o.database}.${storageName(o, 'events')}${o.cluster ? ` ON CLUSTER '${o.cluster}'` : ''} MODIFY SETTING storage_policy = '${want}'`);
+  await setEventsStoragePolicy(store, o, want);
   log.info('events table moved to storage policy', { storage_policy: want, was: have });
 }
 
 const HOW = `docs/operations.md, "Hot and cold storage"`;
-
-async function volumes(store: Store, policy: string): Promise<Map<string, string[]>> {
-  const rows = await store.rows<{ volume_name: string; disks: string[] }>(`SELECT volume_name, disks FROM system.storage_policies WHERE policy_name = {p:String} ORDER BY volume_priority`, { p: policy });
-  return new Map(rows.map((r) => [r.volume_name, r.disks] as const));
-}
 
 /**
  * With `--hot-days`, before any DDL: unless `events` is on the storage policy already, the server
@@ -70,7 +62,7 @@ export async function checkStoragePolicy(store: Store, o: SchemaOptions = store.
 async function policyVolumes(store: Store, o: SchemaOptions): Promise<Map<string, string[]>> {
   const want = o.storagePolicy ?? DEFAULT_STORAGE_POLICY;
   const how = HOW;
-  const target = await volumes(store, want);
+  const target = await storagePolicyVolumes(store, want);
   if (target.size === 0) {
     throw new StoragePolicyError(`--hot-days: the ClickHouse server has no storage policy "${want}": install deploy/clickhouse/storage-s3.xml in its config.d/ (every node), or name yours with --storage-policy (${how})`);
   }
@@ -92,9 +84,7 @@ export async function applyRetention(store: Store, want: RetentionDays, log: Log
   const hotDays = o.hotDays ?? have.hotDays ?? undefined;
   const r = have.retention;
   if (r && r.low === want.low && r.medium === want.medium && r.high === want.high && (hotDays ?? null) === have.hotDays) return false;
-  await store.command(
-    `ALTER TABLE ${o.database}.${storageName(o, 'events')}${o.cluster ? ` ON CLUSTER '${o.cluster}'` : ''} MODIFY TTL ${eventsTtl(want, hotDays)}`,
-  );
+  await setEventsTtl(store, o, want, hotDays);
   log.info('retention by risk level set', { retention_days: want, was: r, ...(hotDays ? { hot_days: hotDays, was_hot_days: have.hotDays } : {}) });
   return true;
 }

@@ -4,6 +4,7 @@
  * these; access checks and the access events stay there.
  */
 import { subjectOf, type PrivacyFilter } from './privacy.ts';
+import { sealedEventCount } from '../store/policy-queries.ts';
 import type { Store } from '../store/store.ts';
 
 /** The columns opening needs. */
@@ -72,10 +73,6 @@ export async function eraseSubject(privacy: PrivacyFilter, store: Store, subject
       }
     }
   }
-  const [{ n }] = await store.rows<{ n: string }>(
-    `SELECT count() AS n FROM ${store.database}.events WHERE content_sealed != '' AND tenant IN {tenants:Array(String)} ` +
-      `AND multiIf(on_behalf_of != '', on_behalf_of, actor_id != '', actor_id, correlation_id) IN {forms:Array(String)}`,
-    { tenants, forms: [...forms] },
-  );
-  return { keys_erased: erased, tenants: [...erasedIn], sealed_events: Number(n) };
+  const sealed = await sealedEventCount(store, tenants, [...forms]);
+  return { keys_erased: erased, tenants: [...erasedIn], sealed_events: sealed };
 }

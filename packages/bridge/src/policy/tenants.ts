@@ -1,3 +1,4 @@
+import { storedTenants } from '../store/policy-queries.ts';
 import type { Store } from '../store/store.ts';
 
 const TTL_MS = 30_000;
@@ -10,9 +11,7 @@ const cache = new WeakMap<Store, { at: number; tenants: Promise<string[]> }>();
 export function knownTenants(store: Store, fresh = false): Promise<string[]> {
   const hit = cache.get(store);
   if (hit && !fresh && Date.now() - hit.at < TTL_MS) return hit.tenants;
-  const tenants = store
-    .rows<{ tenant: string }>(`SELECT DISTINCT tenant FROM ${store.database}.events`)
-    .then((rows) => [...new Set(['default', ...rows.map((r) => r.tenant)])]);
+  const tenants = storedTenants(store).then((stored) => [...new Set(['default', ...stored])]);
   cache.set(store, { at: Date.now(), tenants });
   tenants.catch(() => cache.delete(store));
   return tenants;

@@ -4,13 +4,14 @@
  *   GET  /api/v1/alerts    the stored alerts, in the caller's tenants; jsonl (default), csv, or json {alerts}
  *   POST /api/v1/detect    evaluates the rules over a range now, in the caller's tenants (admin)
  *
- * HTTP only: the rules, their SQL and the alerts table belong to detect/.
+ * HTTP only: the rules and the alerts table belong to detect/, their SQL to the store
+ * (store/detection-queries.ts).
  */
 import { tenantScope } from '../../auth/index.ts';
-import { alertsListQuery, chTime, DetectError, RULE_IDS, SEVERITIES, type Alert, type Detector, type RuleId } from '../../detect/index.ts';
+import { chTime, DetectError, RULE_IDS, SEVERITIES, type Alert, type Detector, type RuleId } from '../../detect/index.ts';
 import { parseTimeArg } from '../../internal/time.ts';
+import { detection } from '../../store/index.ts';
 import { csvField } from '../csv.ts';
-import { EventReads } from '../read.ts';
 import { errors } from '../schemas.ts';
 import { ApiError, principalOf, type ApiContext } from '../server.ts';
 
@@ -88,7 +89,6 @@ function csvLine(a: Record<string, unknown>): string {
 
 export function registerAlertRoutes(ctx: ApiContext, deps: AlertRouteDeps): void {
   const { api, store } = ctx;
-  const reads = new EventReads(store);
 
   api.route({
     method: 'GET',
@@ -139,7 +139,7 @@ export function registerAlertRoutes(ctx: ApiContext, deps: AlertRouteDeps): void
       const to = time(q.to, 'to');
       const severity = q.severity?.split(',').map((s) => s.trim()).filter(Boolean);
       for (const s of severity ?? []) if (!(SEVERITIES as readonly string[]).includes(s)) throw new ApiError(400, `invalid severity "${s.slice(0, 32)}": expected low, medium or high`);
-      const { sql, params } = alertsListQuery(store.database, {
+      const filters = {
         from: from && chTime(from),
         to: to && chTime(to),
         rules: ruleList(q.rule),
@@ -147,8 +147,8 @@ export function registerAlertRoutes(ctx: ApiContext, deps: AlertRouteDeps): void
         correlationId: q.correlation_id,
         tenants: scope,
         limit: q.limit ?? 10_000,
-      });
-      const rows = (await reads.rows(sql, params, { tenants: scope, timeoutSeconds: ctx.config.queryTimeoutSeconds })).map(publicAlert);
+      };
+      const rows = (await detection.listAlerts(store, filters, { tenants: scope, timeoutSeconds: ctx.config.queryTimeoutSeconds })).map(publicAlert);
       const format = q.format ?? 'jsonl';
       if (format === 'json') return { alerts: rows };
       if (format === 'csv') {

@@ -28,7 +28,7 @@ import type { Checkpointer } from '../../chain/checkpointer.ts';
 import { NotCoveredError, proveStoredEvent, ProofUnavailableError } from '../../chain/prove.ts';
 import { instanceChains, verifyStoredChain } from '../../chain/verify-store.ts';
 import { combineReports, formatReport, type VerifyReport } from '../../chain/verify.ts';
-import { EventReads } from '../read.ts';
+import { storedEvent as readStoredEvent } from '../../store/index.ts';
 import { errors } from '../schemas.ts';
 import { ApiError, principalOf, type ApiContext } from '../server.ts';
 
@@ -82,7 +82,6 @@ export function registerChainRoutes(ctx: ApiContext, deps: ChainRouteDeps): void
   // Key and anchors are configured alike for every chain's checkpointer.
   const checkpointer = [...checkpointers.values()][0];
   if (!checkpointer) throw new Error('registerChainRoutes: no checkpointer');
-  const reads = new EventReads(store);
   let verifying = false;
 
   api.route({
@@ -225,17 +224,10 @@ export function registerChainRoutes(ctx: ApiContext, deps: ChainRouteDeps): void
   /** An event row (every column) in the caller's tenants, or 404. */
   async function storedEvent(request: FastifyRequest, eventId: string, chain: string | undefined): Promise<Record<string, unknown>> {
     const scope = tenantScope(principalOf(request));
-    const rows = await reads.rows(
-      `SELECT * FROM ${store.database}.events WHERE event_id = {id:String}` +
-        // Another tenant's event is answered as not found, as if it did not exist.
-        (scope ? ' AND tenant IN {tenants:Array(String)}' : '') +
-        (chain ? ' AND chain_id = {chain:String}' : '') +
-        ' ORDER BY startsWith(chain_id, {own:String}) DESC, chain_id, seq LIMIT 1',
-      { id: eventId, chain: chain ?? '', own: `${instanceId}-`, tenants: scope ?? [] },
-      { tenants: scope, timeoutSeconds: ctx.config.queryTimeoutSeconds },
-    );
-    if (rows.length === 0) throw new ApiError(404, `no stored event with id ${JSON.stringify(eventId.slice(0, 80))}`);
-    return rows[0];
+    // Another tenant's event is answered as not found, as if it did not exist.
+    const row = await readStoredEvent(store, { id: eventId, ownChainPrefix: `${instanceId}-`, chain: chain || undefined }, { tenants: scope, timeoutSeconds: ctx.config.queryTimeoutSeconds });
+    if (!row) throw new ApiError(404, `no stored event with id ${JSON.stringify(eventId.slice(0, 80))}`);
+    return row;
   }
 
   const proofHandler = async (request: FastifyRequest) => {

@@ -9,26 +9,30 @@
  *   GET /api/v1/cases/:correlationId/events   its events, paged, each with its integrity
  *
  * A reader limited to tenants reads only their rows: every statement says `tenant IN (...)`,
- * and the read-only session it runs in filters the table again (api/read.ts). Another tenant's
- * event or case is "not found".
+ * and the read-only session it runs in filters the table again (store/reads.ts). Another
+ * tenant's event or case is "not found". The statements are the store's (store/event-queries.ts).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessError, tenantScope, type Principal } from '../../auth/index.ts';
 import { IntegrityTally, type IntegrityChecker } from '../../chain/integrity.ts';
 import { knownTenants } from '../../policy/tenants.ts';
-import { csvChunks } from '../csv.ts';
 import {
-  afterCondition,
+  approvalsOf,
   CASE_ORDER,
+  caseEvents,
+  caseEventsPage,
+  caseSummary,
   decodeCursor,
   encodeCursor,
   EVENT_ORDER,
-  LISTED_COLUMNS,
-  QueryInputError,
-  searchQuery,
-  type SearchFilters,
-} from '../queries.ts';
-import { EventReads } from '../read.ts';
+  linkedEvents,
+  searchEvents,
+  storedEvent,
+  streamEventRows,
+  streamEvents,
+} from '../../store/index.ts';
+import { csvChunks } from '../csv.ts';
+import { eventFilters, QueryInputError, type SearchFilters } from '../queries.ts';
 import { errors, FILTER_PROPERTIES, flag, HIDDEN_COLUMNS, isOn, LIST_QUERY_PROPERTIES, LIST_RESPONSE, ref } from '../schemas.ts';
 import { ApiError, principalOf, streamReply, type ApiContext } from '../server.ts';
 
@@ -76,8 +80,6 @@ export function publicEvent(row: Row): Row {
   return out;
 }
 
-const REF_COLUMNS = 'event_id, event_type, name, event_time, trace_id, span_id, correlation_id, actor_id, decision, reviewer_id, tenant';
-
 const CASE_PARAMS = {
   type: 'object',
   properties: { correlationId: { type: 'string', minLength: 1, maxLength: 2048 } },
@@ -86,8 +88,6 @@ const CASE_PARAMS = {
 
 export function registerEventRoutes(ctx: ApiContext, deps: EventRouteDeps): void {
   const { api, store, privacy, status } = ctx;
-  const db = store.database;
-  const reads = new EventReads(store);
   const timeout = ctx.config.queryTimeoutSeconds;
 
   /** The tenants of ?tenant= (each must be the caller's), or the caller's scope (null: every tenant). */
@@ -135,15 +135,14 @@ export function registerEventRoutes(ctx: ApiContext, deps: EventRouteDeps): void
       const limit = q.limit ?? DEFAULT_PAGE;
       if (limit > MAX_PAGE) throw new QueryInputError(`invalid query parameter "limit": at most ${MAX_PAGE} events per page with format=json (export with format=csv or jsonl)`);
       const after = q.cursor ? decodeCursor(q.cursor, EVENT_ORDER) : undefined;
-      const { sql, params } = searchQuery(db, filters, { columns: withIntegrity ? '*' : LISTED_COLUMNS, after, limit: limit + 1 });
-      const rows = await reads.rows(sql, params, { tenants: scope, timeoutSeconds: timeout });
+      const rows = await searchEvents(store, eventFilters(filters), { allColumns: withIntegrity, after, limit: limit + 1 }, { tenants: scope, timeoutSeconds: timeout });
       return page(rows, limit, EVENT_ORDER, withIntegrity);
     }
     if (q.cursor !== undefined || withIntegrity) throw new QueryInputError('cursor and integrity are for format=json');
     if (excel && format !== 'csv') throw new QueryInputError('excel=1 is for format=csv');
     // An export streams the whole filtered range (limit only when asked).
     const limit = q.limit ?? (exporting ? undefined : defaultLimit);
-    const { sql, params } = searchQuery(db, filters, { limit });
+    const checked = eventFilters(filters);
     if (exporting) {
       // An export is part of the trail, recorded durably before any row is sent: one access
       // event per tenant it may read, naming the filter.
@@ -157,10 +156,10 @@ export function registerEventRoutes(ctx: ApiContext, deps: EventRouteDeps): void
     }
     // Exports run as long as the client reads; listings within the query timeout.
     const o = { tenants: scope, timeoutSeconds: exporting ? 0 : timeout, signal: abortOnClose(reply) };
-    if (format === 'jsonl') return streamReply(reply, reads.stream(sql, params, 'JSONEachRow', o), 'application/x-ndjson');
+    if (format === 'jsonl') return streamReply(reply, streamEvents(store, checked, { limit }, 'JSONEachRow', o), 'application/x-ndjson');
     const name = base.correlationId ?? base.traceId ?? 'events';
     reply.header('content-disposition', `attachment; filename="${name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 100) || 'events'}.csv"`);
-    return streamReply(reply, csvChunks(reads.streamRows(sql, params, o), excel), 'text/csv; charset=utf-8');
+    return streamReply(reply, csvChunks(streamEventRows(store, checked, { limit }, o), excel), 'text/csv; charset=utf-8');
   }
 
   /** A JSON page of `limit` rows out of `limit + 1` read, and the cursor after it. */
@@ -265,24 +264,14 @@ export function registerEventRoutes(ctx: ApiContext, deps: EventRouteDeps): void
       const id = raw.toLowerCase();
       if (!/^[0-9a-f]{32}$/.test(id)) throw new ApiError(400, `invalid event id "${raw.slice(0, 64)}": expected 32 hex characters`);
       const o = { tenants: scope, timeoutSeconds: timeout };
-      const scoped = scope ? ' AND tenant IN {tenants:Array(String)}' : '';
-      const [row] = await reads.rows(
-        `SELECT * FROM ${db}.events WHERE event_id = {id:String}${scoped} ORDER BY startsWith(chain_id, {own:String}) DESC, chain_id, seq LIMIT 1`,
-        { id, own: `${deps.chainId}-`, tenants: scope ?? [] },
-        o,
-      );
+      const row = await storedEvent(store, { id, ownChainPrefix: `${deps.chainId}-` }, o);
       // Another tenant's event is answered as not found, as if it did not exist.
       if (!row) throw new ApiError(404, `no stored event with id "${id}"`);
       const [integrity] = await deps.integrity.check([row]);
       const links = (row.links as Array<{ trace_id: string; span_id: string }>) ?? [];
-      const linkedRows = links.length ? await linkedEvents(links, scope) : [];
+      const linkedRows = links.length ? await linkedEvents(store, links, o) : [];
       const found = new Set(linkedRows.map((r) => `${r.trace_id}/${r.span_id}`));
-      const approvals = await reads.rows(
-        `SELECT ${REF_COLUMNS} FROM ${db}.events WHERE event_type = 'approval'${scoped} ` +
-          'AND arrayExists(l -> tupleElement(l, 1) = {trace:String} AND tupleElement(l, 2) = {span:String}, links) ORDER BY event_time, event_id LIMIT 1000',
-        { trace: String(row.trace_id), span: String(row.span_id), tenants: scope ?? [] },
-        o,
-      );
+      const approvals = await approvalsOf(store, { trace_id: String(row.trace_id), span_id: String(row.span_id) }, o);
       return {
         event: publicEvent(row),
         integrity,
@@ -294,21 +283,6 @@ export function registerEventRoutes(ctx: ApiContext, deps: EventRouteDeps): void
       };
     },
   });
-
-  /** The events of linked spans, in the caller's tenants. */
-  async function linkedEvents(links: Array<{ trace_id: string; span_id: string }>, scope: readonly string[] | null): Promise<Row[]> {
-    const conds = links.slice(0, 100).map((_, i) => `(trace_id = {t${i}:String} AND span_id = {s${i}:String})`);
-    const params: Row = { tenants: scope ?? [] };
-    links.slice(0, 100).forEach((l, i) => {
-      params[`t${i}`] = l.trace_id;
-      params[`s${i}`] = l.span_id;
-    });
-    return reads.rows(
-      `SELECT ${REF_COLUMNS} FROM ${db}.events WHERE (${conds.join(' OR ')})${scope ? ' AND tenant IN {tenants:Array(String)}' : ''} ORDER BY event_time, event_id LIMIT 1000`,
-      params,
-      { tenants: scope, timeoutSeconds: timeout },
-    );
-  }
 
   api.route({
     method: 'GET',
@@ -372,17 +346,7 @@ export function registerEventRoutes(ctx: ApiContext, deps: EventRouteDeps): void
       const i = (request.query as { integrity?: string }).integrity;
       const withIntegrity = i === undefined || isOn(i);
       const o = { tenants: scope, timeoutSeconds: timeout, signal: abortOnClose(reply) };
-      const where = `correlation_id = {id:String}${scope ? ' AND tenant IN {tenants:Array(String)}' : ''}`;
-      const params = { id, tenants: scope ?? [] };
-      const [byType, [totals]] = await Promise.all([
-        reads.rows<{ event_type: string; n: string }>(`SELECT event_type, count() AS n FROM ${db}.events WHERE ${where} GROUP BY event_type ORDER BY event_type`, params, o),
-        reads.rows<Row>(
-          `SELECT count() AS n, min(event_time) AS first_time, max(event_time) AS last_time, groupUniqArrayIf(100)(actor_id, actor_id != '') AS actors, ` +
-            `groupUniqArray(tenant) AS tenants, uniqExact(trace_id) AS traces FROM ${db}.events WHERE ${where}`,
-          params,
-          o,
-        ),
-      ]);
+      const { byType, totals } = await caseSummary(store, id, o);
       if (!totals || Number(totals.n) === 0) throw new ApiError(404, `no events for case "${id.slice(0, 200)}"`);
       let integrity = null;
       if (withIntegrity) {
@@ -394,7 +358,7 @@ export function registerEventRoutes(ctx: ApiContext, deps: EventRouteDeps): void
           batch.forEach((r, i) => tally.add(r, results[i]));
           batch = [];
         };
-        for await (const row of reads.streamRows(`SELECT * FROM ${db}.events WHERE ${where} ORDER BY ${CASE_ORDER.join(', ')}`, params, o)) {
+        for await (const row of caseEvents(store, id, o)) {
           batch.push(row);
           if (batch.length >= 2000) await flushBatch();
         }
@@ -407,8 +371,8 @@ export function registerEventRoutes(ctx: ApiContext, deps: EventRouteDeps): void
         by_type: Object.fromEntries(byType.map((r) => [r.event_type, Number(r.n)])),
         first_time: String(totals.first_time),
         last_time: String(totals.last_time),
-        actors: ((totals.actors as string[]) ?? []).sort(),
-        tenants: ((totals.tenants as string[]) ?? []).sort(),
+        actors: (totals.actors ?? []).sort(),
+        tenants: (totals.tenants ?? []).sort(),
         traces: Number(totals.traces),
         integrity,
       };
@@ -442,15 +406,8 @@ export function registerEventRoutes(ctx: ApiContext, deps: EventRouteDeps): void
       const id = (request.params as { correlationId: string }).correlationId;
       const q = request.query as { cursor?: string; limit: number; integrity?: string };
       const withIntegrity = q.integrity === undefined || isOn(q.integrity);
-      const params: Row = { id, tenants: scope ?? [] };
-      const where = [`correlation_id = {id:String}`];
-      if (scope) where.push('tenant IN {tenants:Array(String)}');
-      if (q.cursor) where.push(afterCondition(CASE_ORDER, decodeCursor(q.cursor, CASE_ORDER), params));
-      const rows = await reads.rows(
-        `SELECT ${withIntegrity ? '*' : LISTED_COLUMNS} FROM ${db}.events WHERE ${where.join(' AND ')} ORDER BY ${CASE_ORDER.join(', ')} LIMIT ${q.limit + 1}`,
-        params,
-        { tenants: scope, timeoutSeconds: timeout },
-      );
+      const after = q.cursor ? decodeCursor(q.cursor, CASE_ORDER) : undefined;
+      const rows = await caseEventsPage(store, id, { allColumns: withIntegrity, after, limit: q.limit + 1 }, { tenants: scope, timeoutSeconds: timeout });
       if (rows.length === 0 && !q.cursor) throw new ApiError(404, `no events for case "${id.slice(0, 200)}"`);
       return page(rows, q.limit, CASE_ORDER, withIntegrity);
     },

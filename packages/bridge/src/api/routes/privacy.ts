@@ -10,7 +10,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessError, tenantScope } from '../../auth/index.ts';
 import { eraseSubject, openSealedContent, type SealedRow } from '../../policy/reviewer.ts';
 import { knownTenants } from '../../policy/tenants.ts';
-import { EventReads } from '../read.ts';
+import { sealedEvent } from '../../store/index.ts';
 import { errors } from '../schemas.ts';
 import { ApiError, principalOf, type ApiContext } from '../server.ts';
 
@@ -19,7 +19,6 @@ const STATUS = { none: 404, no_vault: 503, erased: 410, invalid: 500 } as const;
 
 export function registerPrivacyRoutes(ctx: ApiContext): void {
   const { api, store, privacy, status, log } = ctx;
-  const reads = new EventReads(store);
 
   api.route({
     method: 'GET',
@@ -54,12 +53,7 @@ export function registerPrivacyRoutes(ctx: ApiContext): void {
       const raw = (request.params as { eventId: string }).eventId;
       const id = raw.toLowerCase();
       if (!EVENT_ID.test(id)) throw new ApiError(400, `invalid event id "${raw.slice(0, 64)}": expected 32 hex characters`);
-      const rows = await reads.rows<SealedRow>(
-        `SELECT event_id, tenant, risk, on_behalf_of, actor_id, correlation_id, content_sealed FROM ${store.database}.events WHERE event_id = {id:String} LIMIT 1`,
-        { id },
-        { tenants: scope, timeoutSeconds: ctx.config.queryTimeoutSeconds },
-      );
-      const row = rows[0];
+      const row: SealedRow | undefined = await sealedEvent(store, id, { tenants: scope, timeoutSeconds: ctx.config.queryTimeoutSeconds });
       // Another tenant's event is answered as not found, as if it did not exist.
       if (!row || (scope && !scope.includes(row.tenant))) throw new ApiError(404, `no event ${id}`);
       const opened = openSealedContent(privacy, row);

@@ -1,14 +1,14 @@
 /**
  * GET /api/v1/report: a compliance report (report/, docs/compliance.md) over the caller's
  * tenants, as Markdown or HTML. HTTP only: the figures, the frameworks and the rendering
- * belong to report/.
+ * belong to report/, the figures' SQL to the store (store/report-figures.ts).
  */
 import { tenantScope } from '../../auth/index.ts';
 import type { Checkpointer } from '../../chain/checkpointer.ts';
 import { chTime } from '../../detect/index.ts';
 import { parseTimeArg } from '../../internal/time.ts';
 import { buildReport, FRAMEWORK_IDS, renderHtml, renderMarkdown, ReportError, type FrameworkId } from '../../report/index.ts';
-import { EventReads } from '../read.ts';
+import { figureRows } from '../../store/index.ts';
 import { errors } from '../schemas.ts';
 import { ApiError, principalOf, type ApiContext } from '../server.ts';
 
@@ -16,7 +16,6 @@ const TIME = { type: 'string', maxLength: 64, description: 'ISO 8601, "YYYY-MM-D
 
 export function registerReportRoutes(ctx: ApiContext, deps: { checkpointers: Map<string, Checkpointer> }): void {
   const { api, store, privacy } = ctx;
-  const reads = new EventReads(store);
   api.route({
     method: 'GET',
     url: '/api/v1/report',
@@ -78,7 +77,7 @@ export function registerReportRoutes(ctx: ApiContext, deps: { checkpointers: Map
             return { chain_id: s.chain_id, anchors: s.anchors, anchor_backlog: s.anchor_backlog, halted: s.halted };
           }),
           database: store.database,
-          run: (sql) => reads.rows(sql, {}, { tenants: scope, timeoutSeconds: ctx.config.queryTimeoutSeconds }),
+          run: (sql) => figureRows(store, sql, { tenants: scope, timeoutSeconds: ctx.config.queryTimeoutSeconds }),
         });
       } catch (err) {
         if (err instanceof ReportError) throw new ApiError(400, err.message);

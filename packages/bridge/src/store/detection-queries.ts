@@ -1,19 +1,17 @@
 /**
- * Every SQL statement of the detections, typed: what each rule reads from `events`, and how
- * alerts are written to and read from `alerts`. Values the user gives are bound parameters
- * (`{name:Type}`); the few literals inlined come from the validated policy (config.ts) and go
- * through quoteString. The detector runs these on the store; the API's alert listing runs
- * alertsListQuery in the caller's read-only, tenant-scoped session.
+ * What the detections (detect/) read: each rule's rows of `events` (the rules in detect/rules.ts
+ * decide which rows make an alert; detect/README.md has the semantics), the alert ids stored
+ * already, and the alerts listing. Values the user gives are bound parameters (`{name:Type}`);
+ * the few literals inlined come from the validated policy (detect/config.ts) and go through
+ * quoteString. The rules' reads run on the store's own connection (the detector is the bridge's,
+ * not a reader's); listAlerts runs in the caller's read-only, tenant-scoped session (reads.ts).
+ * Exported as the `detection` namespace of index.ts (`detection.effects`, ...): the rules' own
+ * short words, kept apart from the other stages' reads.
  */
-import { quoteString } from '../store/store.ts';
-import { WRITE_ACTIONS, type ApprovalRequirement } from './config.ts';
+import { readerRows, type ReadOptions } from './reads.ts';
+import { quoteString, type Store } from './store.ts';
 
-export interface Built {
-  sql: string;
-  params: Record<string, unknown>;
-}
-
-/** The time range and tenant scope every rule query shares: event_time in [from, to). */
+/** The time range and tenant scope every rule's read shares: event_time in [from, to). */
 export interface RangeParams {
   /** 'YYYY-MM-DD hh:mm:ss.sss' (UTC). */
   from: string;
@@ -39,10 +37,25 @@ const LINK_KEYS = "arrayMap(l -> concat(tupleElement(l, 1), '/', tupleElement(l,
 const SPAN_KEY = "concat(trace_id, '/', span_id)";
 const PARENT_KEY = "concat(trace_id, '/', parent_span_id)";
 
+/** One `require_approval` rule of the policy (detect/config.ts ApprovalRequirement); absent: any. */
+export interface ApprovalRule {
+  risk?: readonly string[];
+  /** Default: every write-like action. */
+  action?: readonly string[];
+  tool?: readonly string[];
+}
+
+/** What makes a tool call a proposal (needing approval) and what makes one an effect. */
+export interface ProposalPolicy {
+  requireApproval: readonly ApprovalRule[];
+  /** The write-like tool actions (detect/config.ts WRITE_ACTIONS). */
+  writeActions: readonly string[];
+}
+
 /** A tool call that needs approval: `audit.approval.required`, or a policy rule. */
-export function proposalCondition(rules: readonly ApprovalRequirement[]): string {
-  const byPolicy = rules.map((r) => {
-    const c = [`action IN ${list(r.action ?? WRITE_ACTIONS)}`];
+function proposalCondition(p: ProposalPolicy): string {
+  const byPolicy = p.requireApproval.map((r) => {
+    const c = [`action IN ${list(r.action ?? p.writeActions)}`];
     if (r.risk) c.push(`risk IN ${list(r.risk)}`);
     if (r.tool) c.push(`tool_name IN ${list(r.tool)}`);
     return `(${c.join(' AND ')})`;
@@ -51,8 +64,8 @@ export function proposalCondition(rules: readonly ApprovalRequirement[]): string
 }
 
 /** Something acting: a system effect, or a write-like tool call that is not itself a proposal. */
-function effectCondition(proposal: string): string {
-  return `((event_type = 'system_effect' AND effect != 'none') OR (event_type = 'tool_call' AND action IN ${list(WRITE_ACTIONS)} AND NOT ${proposal}))`;
+function effectCondition(p: ProposalPolicy): string {
+  return `((event_type = 'system_effect' AND effect != 'none') OR (event_type = 'tool_call' AND action IN ${list(p.writeActions)} AND NOT ${proposalCondition(p)}))`;
 }
 
 export interface EffectRow {
@@ -72,13 +85,13 @@ export interface EffectRow {
   parent_key: string;
 }
 
-export function effectsQuery(db: string, r: RangeParams, proposal: string): Built {
-  return {
-    sql:
-      `SELECT event_id, tenant, correlation_id, event_type, name, action, effect, target_system, target_id, actor_id, toString(event_time) AS t, ${LINK_KEYS} AS link_keys, ${PARENT_KEY} AS parent_key ` +
-      `FROM ${db}.events WHERE ${rangeWhere(r)} AND ${effectCondition(proposal)} ORDER BY event_time, event_id LIMIT 100000`,
-    params: params(r),
-  };
+/** The effects in range: system effects, and write-like tool calls that are not proposals. */
+export function effects(store: Store, r: RangeParams, p: ProposalPolicy): Promise<EffectRow[]> {
+  return store.rows(
+    `SELECT event_id, tenant, correlation_id, event_type, name, action, effect, target_system, target_id, actor_id, toString(event_time) AS t, ${LINK_KEYS} AS link_keys, ${PARENT_KEY} AS parent_key ` +
+      `FROM ${store.database}.events WHERE ${rangeWhere(r)} AND ${effectCondition(p)} ORDER BY event_time, event_id LIMIT 100000`,
+    params(r),
+  );
 }
 
 export interface ProposalRow {
@@ -95,16 +108,16 @@ export interface ProposalRow {
 }
 
 /** The proposals the effects in range may act on: linked from them, or in their cases. */
-export function proposalsQuery(db: string, r: RangeParams, proposal: string): Built {
-  const effects = `FROM ${db}.events WHERE ${rangeWhere(r)} AND ${effectCondition(proposal)}`;
-  return {
-    sql:
-      `SELECT event_id, tenant, correlation_id, ${SPAN_KEY} AS span_key, name, tool_name, target_system, target_id, approval_required, toString(event_time) AS t ` +
-      `FROM ${db}.events WHERE ${proposal} AND event_time < ${TO}${r.tenants ? ' AND tenant IN {tenants:Array(String)}' : ''} AND (` +
-      `(tenant, ${SPAN_KEY}) IN (SELECT tenant, arrayJoin(${LINK_KEYS}) ${effects}) OR (tenant, correlation_id) IN (SELECT tenant, correlation_id ${effects})) ` +
+export function proposals(store: Store, r: RangeParams, p: ProposalPolicy): Promise<ProposalRow[]> {
+  const db = store.database;
+  const effectsFrom = `FROM ${db}.events WHERE ${rangeWhere(r)} AND ${effectCondition(p)}`;
+  return store.rows(
+    `SELECT event_id, tenant, correlation_id, ${SPAN_KEY} AS span_key, name, tool_name, target_system, target_id, approval_required, toString(event_time) AS t ` +
+      `FROM ${db}.events WHERE ${proposalCondition(p)} AND event_time < ${TO}${r.tenants ? ' AND tenant IN {tenants:Array(String)}' : ''} AND (` +
+      `(tenant, ${SPAN_KEY}) IN (SELECT tenant, arrayJoin(${LINK_KEYS}) ${effectsFrom}) OR (tenant, correlation_id) IN (SELECT tenant, correlation_id ${effectsFrom})) ` +
       `ORDER BY event_time, event_id LIMIT 100000`,
-    params: params(r),
-  };
+    params(r),
+  );
 }
 
 export interface DecisionRow {
@@ -119,14 +132,13 @@ export interface DecisionRow {
 }
 
 /** The decisions linked to these proposal spans (`trace_id/span_id`). */
-export function decisionsQuery(db: string, spanKeys: readonly string[], tenants: readonly string[] | null): Built {
-  return {
-    sql:
-      `SELECT event_id, tenant, decision, reviewer_id, toString(event_time) AS t, concat(tupleElement(l, 1), '/', tupleElement(l, 2)) AS link_key, ${SPAN_KEY} AS span_key ` +
-      `FROM ${db}.events ARRAY JOIN links AS l WHERE event_type = 'approval' AND link_key IN {keys:Array(String)}` +
+export function decisions(store: Store, spanKeys: readonly string[], tenants: readonly string[] | null): Promise<DecisionRow[]> {
+  return store.rows(
+    `SELECT event_id, tenant, decision, reviewer_id, toString(event_time) AS t, concat(tupleElement(l, 1), '/', tupleElement(l, 2)) AS link_key, ${SPAN_KEY} AS span_key ` +
+      `FROM ${store.database}.events ARRAY JOIN links AS l WHERE event_type = 'approval' AND link_key IN {keys:Array(String)}` +
       `${tenants ? ' AND tenant IN {tenants:Array(String)}' : ''} ORDER BY event_time, event_id`,
-    params: { keys: spanKeys, tenants: tenants ?? [] },
-  };
+    { keys: spanKeys, tenants: tenants ?? [] },
+  );
 }
 
 export interface GroupRow {
@@ -147,22 +159,21 @@ const GROUP_COLUMNS =
   "groupUniqArrayIf(10)(concat(target_system, if(target_id != '', concat('/', target_id), '')), target_system != '') AS targets";
 
 /** Denied permission checks, per case, actor and tool. */
-export function deniedQuery(db: string, r: RangeParams): Built {
-  return {
-    sql: `SELECT ${GROUP_COLUMNS}, groupUniqArray(10)(event_type) AS kinds FROM ${db}.events WHERE ${rangeWhere(r)} AND permission = 'denied' GROUP BY tenant, correlation_id, actor_id, tool_name ORDER BY first`,
-    params: params(r),
-  };
+export function denied(store: Store, r: RangeParams): Promise<GroupRow[]> {
+  return store.rows(
+    `SELECT ${GROUP_COLUMNS}, groupUniqArray(10)(event_type) AS kinds FROM ${store.database}.events WHERE ${rangeWhere(r)} AND permission = 'denied' GROUP BY tenant, correlation_id, actor_id, tool_name ORDER BY first`,
+    params(r),
+  );
 }
 
 /** Guardrail blocks, content filters, refusals and `blocked` decisions, per case, actor and tool. */
-export function blockedQuery(db: string, r: RangeParams): Built {
+export function blocked(store: Store, r: RangeParams): Promise<GroupRow[]> {
   const kind = "multiIf(decision = 'blocked', 'blocked decision', error_type = 'content_filter', 'content filter', outcome = 'rejected', 'refusal', 'guardrail block')";
-  return {
-    sql:
-      `SELECT ${GROUP_COLUMNS}, groupUniqArray(10)(${kind}) AS kinds FROM ${db}.events WHERE ${rangeWhere(r)} ` +
+  return store.rows(
+    `SELECT ${GROUP_COLUMNS}, groupUniqArray(10)(${kind}) AS kinds FROM ${store.database}.events WHERE ${rangeWhere(r)} ` +
       `AND ((status = 'denied' AND permission != 'denied') OR decision = 'blocked') GROUP BY tenant, correlation_id, actor_id, tool_name ORDER BY first`,
-    params: params(r),
-  };
+    params(r),
+  );
 }
 
 export interface CorrectionRow {
@@ -180,11 +191,11 @@ export interface CorrectionRow {
  * Outcomes per prompt version (the outcome's own, else its case's) or workflow, per window:
  * the windows where corrections and roll-backs reach both thresholds.
  */
-export function correctionsQuery(db: string, r: RangeParams, windowSeconds: number, minCount: number, minRate: number): Built {
+export function corrections(store: Store, r: RangeParams, windowSeconds: number, minCount: number, minRate: number): Promise<CorrectionRow[]> {
+  const db = store.database;
   const scoped = r.tenants ? ' AND tenant IN {tenants:Array(String)}' : '';
-  return {
-    sql:
-      `SELECT o.tenant AS tenant, multiIf(o.prompt_version != '', concat('prompt version ', o.prompt_version), c.pv != '', concat('prompt version ', c.pv), ` +
+  return store.rows(
+    `SELECT o.tenant AS tenant, multiIf(o.prompt_version != '', concat('prompt version ', o.prompt_version), c.pv != '', concat('prompt version ', c.pv), ` +
       `o.workflow != '', concat('workflow ', o.workflow), concat('service ', o.service_name)) AS key, ` +
       `toString(toStartOfInterval(o.event_time, toIntervalSecond(${windowSeconds}))) AS bucket, countIf(o.outcome IN ('corrected', 'rolled_back')) AS corrections, count() AS outcomes, ` +
       `groupArrayIf(50)(o.event_id, o.outcome IN ('corrected', 'rolled_back')) AS ids, toString(min(o.event_time)) AS first, toString(max(o.event_time)) AS last ` +
@@ -194,8 +205,8 @@ export function correctionsQuery(db: string, r: RangeParams, windowSeconds: numb
       `AND correlation_id IN (SELECT correlation_id FROM ${db}.events WHERE ${rangeWhere(r)} AND outcome != '') GROUP BY tenant, correlation_id) AS c ` +
       `ON c.tenant = o.tenant AND c.correlation_id = o.correlation_id ` +
       `GROUP BY tenant, key, bucket HAVING corrections >= ${Math.floor(minCount)} AND corrections >= ${Number(minRate)} * outcomes ORDER BY first`,
-    params: params(r),
-  };
+    params(r),
+  );
 }
 
 export interface HourRow {
@@ -209,15 +220,15 @@ export interface HourRow {
  * Events per actor and clock hour, from `baselineSeconds` before the range to its end: the busy
  * hours of the range and every actor's history before them, in one read.
  */
-export function hourlyCountsQuery(db: string, r: RangeParams, baselineSeconds: number): Built {
-  return {
-    sql:
-      `SELECT tenant, actor_id, toString(toStartOfHour(event_time)) AS hour, count() AS n FROM ${db}.events ` +
+export function hourlyCounts(store: Store, r: RangeParams, baselineSeconds: number): Promise<HourRow[]> {
+  const db = store.database;
+  return store.rows(
+    `SELECT tenant, actor_id, toString(toStartOfHour(event_time)) AS hour, count() AS n FROM ${db}.events ` +
       `WHERE event_time >= ${FROM} - toIntervalSecond(${Math.floor(baselineSeconds)}) AND event_time < ${TO}${r.tenants ? ' AND tenant IN {tenants:Array(String)}' : ''} ` +
       `AND actor_id != '' AND event_type != 'access' ` +
       `AND (tenant, actor_id) IN (SELECT tenant, actor_id FROM ${db}.events WHERE ${rangeWhere(r)} AND actor_id != '') GROUP BY tenant, actor_id, hour ORDER BY tenant, actor_id, hour`,
-    params: params(r),
-  };
+    params(r),
+  );
 }
 
 export interface HourEventsRow {
@@ -227,14 +238,14 @@ export interface HourEventsRow {
 }
 
 /** Up to 20 events of an actor's hour (what an unusual-volume alert cites). */
-export function hourEventsQuery(db: string, tenant: string, actor: string, hour: string): Built {
-  return {
-    sql:
-      `SELECT groupArray(20)(event_id) AS ids, toString(min(event_time)) AS first, toString(max(event_time)) AS last FROM ${db}.events ` +
+export async function hourEvents(store: Store, tenant: string, actor: string, hour: string): Promise<HourEventsRow | undefined> {
+  const [row] = await store.rows<HourEventsRow>(
+    `SELECT groupArray(20)(event_id) AS ids, toString(min(event_time)) AS first, toString(max(event_time)) AS last FROM ${store.database}.events ` +
       `WHERE tenant = {tenant:String} AND actor_id = {actor:String} AND event_type != 'access' ` +
       `AND event_time >= toDateTime64({hour:String}, 9, 'UTC') AND event_time < toDateTime64({hour:String}, 9, 'UTC') + toIntervalHour(1)`,
-    params: { tenant, actor, hour },
-  };
+    { tenant, actor, hour },
+  );
+  return row;
 }
 
 export interface SensitiveRow {
@@ -248,16 +259,15 @@ export interface SensitiveRow {
 }
 
 /** Retrievals that returned a source more sensitive than their flow's risk allows. */
-export function sensitiveQuery(db: string, r: RangeParams, levels: readonly string[], max: Record<'low' | 'medium' | 'high', string>): Built {
+export function sensitive(store: Store, r: RangeParams, levels: readonly string[], max: Record<'low' | 'medium' | 'high', string>): Promise<SensitiveRow[]> {
   const rank = (e: string) => `indexOf(${list(levels.map((l) => l.toLowerCase()))}, ${e})`;
   const allowed = `multiIf(risk = 'low', ${quoteString(max.low.toLowerCase())}, risk = 'high', ${quoteString(max.high.toLowerCase())}, ${quoteString(max.medium.toLowerCase())})`;
-  return {
-    sql:
-      `SELECT event_id, tenant, correlation_id, risk, actor_id, toString(event_time) AS t, ` +
+  return store.rows(
+    `SELECT event_id, tenant, correlation_id, risk, actor_id, toString(event_time) AS t, ` +
       `arrayMap(s -> concat(tupleElement(s, 'id'), ' (', tupleElement(s, 'sensitivity'), ')'), arrayFilter(s -> ${rank("lower(tupleElement(s, 'sensitivity'))")} > ${rank(allowed)}, sources)) AS hits ` +
-      `FROM ${db}.events WHERE ${rangeWhere(r)} AND event_type = 'retrieval' AND notEmpty(sources) AND notEmpty(hits) ORDER BY event_time, event_id LIMIT 100000`,
-    params: params(r),
-  };
+      `FROM ${store.database}.events WHERE ${rangeWhere(r)} AND event_type = 'retrieval' AND notEmpty(sources) AND notEmpty(hits) ORDER BY event_time, event_id LIMIT 100000`,
+    params(r),
+  );
 }
 
 export interface IdentityGapRow {
@@ -272,14 +282,13 @@ export interface IdentityGapRow {
 }
 
 /** Model calls with no actor or no correlation id of their own, per service and day. */
-export function identityGapsQuery(db: string, r: RangeParams): Built {
-  return {
-    sql:
-      `SELECT tenant, service_name, toString(toDate(event_time)) AS day, countIf(actor_id = '') AS no_actor, countIf(correlation_source = 'trace') AS no_correlation, ` +
-      `groupArray(20)(event_id) AS ids, toString(min(event_time)) AS first, toString(max(event_time)) AS last FROM ${db}.events ` +
+export function identityGaps(store: Store, r: RangeParams): Promise<IdentityGapRow[]> {
+  return store.rows(
+    `SELECT tenant, service_name, toString(toDate(event_time)) AS day, countIf(actor_id = '') AS no_actor, countIf(correlation_source = 'trace') AS no_correlation, ` +
+      `groupArray(20)(event_id) AS ids, toString(min(event_time)) AS first, toString(max(event_time)) AS last FROM ${store.database}.events ` +
       `WHERE ${rangeWhere(r)} AND event_type = 'model_call' AND (actor_id = '' OR correlation_source = 'trace') GROUP BY tenant, service_name, day ORDER BY first`,
-    params: params(r),
-  };
+    params(r),
+  );
 }
 
 export interface UnreviewedRow {
@@ -292,16 +301,16 @@ export interface UnreviewedRow {
 }
 
 /** High-risk cases (a high-risk event in range) with no approval event at all. */
-export function unreviewedQuery(db: string, r: RangeParams): Built {
+export function unreviewed(store: Store, r: RangeParams): Promise<UnreviewedRow[]> {
+  const db = store.database;
   const scoped = r.tenants ? ' AND tenant IN {tenants:Array(String)}' : '';
-  return {
-    sql:
-      `SELECT tenant, correlation_id, groupArrayIf(20)(event_id, risk = 'high') AS ids, countIf(risk = 'high') AS high, ` +
+  return store.rows(
+    `SELECT tenant, correlation_id, groupArrayIf(20)(event_id, risk = 'high') AS ids, countIf(risk = 'high') AS high, ` +
       `toString(minIf(event_time, risk = 'high')) AS first, toString(maxIf(event_time, risk = 'high')) AS last FROM ${db}.events ` +
       `WHERE event_type != 'access'${scoped} AND (tenant, correlation_id) IN (SELECT tenant, correlation_id FROM ${db}.events WHERE ${rangeWhere(r)} AND risk = 'high' AND event_type != 'access') ` +
       `GROUP BY tenant, correlation_id HAVING countIf(event_type = 'approval') = 0 ORDER BY first`,
-    params: params(r),
-  };
+    params(r),
+  );
 }
 
 export interface OpenProposalRow {
@@ -314,16 +323,16 @@ export interface OpenProposalRow {
 }
 
 /** Proposals in range that nothing decided or acted on: no linked event, no effect on their target. */
-export function openProposalsQuery(db: string, r: RangeParams, proposal: string): Built {
-  return {
-    sql:
-      `SELECT event_id, tenant, correlation_id, name, actor_id, toString(event_time) AS t FROM ${db}.events AS p WHERE ${rangeWhere(r)} AND ${proposal} ` +
+export function openProposals(store: Store, r: RangeParams, p: ProposalPolicy): Promise<OpenProposalRow[]> {
+  const db = store.database;
+  return store.rows(
+    `SELECT event_id, tenant, correlation_id, name, actor_id, toString(event_time) AS t FROM ${db}.events AS p WHERE ${rangeWhere(r)} AND ${proposalCondition(p)} ` +
       `AND (tenant, ${SPAN_KEY}) NOT IN (SELECT tenant, arrayJoin(${LINK_KEYS}) FROM ${db}.events WHERE notEmpty(links) AND event_type != 'access') ` +
       `AND (target_id = '' OR (tenant, correlation_id, target_system, target_id) NOT IN ` +
       `(SELECT tenant, correlation_id, target_system, target_id FROM ${db}.events WHERE event_type = 'system_effect' AND target_id != '')) ` +
       `ORDER BY event_time, event_id LIMIT 100000`,
-    params: params(r),
-  };
+    params(r),
+  );
 }
 
 export interface JudgedProposalRow {
@@ -346,16 +355,17 @@ export interface JudgedProposalRow {
  * [from - window, to) and at or before `until`), with every other proposal of their cases: an
  * effect on a target carries out the latest proposal on it before the effect.
  */
-export function notExecutedProposalsQuery(db: string, r: RangeParams, proposal: string, windowSeconds: number, until: string): Built {
+export function notExecutedProposals(store: Store, r: RangeParams, p: ProposalPolicy, windowSeconds: number, until: string): Promise<JudgedProposalRow[]> {
+  const db = store.database;
+  const proposal = proposalCondition(p);
   const scoped = r.tenants ? ' AND tenant IN {tenants:Array(String)}' : '';
   const judged = `(event_time >= ${FROM} - toIntervalSecond(${Math.floor(windowSeconds)}) AND event_time < ${TO} AND event_time <= toDateTime64({until:String}, 9, 'UTC'))`;
-  return {
-    sql:
-      `SELECT event_id, tenant, correlation_id, ${SPAN_KEY} AS span_key, name, action, target_system, target_id, actor_id, toString(event_time) AS t, toBool(${judged}) AS judged ` +
+  return store.rows(
+    `SELECT event_id, tenant, correlation_id, ${SPAN_KEY} AS span_key, name, action, target_system, target_id, actor_id, toString(event_time) AS t, toBool(${judged}) AS judged ` +
       `FROM ${db}.events WHERE ${proposal}${scoped} AND (tenant, correlation_id) IN (SELECT tenant, correlation_id FROM ${db}.events WHERE ${proposal}${scoped} AND ${judged}) ` +
       `ORDER BY event_time, event_id LIMIT 100000`,
-    params: params(r, { until }),
-  };
+    params(r, { until }),
+  );
 }
 
 export interface CandidateEffectRow {
@@ -374,23 +384,22 @@ export interface CandidateEffectRow {
  * under, one of `keys` (the proposals' and their decisions' spans), or acting on a target in one
  * of their cases. Which proposal each one carries out is decided by the rule.
  */
-export function proposalEffectsQuery(
-  db: string,
+export function proposalEffects(
+  store: Store,
   tenants: readonly string[] | null,
-  proposal: string,
+  p: ProposalPolicy,
   since: string,
   until: string,
   keys: readonly string[],
   cases: readonly string[],
-): Built {
-  return {
-    sql:
-      `SELECT event_id, tenant, correlation_id, target_system, target_id, toString(event_time) AS t, ${LINK_KEYS} AS link_keys, ${PARENT_KEY} AS parent_key FROM ${db}.events ` +
+): Promise<CandidateEffectRow[]> {
+  return store.rows(
+    `SELECT event_id, tenant, correlation_id, target_system, target_id, toString(event_time) AS t, ${LINK_KEYS} AS link_keys, ${PARENT_KEY} AS parent_key FROM ${store.database}.events ` +
       `WHERE event_time >= toDateTime64({since:String}, 9, 'UTC') AND event_time <= toDateTime64({until:String}, 9, 'UTC')${tenants ? ' AND tenant IN {tenants:Array(String)}' : ''} ` +
-      `AND ${effectCondition(proposal)} AND (hasAny(link_keys, {keys:Array(String)}) OR parent_key IN {keys:Array(String)} OR (target_id != '' AND correlation_id IN {cases:Array(String)})) ` +
+      `AND ${effectCondition(p)} AND (hasAny(link_keys, {keys:Array(String)}) OR parent_key IN {keys:Array(String)} OR (target_id != '' AND correlation_id IN {cases:Array(String)})) ` +
       `ORDER BY event_time, event_id LIMIT 100000`,
-    params: { since, until, keys, cases, tenants: tenants ?? [] },
-  };
+    { since, until, keys, cases, tenants: tenants ?? [] },
+  );
 }
 
 export interface UncapturedRow {
@@ -405,14 +414,13 @@ export interface UncapturedRow {
 }
 
 /** Model calls whose source sent no content (`otel_audit.content` = not_captured), per service, risk and day. */
-export function uncapturedQuery(db: string, r: RangeParams): Built {
-  return {
-    sql:
-      `SELECT tenant, service_name, risk, toString(toDate(event_time)) AS day, count() AS n, groupArray(20)(event_id) AS ids, toString(min(event_time)) AS first, ` +
-      `toString(max(event_time)) AS last FROM ${db}.events WHERE ${rangeWhere(r)} AND event_type = 'model_call' AND attributes['otel_audit.content'] = 'not_captured' ` +
+export function uncaptured(store: Store, r: RangeParams): Promise<UncapturedRow[]> {
+  return store.rows(
+    `SELECT tenant, service_name, risk, toString(toDate(event_time)) AS day, count() AS n, groupArray(20)(event_id) AS ids, toString(min(event_time)) AS first, ` +
+      `toString(max(event_time)) AS last FROM ${store.database}.events WHERE ${rangeWhere(r)} AND event_type = 'model_call' AND attributes['otel_audit.content'] = 'not_captured' ` +
       `GROUP BY tenant, service_name, risk, day ORDER BY first`,
-    params: params(r),
-  };
+    params(r),
+  );
 }
 
 export interface UnsignedRow {
@@ -430,20 +438,30 @@ export interface UnsignedRow {
  * Per chain, the events no signed checkpoint covers yet (seq above the newest checkpoint's tree
  * size) that were stored before `before`: a checkpointer that stopped signing.
  */
-export function unsignedQuery(db: string, before: string): Built {
-  return {
-    sql:
-      `SELECT e.chain_id AS chain_id, any(c.signed) AS signed, count() AS unsigned, min(e.seq) AS first_seq, groupArray(20)(e.event_id) AS ids, toString(min(e.ingest_time)) AS oldest, ` +
+export function unsigned(store: Store, before: string): Promise<UnsignedRow[]> {
+  const db = store.database;
+  return store.rows(
+    `SELECT e.chain_id AS chain_id, any(c.signed) AS signed, count() AS unsigned, min(e.seq) AS first_seq, groupArray(20)(e.event_id) AS ids, toString(min(e.ingest_time)) AS oldest, ` +
       `toString(min(e.event_time)) AS first, toString(max(e.event_time)) AS last FROM ${db}.events AS e ` +
       `LEFT JOIN (SELECT chain_id, max(tree_size) AS signed FROM ${db}.checkpoints GROUP BY chain_id) AS c ON c.chain_id = e.chain_id ` +
       `WHERE e.seq > c.signed AND e.ingest_time < toDateTime64({before:String}, 9, 'UTC') GROUP BY e.chain_id ORDER BY chain_id`,
-    params: { before },
-  };
+    { before },
+  );
 }
 
-/** The alert ids among these that are stored already (an alert is raised once per incident). */
-export function storedAlertIdsQuery(db: string, ids: readonly string[]): Built {
-  return { sql: `SELECT DISTINCT alert_id FROM ${db}.alerts WHERE alert_id IN {ids:Array(String)}`, params: { ids } };
+/**
+ * The alert ids among these that are stored already (an alert is raised once per incident).
+ * Asked 1000 at a time, which bounds one statement's parameters.
+ */
+export async function storedAlertIds(store: Store, ids: readonly string[]): Promise<Set<string>> {
+  const stored = new Set<string>();
+  for (let at = 0; at < ids.length; at += 1000) {
+    const rows = await store.rows<{ alert_id: string }>(`SELECT DISTINCT alert_id FROM ${store.database}.alerts WHERE alert_id IN {ids:Array(String)}`, {
+      ids: ids.slice(at, at + 1000),
+    });
+    for (const r of rows) stored.add(r.alert_id);
+  }
+  return stored;
 }
 
 export interface AlertFilters {
@@ -457,11 +475,11 @@ export interface AlertFilters {
   limit: number;
 }
 
-export const ALERT_LIST_COLUMNS =
+const ALERT_LIST_COLUMNS =
   'alert_id, tenant, rule, severity, correlation_id, subject, event_ids, toString(first_event_time) AS first_event_time, toString(last_event_time) AS last_event_time, toString(detected_at) AS detected_at, explanation, details';
 
-/** Stored alerts, one row per alert id (its first detection), oldest incident first. */
-export function alertsListQuery(db: string, f: AlertFilters): Built {
+/** Stored alerts, one row per alert id (its first detection), oldest incident first, in the caller's session. */
+export function listAlerts(store: Store, f: AlertFilters, o: ReadOptions): Promise<Array<Record<string, unknown>>> {
   const where: string[] = [];
   const p: Record<string, unknown> = {};
   if (f.tenants) {
@@ -488,11 +506,12 @@ export function alertsListQuery(db: string, f: AlertFilters): Built {
     where.push('correlation_id = {correlation_id:String}');
     p.correlation_id = f.correlationId;
   }
-  return {
-    sql:
-      // Filtered on the typed columns inside; turned into text (the aliases) only outside.
-      `SELECT ${ALERT_LIST_COLUMNS} FROM (SELECT * FROM ${db}.alerts${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ` +
+  return readerRows(
+    store,
+    // Filtered on the typed columns inside; turned into text (the aliases) only outside.
+    `SELECT ${ALERT_LIST_COLUMNS} FROM (SELECT * FROM ${store.database}.alerts${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ` +
       `ORDER BY alert_id, detected_at LIMIT 1 BY alert_id) ORDER BY first_event_time, alert_id LIMIT ${Math.floor(f.limit)}`,
-    params: p,
-  };
+    p,
+    o,
+  );
 }
