@@ -14,12 +14,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ChainWriter, eventLeafHash } from '../packages/bridge/src/chain/index.ts';
 import { Correlator } from '../packages/bridge/src/correlate/index.ts';
-import { nanosToDateTime64, nowNanos } from '../packages/bridge/src/internal/time.ts';
+import { nanosToDateTime64, nowNanos } from '../packages/bridge/src/internal/index.ts';
 import { intakeSpans } from '../packages/bridge/src/intake/index.ts';
 import { deriveSubjectIdKey, PrivacyFilter, SubjectVault } from '../packages/bridge/src/policy/index.ts';
 import { decodeRequest } from '../packages/bridge/src/otlp/index.ts';
 import { RowWriter, rowEncoder, EVENT_COLUMNS } from '../packages/bridge/src/store/index.ts';
-import type { AuditEvent } from '../packages/bridge/src/model.ts';
+import type { AuditEvent } from '../packages/bridge/src/index.ts';
 import { buildTemplate, PayloadFactory } from './payload.ts';
 
 export const STAGES = ['decode', 'intake', 'correlate+finalize', 'chain+rowbinary', 'merkle leaf'] as const;

@@ -19,8 +19,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DirectoryAnchorSink, ChainWriter, loadOrCreateSigningKey, Checkpointer, tableCheckpoints, buildInclusionBundle, chainRows, storedChainHead, verifyStoredChain, verifyChain, type VerifyReport } from '../packages/bridge/src/chain/index.ts';
-import { syntheticEvent } from '../packages/bridge/src/chain/testdata/synthetic.ts';
-import { silentLogger } from '../packages/bridge/src/internal/logger.ts';
+import { syntheticEvent } from '../packages/bridge/src/chain/testdata/index.ts';
+import { silentLogger } from '../packages/bridge/src/internal/index.ts';
 import { Store } from '../packages/bridge/src/store/index.ts';
 
 const { values } = parseArgs({

@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // A YAML parser already in node_modules (through @opentelemetry/sdk-node's configuration package).
 import { parse } from 'yaml';
-import { parseSize, resolveConfig } from '../packages/bridge/src/config.ts';
-import { resolveForwardConfig } from '../packages/bridge/src/forward/index.ts';
+import { resolveConfig } from '../packages/bridge/src/index.ts';
 import { REPO_ROOT } from './helpers/bridge-process.ts';
 
 const DIR = join(REPO_ROOT, 'deploy/otel-collector');
@@ -123,8 +122,8 @@ describe('deploy/otel-collector', () => {
     expect(commands.length).toBeGreaterThan(0);
     const protocols = (c.receivers!.otlp as { protocols: Record<string, { endpoint: string; auth?: { authenticator: string } }> }).protocols;
     for (const [, url, header] of commands) {
-      // The bridge accepts the flags as written (forward/config.ts).
-      const fwd = resolveForwardConfig({ forward: url, forwardHeaders: [header.replace(/\$\{[A-Z_]+\}/, 'token')] }, {}, parseSize)!;
+      // The bridge accepts the flags as written (config.ts, forward/config.ts).
+      const fwd = resolveConfig({ forward: url, forwardHeaders: [header.replace(/\$\{[A-Z_]+\}/, 'token')] }, {}).forward!;
       const proto = fwd.protocol === 'http' ? protocols.http : protocols.grpc;
       expect(proto, `a ${fwd.protocol} receiver`).toBeTruthy();
       expect(portOf(proto.endpoint)).toBe(Number(new URL(fwd.url).port));

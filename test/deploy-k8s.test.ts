@@ -13,9 +13,9 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse } from 'yaml';
-import { serve } from '../packages/bridge/src/cli/commands/serve.ts';
-import { resolveConfig, type ServeOptions } from '../packages/bridge/src/config.ts';
-import { parseAuthFile } from '../packages/bridge/src/auth/config.ts';
+import { serve } from '../packages/bridge/src/cli/index.ts';
+import { resolveConfig, type ServeOptions } from '../packages/bridge/src/index.ts';
+import { parseAuthFile } from '../packages/bridge/src/auth/index.ts';
 import { REPO_ROOT, tempDir } from './helpers/bridge-process.ts';
 
 const DIR = join(REPO_ROOT, 'deploy/k8s');

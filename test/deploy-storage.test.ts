@@ -10,8 +10,8 @@ import Ajv from 'ajv';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ConfigError, resolveConfig, resolveTiering } from '../packages/bridge/src/config.ts';
-import { silentLogger } from '../packages/bridge/src/internal/logger.ts';
+import { ConfigError, resolveConfig } from '../packages/bridge/src/index.ts';
+import { silentLogger } from '../packages/bridge/src/internal/index.ts';
 import { applyHotDays, applyRetention, checkStoragePolicy, currentTtl, StoragePolicyError } from '../packages/bridge/src/policy/index.ts';
 import { COLD_VOLUME, DEFAULT_STORAGE_POLICY, eventsTtl, fullDdl, hotDaysOf } from '../packages/bridge/src/store/index.ts';
 import { quoteString, Store, type ReaderSession } from '../packages/bridge/src/store/index.ts';
@@ -20,6 +20,16 @@ import { REPO_ROOT, runCli, tempDir } from './helpers/bridge-process.ts';
 const XML_FILE = join(REPO_ROOT, 'deploy/clickhouse/storage-s3.xml');
 const xmlText = readFileSync(XML_FILE, 'utf8');
 const RISK_TTL = "toDateTime(ingest_time) + toIntervalDay(multiIf(risk = 'low', 90, risk = 'medium', 365, 2190)) DELETE WHERE endsWith(chain_id, concat('-', risk))";
+
+const server = { OTEL_AUDIT_CLICKHOUSE_URL: 'http://u:p@clickhouse:8123' };
+
+/**
+ * `--hot-days` / `--storage-policy` as a bridge or migrate on a ClickHouse server resolves them
+ * (config.ts): flags, then the environment; undefined when off.
+ */
+function tieringOnServer(o: { hotDays?: string; storagePolicy?: string }, env: Record<string, string>) {
+  return resolveConfig(o, { ...server, ...env }).tiering;
+}
 
 /** The statements of a generated DDL script (comment lines dropped). */
 function statements(text: string): string[] {
@@ -88,18 +98,16 @@ describe('the DDL of --hot-days', () => {
 });
 
 describe('--hot-days and --storage-policy', () => {
-  const server = { OTEL_AUDIT_CLICKHOUSE_URL: 'http://u:p@clickhouse:8123' };
-
   it('a positive whole number of days; the policy name only with it; flags win over the environment', () => {
-    expect(resolveTiering({}, {})).toBeUndefined();
-    expect(resolveTiering({ hotDays: '90' }, {})).toEqual({ hotDays: 90, storagePolicy: DEFAULT_STORAGE_POLICY });
-    expect(resolveTiering({}, { OTEL_AUDIT_HOT_DAYS: '30', OTEL_AUDIT_STORAGE_POLICY: 'tiered_2' })).toEqual({ hotDays: 30, storagePolicy: 'tiered_2' });
-    expect(resolveTiering({ hotDays: '7' }, { OTEL_AUDIT_HOT_DAYS: '30' })).toEqual({ hotDays: 7, storagePolicy: DEFAULT_STORAGE_POLICY });
+    expect(tieringOnServer({}, {})).toBeUndefined();
+    expect(tieringOnServer({ hotDays: '90' }, {})).toEqual({ hotDays: 90, storagePolicy: DEFAULT_STORAGE_POLICY });
+    expect(tieringOnServer({}, { OTEL_AUDIT_HOT_DAYS: '30', OTEL_AUDIT_STORAGE_POLICY: 'tiered_2' })).toEqual({ hotDays: 30, storagePolicy: 'tiered_2' });
+    expect(tieringOnServer({ hotDays: '7' }, { OTEL_AUDIT_HOT_DAYS: '30' })).toEqual({ hotDays: 7, storagePolicy: DEFAULT_STORAGE_POLICY });
     for (const bad of ['0', '-1', '1.5', '1e3', 'ninety', ' ', '9007199254740993']) {
-      expect(() => resolveTiering({ hotDays: bad }, {}), bad).toThrow(bad.trim() ? /invalid --hot-days .*positive whole number/ : ConfigError);
+      expect(() => tieringOnServer({ hotDays: bad }, {}), bad).toThrow(bad.trim() ? /invalid --hot-days .*positive whole number/ : ConfigError);
     }
-    expect(() => resolveTiering({ storagePolicy: 'x' }, {})).toThrow(/--storage-policy "x" needs --hot-days N/);
-    expect(() => resolveTiering({ hotDays: '9', storagePolicy: "x'; DROP" }, {})).toThrow(/invalid --storage-policy/);
+    expect(() => tieringOnServer({ storagePolicy: 'x' }, {})).toThrow(/--storage-policy "x" needs --hot-days N/);
+    expect(() => tieringOnServer({ hotDays: '9', storagePolicy: "x'; DROP" }, {})).toThrow(/invalid --storage-policy/);
   });
 
   it('serve takes it with a ClickHouse server only: the embedded store has no S3 disk', () => {
@@ -196,7 +204,7 @@ describe('deploy/clickhouse/storage-s3.xml', () => {
     const fromEnv = [...xmlText.matchAll(/from_env="(\w+)"/g)].map((m) => m[1]).sort();
     expect(Object.keys(ch.environment).sort()).toEqual(fromEnv);
     const env = Object.fromEntries(Object.entries(overlay.services.migrate.environment).map(([k, v]) => [k, v.replace(/\$\{\w+:-([^}]*)\}/, '$1')]));
-    expect(resolveTiering({}, env)).toEqual({ hotDays: 90, storagePolicy: 'otel_audit_tiered' });
+    expect(tieringOnServer({}, env)).toEqual({ hotDays: 90, storagePolicy: 'otel_audit_tiered' });
     expect(readFileSync(join(REPO_ROOT, 'deploy/compose/.env.example'), 'utf8')).toMatch(/^CLICKHOUSE_S3_ENDPOINT=$/m);
   });
 });

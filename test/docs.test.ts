@@ -3,8 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { serve } from '../packages/bridge/src/cli/commands/serve.ts';
-import { API_URL_OPTION } from '../packages/bridge/src/cli/shared.ts';
+import { API_URL_OPTION, serve } from '../packages/bridge/src/cli/index.ts';
 import { flush, REPO_ROOT, runCli, startBridge } from './helpers/bridge-process.ts';
 
 const read = (path: string) => readFileSync(join(REPO_ROOT, path), 'utf8');

@@ -20,7 +20,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TelemetryLog, TelemetrySpan } from '../packages/bridge/src/model.ts';
+import type { TelemetryLog, TelemetrySpan } from '../packages/bridge/src/index.ts';
 import { decodeLogsProtobuf, decodeTracesProtobuf } from '../packages/bridge/src/otlp/index.ts';
 import { encodeStatusProtobuf } from '../packages/bridge/src/otlp/index.ts';
 import { eventually, flush, sql, startBridge, tempDir, type BridgeProcess } from './helpers/bridge-process.ts';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveConfig, ConfigError } from '../packages/bridge/src/config.ts';
+import { resolveConfig, ConfigError } from '../packages/bridge/src/index.ts';
 import { IntakePool, runIntake, type IntakeJob } from '../packages/bridge/src/intake/index.ts';
 import { PrivacyFilter } from '../packages/bridge/src/policy/index.ts';
 import { DEFAULT_POLICY } from '../packages/bridge/src/policy/index.ts';

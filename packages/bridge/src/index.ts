@@ -3,7 +3,7 @@
  * The CLI (`otel-audit`) is the usual entry point; these exports embed the bridge in a process.
  */
 export { Bridge } from './bridge.ts';
-export { resolveConfig, type BridgeConfig, type ServeOptions } from './config.ts';
+export { ConfigError, resolveConfig, type BridgeConfig, type ServeOptions } from './config.ts';
 export { Store, type StoreConfig } from './store/store.ts';
 export { fullDdl, MIGRATIONS, EVENT_COLUMNS } from './store/schema.ts';
 export { eventHash, canonicalEventJson, GENESIS_HASH } from './chain/canonical.ts';

@@ -1,6 +1,6 @@
 import { hash, randomBytes } from 'node:crypto';
 import type { AuditContext } from '../normalize/types.ts';
-import { PrivacyFilter } from '../policy/privacy.ts';
+import { PrivacyFilter } from '../policy/index.ts';
 import type { ContentPiece, ContentSection, EventFinalizer, PendingEvent, StoredEvent } from './types.ts';
 
 const INPUT_SECTIONS: ContentSection[] = ['system', 'input', 'arguments', 'query'];

@@ -1,6 +1,9 @@
 import type { AuditEvent } from '../model.ts';
 import type { AuditContext } from '../normalize/types.ts';
-import type { ContentMode } from '../policy/policy.ts';
+import type { FinalizingEvent } from '../policy/index.ts';
+
+/** The privacy stage's side of finalize, defined by policy/ (policy/finalizer.ts). */
+export type { EventFinalizer } from '../policy/index.ts';
 
 /** Every span, audit-relevant or not, is a node: ancestry is how context is inherited. */
 export interface SpanNode {
@@ -38,8 +41,11 @@ export interface ContentPiece {
   raw?: unknown;
 }
 
-/** An audit event waiting for its context (ancestors) or its content (log records). */
-export interface PendingEvent {
+/**
+ * An audit event waiting for its context (ancestors) or its content (log records). What the
+ * privacy stage reads and writes at finalize (`FinalizingEvent`) is part of it.
+ */
+export interface PendingEvent extends FinalizingEvent {
   /** Everything but the context, content and chain columns is filled. */
   event: AuditEvent;
   node: SpanNode;
@@ -60,13 +66,3 @@ export type StoredEvent = AuditEvent & {
   /** base64 of the raw content encrypted under the subject's data key (policy/vault.ts); '' when none. */
   content_sealed?: string;
 };
-
-/** The privacy decisions made once an event's context is decided (policy/privacy.ts). */
-export interface EventFinalizer {
-  /** Identity and free-text columns, attribute rules: tenant and risk are known now. */
-  finalizeColumns(p: PendingEvent): void;
-  /** What content the event keeps. */
-  contentMode(e: AuditEvent): ContentMode;
-  /** The raw content (JSON) encrypted for `content_sealed`; '' when it cannot be sealed. */
-  sealContent(e: AuditEvent, raw: string): string;
-}

@@ -1,11 +1,11 @@
 import { createHash, createHmac, hkdfSync } from 'node:crypto';
+import type { EventFinalizer, FinalizingEvent } from './finalizer.ts';
 import type { ContentMode } from './policy.ts';
 import { CompiledPolicy, DEFAULT_POLICY, IDENTITY_COLUMNS, type AttributeRule, type PrivacyPolicy } from './policy.ts';
 import type { SubjectVault } from './vault.ts';
 import { loadOrCreateKey } from '../internal/keys.ts';
 import type { AuditEvent } from '../model.ts';
 import { Redactor } from '../redact/redactor.ts';
-import type { EventFinalizer, PendingEvent } from '../correlate/types.ts';
 
 /**
  * Free-text columns: masks, like content. Everything a stored event holds as text passes the
@@ -141,7 +141,7 @@ export class PrivacyFilter implements EventFinalizer {
   }
 
   /** Finalize, step 1: the columns and attributes, now that tenant and risk are known. */
-  finalizeColumns(p: PendingEvent): void {
+  finalizeColumns(p: FinalizingEvent): void {
     const e = p.event;
     let findings = 0;
     // The tenant names the keys, so it is filtered first, under the master key alone.

@@ -1,0 +1,13 @@
+/**
+ * Helpers shared across the bridge, none of them part of its public API (src/index.ts): logging,
+ * time formats, retries with backoff, key files, the data directory, metrics, validation.
+ */
+export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.ts';
+export { dateTime64ToBigInt, dateTime64ToNanos, dateToClickHouse, durationNanos, nanosToDateTime64, nowNanos, parseTimeArg } from './time.ts';
+export { Backoff, backoffDelay, checkBackoffOptions, retry, retryAfterMs, RetryConfigError, sleep, type BackoffOptions, type RetryOptions, type RetryVerdict } from './retry.ts';
+export { loadOrCreateKey } from './keys.ts';
+export { DIR_MODE, FILE_MODE, secureDataDir } from './data-dir.ts';
+export { ensureWritableDir } from './make-dir.ts';
+export { Metrics, type Series } from './metrics.ts';
+export { describe, isObject, unknownKeys } from './validate.ts';
+export { packageVersion } from './version.ts';
