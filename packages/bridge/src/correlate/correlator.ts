@@ -18,6 +18,11 @@ export interface CorrelatorConfig {
   maxTraces: number;
   /** The privacy policy applied to each decided event (the bridge's PrivacyFilter; see finalize.ts). */
   finalizer?: EventFinalizer;
+  /**
+   * Leave content to seal in `contentToSeal` (the pipeline seals it on its worker threads)
+   * instead of sealing it at finalize.
+   */
+  deferSealing?: boolean;
 }
 
 export const DEFAULT_CORRELATOR_CONFIG: CorrelatorConfig = {
@@ -256,7 +261,7 @@ export class Correlator {
       else waiting.set(parent, [p]);
       return;
     }
-    finalizeEvent(p, chain, this.config.finalizer);
+    finalizeEvent(p, chain, this.config.finalizer, this.config.deferSealing);
     t.events.set(p.node.spanId, DECIDED);
     t.pendingCount--;
     this.pendingCount--;

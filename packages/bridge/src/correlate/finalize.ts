@@ -19,10 +19,10 @@ function defaultFinalizer(): EventFinalizer {
  * Decides an event: its context (from its ancestors), then the privacy policy of its tenant and
  * risk (identity and text columns, attribute rules), then its content under the content policy.
  */
-export function finalizeEvent(p: PendingEvent, ancestors: AuditContext[], finalizer: EventFinalizer = defaultFinalizer()): void {
+export function finalizeEvent(p: PendingEvent, ancestors: AuditContext[], finalizer: EventFinalizer = defaultFinalizer(), deferSealing = false): void {
   applyContext(p, ancestors);
   finalizer.finalizeColumns(p);
-  assembleContent(p, finalizer);
+  assembleContent(p, finalizer, deferSealing);
 }
 
 /**
@@ -64,9 +64,10 @@ export function applyContext(p: PendingEvent, ancestors: AuditContext[]): void {
 /**
  * Orders the content pieces, computes the digests and the stored content under the content
  * policy: `digests` keeps none, `redacted` the redacted JSON, `sealed` also the raw JSON
- * encrypted under the subject's key. The raw pieces are dropped here.
+ * encrypted under the subject's key — now, or with `deferSealing` later by the caller
+ * (`contentToSeal`, then `setSealedContent`). The raw pieces are dropped here.
  */
-export function assembleContent(p: PendingEvent, finalizer: EventFinalizer = defaultFinalizer()): void {
+export function assembleContent(p: PendingEvent, finalizer: EventFinalizer = defaultFinalizer(), deferSealing = false): void {
   const e = p.event as StoredEvent;
   if (p.pieces.length === 0) return;
   // Content that arrived as log records replaces the "not captured" the span alone implied.
@@ -87,15 +88,28 @@ export function assembleContent(p: PendingEvent, finalizer: EventFinalizer = def
     e.content = joinSections(pieces, pieceJson);
     if (mode === 'sealed') {
       // Pieces without their raw form (intake did not keep it) cannot be sealed: say so.
-      const sealed = rawComplete ? finalizer.sealContent(e, joinSections(pieces, pieceRawJson)) : '';
-      if (sealed) e.content_sealed = sealed;
-      else e.attributes['otel_audit.content_sealed'] = 'unavailable';
+      if (!rawComplete) setSealedContent(p, '');
+      else if (deferSealing) p.contentToSeal = joinSections(pieces, pieceRawJson);
+      else setSealedContent(p, finalizer.sealContent(e, joinSections(pieces, pieceRawJson)));
     }
   }
   for (const piece of pieces) {
     delete piece.rawJson;
     delete piece.raw;
   }
+}
+
+/** Sets an event's sealed content ('': it could not be sealed, and the event says so). */
+export function setSealedContent(p: PendingEvent, sealed: string): void {
+  delete p.contentToSeal;
+  const e = p.event as StoredEvent;
+  if (sealed) e.content_sealed = sealed;
+  else e.attributes['otel_audit.content_sealed'] = 'unavailable';
+}
+
+/** Seals content left for later (`contentToSeal`) here and now. */
+export function sealContentNow(p: PendingEvent, finalizer: EventFinalizer): void {
+  if (p.contentToSeal !== undefined) setSealedContent(p, finalizer.sealContent(p.event, p.contentToSeal));
 }
 
 const LIST_SECTIONS = new Set<ContentSection>(['system', 'input', 'output']);

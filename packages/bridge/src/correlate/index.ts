@@ -3,5 +3,5 @@
  * then finalizes them (pseudonyms, content by policy) for the chain.
  */
 export { Correlator, DEFAULT_CORRELATOR_CONFIG, type CorrelatorConfig, type CorrelatorStats } from './correlator.ts';
-export { applyContext, assembleContent, finalizeEvent } from './finalize.ts';
+export { applyContext, assembleContent, finalizeEvent, sealContentNow, setSealedContent } from './finalize.ts';
 export type { ContentPiece, ContentSection, EventFinalizer, PendingEvent, SpanNode, StoredEvent } from './types.ts';

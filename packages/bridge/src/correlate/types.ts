@@ -52,6 +52,12 @@ export interface PendingEvent extends FinalizingEvent {
   pieces: ContentPiece[];
   /** A model call whose output content may still arrive as log records. */
   awaitsContent: boolean;
+  /**
+   * Decided, raw content (JSON) to seal into `content_sealed` before the event is chained
+   * (finalize with `deferSealing`: sealed on the pipeline's workers). Memory and encrypted
+   * write-ahead log only, like `rawJson`.
+   */
+  contentToSeal?: string;
   /** Epoch ms when the bridge first received it (survives WAL replay). */
   arrivedAt: number;
   /**

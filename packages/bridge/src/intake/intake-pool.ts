@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { PrivacyPolicy } from '../policy/policy.ts';
+import type { PrivacyPolicy, SealingKey } from '../policy/index.ts';
 import { OtlpDecodeError, type DecodeOptions, type RejectedItem, decodeRequest, type RawRequest } from '../otlp/index.ts';
 import { intakeLogs, intakeSpans, type IntakePrivacy, type LogIntake, type SpanIntake } from './intake.ts';
 import { forwardLogs, forwardSpans, type ForwardPayload } from '../forward/payload.ts';
@@ -73,11 +73,37 @@ export interface IntakeWorkerData {
 
 const YOUNG_GENERATION_MB = 48;
 
-type Reply = { id: number; result: IntakeResult } | { id: number; error: { name: string; message: string } };
+/** One event's raw content to seal under its subject's key (policy/vault.ts sealWith). */
+export interface SealJob {
+  eventId: string;
+  key: SealingKey;
+  plaintext: string;
+}
+
+/** A SealJob as sent to a worker: the key as text (kid hex, key base64). */
+export interface SealMessage {
+  eventId: string;
+  plaintext: string;
+  keyId: string;
+  kid: string;
+  key: string;
+}
+
+/**
+ * What the main thread sends a worker: a request's intake, a log record to frame
+ * (`IntakePool.frame`), or events' content to seal (`IntakePool.seal`).
+ */
+export type WorkerMessage = { id: number; job: IntakeJob } | { id: number; frame: readonly Uint8Array[] } | { id: number; seal: SealMessage[] };
+
+type Reply =
+  | { id: number; result: IntakeResult }
+  | { id: number; framed: Uint8Array }
+  | { id: number; sealed: string[] }
+  | { id: number; error: { name: string; message: string } };
 
 interface Slot {
   worker: Worker;
-  pending: Map<number, { resolve: (r: IntakeResult) => void; reject: (e: Error) => void }>;
+  pending: Map<number, { resolve: (r: never) => void; reject: (e: Error) => void }>;
   /** Set by the worker's first message ('ready'): it loaded. */
   started: boolean;
 }
@@ -133,14 +159,35 @@ export class IntakePool {
   }
 
   run(job: IntakeJob): Promise<IntakeResult> {
+    return this.send<IntakeResult>((id) => ({ id, job }));
+  }
+
+  /**
+   * Frames a log record (wal.ts frame: encoded parts, encrypted with the log key) on a worker.
+   * Parts on a SharedArrayBuffer (a chained batch's rows) are read there without a copy; the
+   * frame comes back transferred.
+   */
+  async frame(parts: readonly Uint8Array[]): Promise<Buffer> {
+    const f = await this.send<Uint8Array>((id) => ({ id, frame: parts }));
+    return Buffer.from(f.buffer, f.byteOffset, f.byteLength);
+  }
+
+  /** `content_sealed` of each job, in order, made on a worker (the keys travel without their KeyObject). */
+  seal(jobs: SealJob[]): Promise<string[]> {
+    // Keys as text: a small Buffer is a view of Node's 8 KiB pool, which a message copies whole.
+    const plain = jobs.map((j) => ({ eventId: j.eventId, plaintext: j.plaintext, kid: Buffer.from(j.key.kid).toString('hex'), keyId: j.key.keyId, key: Buffer.from(j.key.key).toString('base64') }));
+    return this.send<string[]>((id) => ({ id, seal: plain }));
+  }
+
+  private send<T>(message: (id: number) => WorkerMessage): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the intake workers are stopped'));
     if (this.brokenReason) return Promise.reject(new Error(`the intake workers could not be started: ${this.brokenReason}`));
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
     const id = ++this.nextId;
-    return new Promise<IntakeResult>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, job });
+    return new Promise<T>((resolve, reject) => {
+      slot.pending.set(id, { resolve: resolve as (r: never) => void, reject });
+      slot.worker.postMessage(message(id));
     });
   }
 
@@ -170,7 +217,9 @@ export class IntakePool {
       const p = slot.pending.get(reply.id);
       if (!p) return;
       slot.pending.delete(reply.id);
-      if ('result' in reply) p.resolve(reply.result);
+      if ('result' in reply) p.resolve(reply.result as never);
+      else if ('framed' in reply) p.resolve(reply.framed as never);
+      else if ('sealed' in reply) p.resolve(reply.sealed as never);
       else p.reject(reply.error.name === 'OtlpDecodeError' ? new OtlpDecodeError(reply.error.message) : new Error(reply.error.message));
     });
     const fail = (err: Error): void => {

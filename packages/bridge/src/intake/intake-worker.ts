@@ -1,8 +1,11 @@
 /** A worker thread of IntakePool (intake-pool.ts): decode + intake of the requests it is sent. */
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { runIntake, type IntakeJob, type IntakeWorkerData } from './intake-pool.ts';
+import { runIntake, type IntakeWorkerData, type SealMessage, type WorkerMessage } from './intake-pool.ts';
+import { frame } from '../spool/index.ts';
+// The policy's files, not its index: a worker must not load the store (and chDB) with it.
 import { PrivacyFilter } from '../policy/privacy.ts';
+import { sealWith, type SealingKey } from '../policy/vault.ts';
 
 const data = workerData as IntakeWorkerData;
 // Intake masks and digests only; pseudonyms are made at finalize on the main thread, so this
@@ -11,9 +14,34 @@ const filter = new PrivacyFilter(randomBytes(32), { policy: data.policy });
 const privacy = { value: (v: unknown) => filter.value(v), policy: filter.policy, keepsRaw: data.keepsRaw };
 const walKey = data.walKey ? Buffer.from(data.walKey) : undefined;
 
+/** Data keys prepared for node:crypto, by key id and generation (subjects repeat). */
+const keys = new Map<string, SealingKey>();
+function keyOf(j: SealMessage): SealingKey {
+  const id = j.keyId + j.kid;
+  let k = keys.get(id);
+  if (!k) {
+    if (keys.size >= 10_000) keys.clear();
+    const key = Buffer.from(j.key, 'base64');
+    keys.set(id, (k = { keyId: j.keyId, kid: Buffer.from(j.kid, 'hex'), key, keyObject: createSecretKey(key) }));
+  }
+  return k;
+}
+
 parentPort!.postMessage('ready');
-parentPort!.on('message', ({ id, job }: { id: number; job: IntakeJob }) => {
+parentPort!.on('message', (message: WorkerMessage) => {
+  const { id } = message;
   try {
+    if ('seal' in message) {
+      const sealed = message.seal.map((j) => sealWith(keyOf(j), j.eventId, j.plaintext));
+      parentPort!.postMessage({ id, sealed });
+      return;
+    }
+    if ('frame' in message) {
+      const framed = frame(message.frame, walKey);
+      parentPort!.postMessage({ id, framed }, [framed.buffer as ArrayBuffer]);
+      return;
+    }
+    const { job } = message;
     // The body arrives as a Uint8Array (structured clone): the decoder wants a Buffer.
     const body = Buffer.from(job.raw.body.buffer, job.raw.body.byteOffset, job.raw.body.byteLength);
     const result = runIntake({ ...job, raw: { ...job.raw, body } }, privacy, walKey);

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { ChainWriter, riskChainId, riskChainIds, type ChainHead } from '../chain/chain-writer.ts';
-import { Correlator, type CorrelatorConfig } from '../correlate/correlator.ts';
-import type { ContentPiece, PendingEvent, SpanNode } from '../correlate/types.ts';
+import { Correlator, sealContentNow, setSealedContent, type ContentPiece, type CorrelatorConfig, type PendingEvent, type SpanNode } from '../correlate/index.ts';
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
@@ -90,6 +89,8 @@ interface SnapshotRecord {
   nodes: SpanNode[];
   pending: PendingEvent[];
   content: Array<[string, string, ContentPiece[]]>;
+  /** Decided and not chained yet (held, or their content being sealed): chained after a replay. */
+  decided?: PendingEvent[];
 }
 
 export interface IngestResult {
@@ -121,6 +122,17 @@ export class AuditPipeline {
    */
   private held: PendingEvent[] = [];
   private heldSince = 0;
+  /**
+   * Rounds of decided events whose content is being sealed on the workers, oldest first; each
+   * is chained when its content is back, in order (`sealing` settles when all are).
+   */
+  private unchained: PendingEvent[][] = [];
+  private sealing: Promise<void> | null = null;
+  /**
+   * A compaction is due: it waits for the rounds being sealed (so that its snapshot need not
+   * carry their events), and meanwhile nothing more is sent to be sealed.
+   */
+  private compactWanted = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
@@ -154,11 +166,13 @@ export class AuditPipeline {
     this.privacy = privacy;
     this.log = log;
     this.recent = recent;
-    this.correlator = new Correlator(config.correlator);
+    // With workers, content is sealed there (chainHeld), not at finalize.
+    this.correlator = new Correlator({ ...config.correlator, deferSealing: pool !== null });
     for (const id of riskChainIds(config.chainId)) this.chains.set(id, new ChainWriter(id, heads.get(id) ?? null));
     this.spool = new Spool(wal, store, { budgetBytes: config.spoolBudgetBytes, memoryBytes: config.spoolMemoryBytes }, log, metrics, {
       onStored: (b) => this.stored?.(b.chainId, b.firstSeq, b.lastSeq, b.hashes),
       onWalError: (err) => this.walFailed(err),
+      frame: pool ? (parts) => pool.frame(parts) : undefined,
     });
     this.m = {
       spansReceived: metrics.counter('otel_audit_spans_received_total', 'Spans received and accepted by the decoder'),
@@ -171,7 +185,7 @@ export class AuditPipeline {
       overloaded: metrics.counter('otel_audit_overloaded_total', 'Times a receiver was told to refuse a request (spool budget, pending events, log errors)'),
     };
     metrics.gauge('otel_audit_intake_jobs_in_flight', 'Requests being decoded and normalized on the intake worker threads', () => this.pool?.inFlight ?? 0);
-    metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content, or decided and waiting for the next batch', () => this.correlator.pending + this.held.length);
+    metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content, or decided and waiting for the next batch', () => this.correlator.pending + this.decidedCount);
     metrics.gauge('otel_audit_chain_head_seq', 'Seq of the newest chained event, per hash chain (one per risk level)', () =>
       [...this.chains].map(([chain, w]): [Record<string, string>, number] => [{ chain }, w.current.seq]),
     );
@@ -282,7 +296,7 @@ export class AuditPipeline {
         retryAfterSeconds: 10,
       };
     }
-    const held = this.correlator.pending + this.held.length + this.spool.memoryEvents;
+    const held = this.correlator.pending + this.decidedCount + this.spool.memoryEvents;
     if (held >= this.config.maxPendingEvents) {
       return { reason: `too many events waiting (${held}, limit ${this.config.maxPendingEvents}); retry later`, retryAfterSeconds: 2 };
     }
@@ -320,7 +334,20 @@ export class AuditPipeline {
   async flush(): Promise<void> {
     this.hold(this.correlator.drain(Date.now()));
     this.chainHeld();
+    await this.chained();
     await this.waitStored();
+  }
+
+  /** Decided events not chained yet. */
+  private get decidedCount(): number {
+    let n = this.held.length;
+    for (const r of this.unchained) n += r.length;
+    return n;
+  }
+
+  /** Waits until every round being sealed is chained. */
+  private async chained(): Promise<void> {
+    while (this.sealing) await this.sealing;
   }
 
   /** Waits until every chained batch is confirmed by ClickHouse. */
@@ -363,6 +390,7 @@ export class AuditPipeline {
     if (this.timer) clearInterval(this.timer);
     this.hold(this.correlator.drain(Date.now()));
     this.chainHeld();
+    await this.chained();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), this.config.shutdownTimeoutMs);
@@ -384,15 +412,21 @@ export class AuditPipeline {
     try {
       const now = Date.now();
       this.hold(this.correlator.takeReady(now));
-      const compactDue = this.spool.compactionDue(now);
-      // Seal now when ClickHouse is idle; else let the batch grow while the insert runs, up to
-      // batchRows or maxHoldMs. Held events are chained before a compaction, so that they never
-      // live only in the segments it deletes.
-      if (compactDue || this.spool.idle || this.held.length >= this.config.batchRows || now - this.heldSince >= this.config.maxHoldMs) {
+      if (this.spool.compactionDue(now)) this.compactWanted = true;
+      if (this.compactWanted) {
+        // Held events are chained before a compaction (sealed here), so that its snapshot is
+        // small; once the rounds on the workers are chained too.
+        if (!this.sealing) {
+          this.chainHeld(true);
+          this.compact();
+          this.compactWanted = false;
+        }
+      } else if (this.spool.idle || this.held.length >= this.config.batchRows || now - this.heldSince >= this.config.maxHoldMs) {
+        // Chain now when ClickHouse is idle; else let the batch grow while the insert runs, up
+        // to batchRows or maxHoldMs.
         this.chainHeld();
       }
       this.spool.evict();
-      if (compactDue) this.compact();
     } catch (err) {
       this.log.error('chaining failed', { error: (err as Error).message });
     }
@@ -400,7 +434,7 @@ export class AuditPipeline {
 
   /** Compacts the log: a snapshot of what the correlator holds, then the spool's unconfirmed batches. */
   private compact(): void {
-    const record: SnapshotRecord = { t: 'snapshot', ...this.correlator.snapshot() };
+    const record: SnapshotRecord = { t: 'snapshot', ...this.correlator.snapshot(), decided: [...this.unchained.flat(), ...this.held] };
     this.spool.compact(record);
   }
 
@@ -414,11 +448,45 @@ export class AuditPipeline {
     }
   }
 
-  private chainHeld(): void {
+  /**
+   * Chains what is held. Content to seal (`contentToSeal`, high-risk raw content) is sealed on
+   * the intake workers first, a round at a time, each round chained in order when it is back;
+   * without workers (or if they fail) it is sealed here.
+   */
+  private chainHeld(sealHere = false): void {
     if (this.held.length === 0) return;
     const ready = this.held;
     this.held = [];
-    this.chainDecided(ready);
+    const toSeal = ready.filter((p) => p.contentToSeal !== undefined);
+    if (!this.sealing && (sealHere || toSeal.length === 0 || !this.pool?.usable)) {
+      for (const p of toSeal) sealContentNow(p, this.privacy);
+      this.chainDecided(ready);
+      return;
+    }
+    this.unchained.push(ready);
+    const round = (this.sealing ?? Promise.resolve())
+      .then(() => this.sealOnWorkers(toSeal))
+      .then(() => {
+        this.unchained.shift();
+        this.chainDecided(ready);
+      })
+      .catch((err) => this.log.error('chaining failed', { error: (err as Error).message }))
+      .finally(() => {
+        if (this.sealing === round) this.sealing = null;
+      });
+    this.sealing = round;
+  }
+
+  private async sealOnWorkers(events: PendingEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    let sealed: string[];
+    try {
+      sealed = await this.pool!.seal(events.map((p) => ({ eventId: p.event.event_id, key: this.privacy.sealingKey(p.event), plaintext: p.contentToSeal! })));
+    } catch {
+      for (const p of events) sealContentNow(p, this.privacy);
+      return;
+    }
+    events.forEach((p, i) => setSealedContent(p, sealed[i]));
   }
 
   /** Appends decided events to their chains and hands each chained batch to the spool. */
@@ -459,7 +527,7 @@ export class AuditPipeline {
         eventIds: events.map((e) => e.event_id),
         hashes: events.map((e) => e.hash),
       };
-      this.spool.add(header, this.rowWriter.take());
+      this.spool.add(header, this.rowWriter.take((n) => this.spool.rowBuffer(n)));
     }
   }
 
@@ -511,6 +579,7 @@ export class AuditPipeline {
         for (const n of snap.nodes) this.correlator.addSpan(n, null, Date.now());
         for (const e of snap.pending) if (!chainedIds.has(e.event.event_id)) this.correlator.addSpan(e.node, e, e.arrivedAt);
         for (const [traceId, spanId, pieces] of snap.content) this.correlator.addContent(traceId, spanId, pieces, Date.now());
+        for (const e of snap.decided ?? []) if (!chainedIds.has(e.event.event_id)) this.hold([e]);
       }
     }
     const replayed = this.correlator.pending - before;

@@ -18,7 +18,7 @@ export { loadPolicy, parsePolicy, PolicyError, DEFAULT_POLICY, type ContentMode,
 export { RETENTION_REGIME_SPECS, RETENTION_REGIMES, retentionShortfalls, type RetentionRegime, type RetentionRegimeId } from './retention-regimes.ts';
 export { deriveSubjectIdKey, loadPseudonymKey, PrivacyFilter } from './privacy.ts';
 export type { EventFinalizer, FinalizingEvent } from './finalizer.ts';
-export { SubjectVault } from './vault.ts';
+export { SubjectVault, sealWith, type SealingKey } from './vault.ts';
 export { applyHotDays, applyRetention, checkStoragePolicy, currentRetention, currentTtl, StoragePolicyError } from './retention.ts';
 
 export interface OpenPrivacyOptions {

@@ -2,7 +2,7 @@ import { createHash, createHmac, hkdfSync } from 'node:crypto';
 import type { EventFinalizer, FinalizingEvent } from './finalizer.ts';
 import type { ContentMode } from './policy.ts';
 import { CompiledPolicy, DEFAULT_POLICY, IDENTITY_COLUMNS, type AttributeRule, type PrivacyPolicy } from './policy.ts';
-import type { SubjectVault } from './vault.ts';
+import type { SealingKey, SubjectVault } from './vault.ts';
 import { loadOrCreateKey } from '../internal/keys.ts';
 import type { AuditEvent } from '../model.ts';
 import { Redactor } from '../redact/redactor.ts';
@@ -220,6 +220,12 @@ export class PrivacyFilter implements EventFinalizer {
   sealContent(e: AuditEvent, raw: string): string {
     if (!this.vault) return '';
     return this.vault.seal(e.tenant, subjectOf(e), e.event_id, raw);
+  }
+
+  /** The key `sealContent` would use, to seal elsewhere (vault.ts sealWith, on a worker thread). */
+  sealingKey(e: AuditEvent): SealingKey {
+    if (!this.vault) throw new Error('no subject key store: content is not sealed');
+    return this.vault.sealingKey(e.tenant, subjectOf(e));
   }
 }
 

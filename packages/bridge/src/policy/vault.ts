@@ -72,27 +72,17 @@ export class SubjectVault {
 
   /** Encrypts raw content for one event under its subject's data key (created on first use). */
   seal(tenant: string, subject: string, eventId: string, plaintext: string): string {
+    return sealWith(this.sealingKey(tenant, subject), eventId, plaintext);
+  }
+
+  /**
+   * The subject's data key for sealing (created durably on first use), to seal with `sealWith`
+   * elsewhere: the pipeline seals on its worker threads, which never touch the key files.
+   */
+  sealingKey(tenant: string, subject: string): SealingKey {
     const keyId = this.keyId(tenant, subject);
     const dk = this.dataKey(keyId);
-    let body = Buffer.from(plaintext, 'utf8');
-    let flags = 0;
-    if (body.length >= DEFLATE_MIN) {
-      body = deflateRawSync(body, DEFLATE_OPTIONS);
-      flags |= FLAG_DEFLATE;
-    }
-    const nonce = nextNonce();
-    const header = Buffer.alloc(HEADER);
-    header[0] = VERSION;
-    header[1] = flags;
-    Buffer.from(keyId, 'hex').copy(header, 2);
-    dk.kid.copy(header, 34);
-    nonce.copy(header, 42);
-    dk.keyObject ??= createSecretKey(dk.key);
-    const cipher = createCipheriv('aes-256-gcm', dk.keyObject, nonce);
-    cipher.setAAD(aad(eventId, header));
-    const ct = Buffer.concat([cipher.update(body), cipher.final()]);
-    cipher.getAuthTag().copy(header, 54);
-    return Buffer.concat([header, ct]).toString('base64');
+    return { keyId, kid: dk.kid, key: dk.key, keyObject: (dk.keyObject ??= createSecretKey(dk.key)) };
   }
 
   /** The key id a sealed blob names, or null when it is not one. */
@@ -189,6 +179,39 @@ export class SubjectVault {
     this.cache.set(keyId, dk);
     return dk;
   }
+}
+
+/** A subject's data key, as `SubjectVault.sealingKey` gives it. */
+export interface SealingKey {
+  /** hex of the 32-byte key id (names the key file). */
+  keyId: string;
+  /** The key's 8-byte generation id. */
+  kid: Uint8Array;
+  key: Uint8Array;
+  /** The key prepared for node:crypto (not sent to other threads; made again there). */
+  keyObject?: KeyObject;
+}
+
+/** `content_sealed` of one event (format above): deflate-raw when worth it, AES-256-GCM. */
+export function sealWith(k: SealingKey, eventId: string, plaintext: string): string {
+  let body = Buffer.from(plaintext, 'utf8');
+  let flags = 0;
+  if (body.length >= DEFLATE_MIN) {
+    body = deflateRawSync(body, DEFLATE_OPTIONS);
+    flags |= FLAG_DEFLATE;
+  }
+  const nonce = nextNonce();
+  const header = Buffer.alloc(HEADER);
+  header[0] = VERSION;
+  header[1] = flags;
+  header.write(k.keyId, 2, 32, 'hex');
+  header.set(k.kid, 34);
+  nonce.copy(header, 42);
+  const cipher = createCipheriv('aes-256-gcm', k.keyObject ?? createSecretKey(k.key), nonce);
+  cipher.setAAD(aad(eventId, header));
+  const ct = Buffer.concat([cipher.update(body), cipher.final()]);
+  cipher.getAuthTag().copy(header, 54);
+  return Buffer.concat([header, ct]).toString('base64');
 }
 
 function aad(eventId: string, header: Buffer): Buffer {

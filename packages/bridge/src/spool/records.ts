@@ -37,6 +37,16 @@ export interface ChainedHeader {
 
 const WITH_DATA = 0x01;
 
+/** A record with data as two parts: its head (tag, header length, header) and the data itself. */
+export function recordParts(header: object, data: Uint8Array): [Buffer, Uint8Array] {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const head = Buffer.allocUnsafe(5 + json.length);
+  head[0] = WITH_DATA;
+  head.writeUInt32LE(json.length, 1);
+  json.copy(head, 5);
+  return [head, data];
+}
+
 export function encodeRecord(header: object, data?: Buffer): Buffer {
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   if (!data) return json;

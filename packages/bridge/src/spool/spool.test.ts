@@ -4,6 +4,7 @@
  * directory replaced by a file) and a restart, are never stored twice, and rows evicted from
  * memory are read back from the log.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,9 @@ import { Metrics } from '../internal/metrics.ts';
 import type { AuditEvent } from '../model.ts';
 import { RowWriter } from '../store/rowbinary.ts';
 import { Store } from '../store/store.ts';
-import { checkSpoolConfig, Spool, SpoolConfigError, WriteAheadLog, type ChainedHeader, type StoredBatch } from './index.ts';
+import { checkSpoolConfig, frame, RowBuffers, Spool, SpoolConfigError, WriteAheadLog, type ChainedHeader, type SpoolHooks, type StoredBatch } from './index.ts';
+import { IntakePool } from '../intake/index.ts';
+import { DEFAULT_POLICY } from '../policy/index.ts';
 
 let store: Store;
 let dataDir: string;
@@ -40,7 +43,7 @@ const repairStore = () => {
 };
 
 /** A sealed batch of `n` events of `chain`, continuing `writer`. */
-function batch(writer: ChainWriter, n: number, from: number): { header: ChainedHeader; rows: Buffer; events: AuditEvent[] } {
+function batch(writer: ChainWriter, n: number, from: number, alloc?: (n: number) => Buffer): { header: ChainedHeader; rows: Buffer; events: AuditEvent[] } {
   const events = Array.from({ length: n }, (_, i) => syntheticEvent(from + i, writer.chainId));
   const w = new RowWriter(1 << 16);
   writer.append(events, w);
@@ -56,16 +59,17 @@ function batch(writer: ChainWriter, n: number, from: number): { header: ChainedH
     eventIds: events.map((e) => e.event_id),
     hashes: events.map((e) => e.hash),
   };
-  return { header, rows: w.take(), events };
+  return { header, rows: w.take(alloc), events };
 }
 
-async function open(dir: string, memoryBytes = 1 << 20) {
-  const { wal, records } = await WriteAheadLog.openForReplay({ dir, segmentBytes: 1 << 20, fsync: false });
+async function open(dir: string, memoryBytes = 1 << 20, o: { key?: Buffer; frame?: SpoolHooks['frame'] } = {}) {
+  const { wal, records } = await WriteAheadLog.openForReplay({ dir, segmentBytes: 1 << 20, fsync: false, key: o.key });
   const stored: StoredBatch[] = [];
   const walErrors: Error[] = [];
   const spool = new Spool(wal, store, { budgetBytes: 1 << 22, memoryBytes }, silentLogger, new Metrics(), {
     onStored: (b) => stored.push(b),
     onWalError: (e) => walErrors.push(e),
+    frame: o.frame,
   });
   return { spool, records, stored, walErrors };
 }
@@ -73,6 +77,33 @@ async function open(dir: string, memoryBytes = 1 << 20) {
 async function rows(chain: string): Promise<Array<{ seq: string; n: string }>> {
   return store.rows(`SELECT seq, count() AS n FROM otel_audit.events WHERE chain_id = {c:String} GROUP BY seq ORDER BY seq`, { c: chain });
 }
+
+describe('RowBuffers', () => {
+  it('hands back its own buffers for reuse, by size class, up to its limit; shared or not', () => {
+    const shared = new RowBuffers(true, 200 * 1024);
+    const a = shared.take(70_000);
+    expect(a.length).toBe(70_000);
+    expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(a.buffer.byteLength).toBe(128 * 1024);
+    shared.give(a);
+    expect(shared.idleBytes).toBe(128 * 1024);
+    const b = shared.take(100_000);
+    expect(b.buffer).toBe(a.buffer);
+    expect(shared.idleBytes).toBe(0);
+    shared.give(b);
+    shared.give(b); // twice: kept once
+    expect(shared.idleBytes).toBe(128 * 1024);
+    shared.give(Buffer.alloc(128 * 1024)); // not one of its own: ignored
+    expect(shared.idleBytes).toBe(128 * 1024);
+    const c = shared.take(100_000);
+    const d = shared.take(100_000);
+    shared.give(c);
+    shared.give(d); // over the limit: dropped
+    expect(shared.idleBytes).toBe(128 * 1024);
+    const plain = new RowBuffers(false, 1 << 20);
+    expect(plain.take(10).buffer).toBeInstanceOf(ArrayBuffer);
+  });
+});
 
 describe('Spool', () => {
   it('validates its limits where they are declared', () => {
@@ -141,6 +172,72 @@ describe('Spool', () => {
     const third = await open(dir);
     expect(third.spool.recover(third.records).batches).toBe(0);
     await third.spool.close();
+  });
+
+  it('reuses row buffers once their batch is stored: every stored row is the one chained into it', async () => {
+    const { spool } = await open(join(dataDir, 'wal-reuse'), 1 << 20, { frame: async (parts) => frame(parts, undefined) });
+    const writer = new ChainWriter('reuse', null);
+    const hashes: string[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    for (let i = 0; i < 6; i++) {
+      const b = batch(writer, 15, i * 15, (n) => spool.rowBuffer(n));
+      buffers.add(b.rows.buffer);
+      hashes.push(...b.header.hashes);
+      spool.add(b.header, b.rows);
+      if (i % 2 === 1) {
+        spool.kick();
+        await spool.waitStored();
+      }
+    }
+    expect(buffers.size).toBeLessThan(6);
+    const stored = await store.rows<{ hash: string }>(`SELECT hash FROM otel_audit.events WHERE chain_id = 'reuse' ORDER BY seq`);
+    expect(stored.map((r) => r.hash)).toEqual(hashes);
+    await spool.close();
+  });
+
+  it('logs batches framed on the intake workers from shared rows (and on this thread when that fails): a restart reads them back', async () => {
+    const key = randomBytes(32);
+    const pool = new IntakePool(2, { policy: DEFAULT_POLICY, keepsRaw: false, walKey: key });
+    let framedElsewhere = 0;
+    let failing = false;
+    const frame: SpoolHooks['frame'] = async (parts) => {
+      if (failing) throw new Error('worker gone');
+      const f = await pool.frame(parts);
+      framedElsewhere++;
+      return f;
+    };
+    const dir = join(dataDir, 'wal-framed');
+    const writer = new ChainWriter('framed', null);
+    const first = await open(dir, 1 << 20, { key, frame });
+    const rowBuffer = (n: number) => first.spool.rowBuffer(n);
+    const batches = [batch(writer, 20, 0, rowBuffer), batch(writer, 20, 20, rowBuffer), batch(writer, 20, 40, rowBuffer), batch(writer, 20, 60, rowBuffer)];
+    expect(batches[0].rows.buffer).toBeInstanceOf(SharedArrayBuffer);
+    breakStore();
+    try {
+      first.spool.add(batches[0].header, batches[0].rows);
+      first.spool.add(batches[1].header, batches[1].rows);
+      first.spool.kick();
+      await waitFor(() => first.spool.lastInsertError !== '' && framedElsewhere === 2);
+      failing = true;
+      first.spool.add(batches[2].header, batches[2].rows);
+      first.spool.add(batches[3].header, batches[3].rows);
+      await first.spool.close();
+    } finally {
+      repairStore();
+      await pool.close();
+    }
+    expect(first.walErrors).toEqual([]);
+    expect(framedElsewhere).toBe(2);
+
+    const second = await open(dir, 1 << 20, { key });
+    const found = second.spool.recover(second.records);
+    expect(found.batches).toBe(4);
+    expect(found.heads.get('framed')).toEqual({ seq: 80, hash: batches[3].header.headHash });
+    second.spool.kick();
+    await second.spool.waitStored();
+    const r = await rows('framed');
+    expect(r.map((x) => Number(x.seq))).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
+    await second.spool.close();
   });
 });
 

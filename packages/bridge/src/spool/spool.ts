@@ -4,7 +4,8 @@ import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import { EVENT_COLUMNS } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
-import { decodeRecord, encodeRecord, isSnapshot, type ChainedHeader } from './records.ts';
+import { decodeRecord, encodeRecord, isSnapshot, recordParts, type ChainedHeader } from './records.ts';
+import { RowBuffers } from './row-buffers.ts';
 import type { WalRecord, WalRef, WriteAheadLog } from './wal.ts';
 
 /** The spool's limits (`serve --spool-budget`, `--spool-memory`). */
@@ -57,6 +58,8 @@ interface ChainedBatch {
   ref: WalRef | null;
   /** Settles after the first attempt to log the batch (inserts wait for it, not for its success). */
   logged: Promise<void>;
+  /** Its log record, framed (on a worker when the hook frames) until it is logged. */
+  framed: Promise<Buffer> | null;
   stored: boolean;
 }
 
@@ -73,6 +76,12 @@ export interface SpoolHooks {
   onStored(b: StoredBatch): void;
   /** A log write failed (the caller refuses requests for a moment). */
   onWalError(err: Error): void;
+  /**
+   * Frames a record with the log's key on another thread (wal.ts frame; the intake workers):
+   * encrypting a chained batch is the largest single cost left on the main thread otherwise.
+   * Without it, or when it fails, the log frames on this thread.
+   */
+  frame?(parts: readonly Uint8Array[]): Promise<Buffer>;
 }
 
 /** What a restart found in the log: the unconfirmed batches (queued again) and their events. */
@@ -101,7 +110,7 @@ export class Spool {
   private readonly hooks: SpoolHooks;
   private unstored: ChainedBatch[] = [];
   /** Chained batches waiting to be logged, in chain order (see add). */
-  private unlogged: Array<{ batch: ChainedBatch; record: Buffer; attempted: () => void }> = [];
+  private unlogged: Array<{ batch: ChainedBatch; attempted: () => void }> = [];
   private pumping: Promise<void> | null = null;
   private insertLoop: Promise<void> | null = null;
   private compacting = false;
@@ -116,6 +125,7 @@ export class Spool {
   spooledEvents = 0;
   memoryBytes = 0;
   memoryEvents = 0;
+  private readonly buffers: RowBuffers;
   private readonly m;
 
   constructor(wal: WriteAheadLog, store: Store, config: SpoolConfig, log: Logger, metrics: Metrics, hooks: SpoolHooks) {
@@ -124,6 +134,8 @@ export class Spool {
     this.store = store;
     this.log = log;
     this.hooks = hooks;
+    // Shared when another thread frames the records; up to half the memory budget kept for reuse.
+    this.buffers = new RowBuffers(hooks.frame !== undefined, Math.min(this.config.memoryBytes / 2, 32 * 1024 ** 2));
     this.m = {
       eventsStored: metrics.counter('otel_audit_events_stored_total', 'Audit events written to ClickHouse'),
       insertErrors: metrics.counter('otel_audit_insert_errors_total', 'Failed ClickHouse inserts (retried)'),
@@ -163,6 +175,7 @@ export class Spool {
    * are chained), at most once a second.
    */
   compactionDue(now: number): boolean {
+    if (this.compacting) return false;
     const budget = this.config.budgetBytes;
     const every = Math.min(this.wal.options.segmentBytes, Math.max(budget / 4, 64 * 1024));
     const reclaim = this.wal.bytes >= budget && this.wal.bytes > this.spooledBytes * 1.25 && now - this.lastCompactAt > 1000;
@@ -180,13 +193,22 @@ export class Spool {
   }
 
   /**
-   * Takes a chained batch: logs it, in chain order, and queues it for ClickHouse. The rows are
-   * the tail of one buffer with the log record (one copy of the rows).
+   * Memory for a batch's rows (reused; shared with the framing thread when there is one): what
+   * `add` takes back once the batch no longer needs it.
    */
-  add(header: ChainedHeader, rowBytes: Buffer): void {
-    const record = encodeRecord(header, rowBytes);
-    const rows = record.subarray(record.length - rowBytes.length);
+  rowBuffer(n: number): Buffer {
+    return this.buffers.take(n);
+  }
+
+  /**
+   * Takes a chained batch: logs it, in chain order, and queues it for ClickHouse. The spool
+   * keeps `rows` as given (no copy); rows in a `rowBuffer` are read by the thread that frames
+   * the log record without a copy too, and the buffer is reused after the batch.
+   */
+  add(header: ChainedHeader, rows: Buffer): void {
+    const record = recordParts(header, rows);
     const batch: ChainedBatch = {
+      framed: this.frameOf(record),
       token: header.token,
       chainId: header.chainId,
       firstSeq: header.firstSeq,
@@ -199,7 +221,7 @@ export class Spool {
       logged: Promise.resolve(),
       stored: false,
     };
-    batch.logged = this.logBatch(batch, record);
+    batch.logged = this.logBatch(batch);
     this.unstored.push(batch);
     this.spooledBytes += rows.length;
     this.spooledEvents += batch.events;
@@ -228,10 +250,10 @@ export class Spool {
    * never durable while an earlier one is not, so a replay finds no hole in the chain. Resolves
    * after the first attempt; retries go on in the background (inserts need not wait for them).
    */
-  private logBatch(batch: ChainedBatch, record: Buffer): Promise<void> {
+  private logBatch(batch: ChainedBatch): Promise<void> {
     let attempted!: () => void;
     const done = new Promise<void>((resolve) => (attempted = resolve));
-    this.unlogged.push({ batch, record, attempted });
+    this.unlogged.push({ batch, attempted });
     this.pumping ??= this.pumpBatches().finally(() => {
       this.pumping = null;
     });
@@ -246,11 +268,14 @@ export class Spool {
       for (const i of round) if (i.batch.stored) i.attempted();
       // Encrypted too, although they hold only what ClickHouse stores: with a ClickHouse server,
       // the bridge's disk would otherwise hold content that lives only on the server's.
-      const results = await Promise.allSettled(live.map((i) => this.wal.append(i.record)));
+      // Framed elsewhere in parallel (since add), appended here in chain order.
+      const frames = await Promise.all(live.map((i) => i.batch.framed!));
+      const results = await Promise.allSettled(frames.map((f) => this.wal.appendFramed(f)));
       const failedAt = results.findIndex((r) => r.status === 'rejected');
       const ok = failedAt === -1 ? live.length : failedAt;
       for (let k = 0; k < ok; k++) {
         live[k].batch.ref = (results[k] as PromiseFulfilledResult<WalRef>).value;
+        live[k].batch.framed = null;
         live[k].attempted();
       }
       if (failedAt === -1) {
@@ -264,6 +289,18 @@ export class Spool {
       this.unlogged.unshift(...again);
       await sleep(backoff.next());
     }
+  }
+
+  /** A record framed by the hook, or here if there is none or it fails. Never rejects. */
+  private async frameOf(record: readonly Uint8Array[]): Promise<Buffer> {
+    if (this.hooks.frame) {
+      try {
+        return await this.hooks.frame(record);
+      } catch {
+        // framed here below
+      }
+    }
+    return this.wal.frame(record);
   }
 
   /** In order, one batch at a time, retried with backoff until ClickHouse takes it. */
@@ -301,6 +338,8 @@ export class Spool {
       if (batch.full) {
         this.memoryBytes -= batch.rowBytes;
         this.memoryEvents -= batch.events;
+        // Inserted, and framed before that (inserts wait for the log): no one reads the rows now.
+        this.buffers.give(batch.full.rows);
         batch.full = null;
       }
       this.m.eventsStored.inc(batch.events);
@@ -333,6 +372,7 @@ export class Spool {
     for (let i = this.unstored.length - 1; i > 0 && this.memoryBytes > this.config.memoryBytes; i--) {
       const b = this.unstored[i];
       if (!b.full || !b.ref) continue;
+      this.buffers.give(b.full.rows); // logged, so framed: no one reads the rows now
       b.full = null;
       this.memoryBytes -= b.rowBytes;
       this.memoryEvents -= b.events;
@@ -350,9 +390,11 @@ export class Spool {
     this.compacting = true;
     this.lastCompactAt = Date.now();
     const batches = [...this.unstored];
-    const carried = batches.map((b) => b.ref ?? encodeRecord(b.full!.header, b.full!.rows));
+    // Batches not logged yet are carried as the frames being made for them (no second framing),
+    // and the snapshot is framed like them: the log keeps the rotation's place in its queue.
+    const carried = batches.map((b) => b.ref ?? (b.framed ? { framed: b.framed } : Buffer.concat(recordParts(b.full!.header, b.full!.rows))));
     this.wal
-      .compact(encodeRecord(snapshot), carried)
+      .compact({ framed: this.frameOf([encodeRecord(snapshot)]) }, carried)
       .then((refs) => batches.forEach((b, i) => (b.ref = refs[i])))
       .catch((err) => this.log.error('write-ahead log compaction failed', { error: (err as Error).message }))
       .finally(() => {
@@ -384,6 +426,7 @@ export class Spool {
           rowBytes: body!.length,
           full: null,
           ref,
+          framed: null,
           logged: Promise.resolve(),
           stored: false,
           header: h,

@@ -61,6 +61,31 @@ describe('WriteAheadLog', () => {
     expect(records.map(String)).toEqual(['SNAPSHOT', 'new']);
     await w2.close();
   });
+
+  it('a compaction whose records are framed elsewhere holds its place: what is queued after it waits and lands after them', async () => {
+    const d = dir();
+    const key = Buffer.alloc(32, 7);
+    const { wal } = await WriteAheadLog.open({ dir: d, segmentBytes: 1 << 20, fsync: true, key });
+    const before = wal.append('old');
+    let release!: () => void;
+    const later = new Promise<void>((r) => (release = r));
+    const compacted = wal.compact(
+      { framed: later.then(() => frame('SNAPSHOT', key)) },
+      ['carried here', { framed: later.then(() => frame([Buffer.from('carried '), Buffer.from('in parts')], key)) }],
+    );
+    const after = wal.append('new');
+    await before;
+    let afterDone = false;
+    void after.then(() => (afterDone = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(afterDone).toBe(false);
+    release();
+    await Promise.all([compacted, after]);
+    await wal.close();
+    const { records, wal: w2 } = await WriteAheadLog.open({ dir: d, segmentBytes: 1 << 20, fsync: true, key });
+    expect(records.map(String)).toEqual(['SNAPSHOT', 'carried here', 'carried in parts', 'new']);
+    await w2.close();
+  });
 });
 
 describe('WriteAheadLog encryption', () => {

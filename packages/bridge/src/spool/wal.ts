@@ -64,7 +64,12 @@ interface Waiter {
 
 type QueuedOp =
   | { kind: 'data'; payload: Buffer; ref: WalRef | null; waiter: Waiter }
-  | { kind: 'rotate'; snapshot: Buffer; carried: Array<Buffer | WalRef>; waiter: Waiter };
+  | { kind: 'rotate'; snapshot: Promise<Buffer>; carried: Array<Promise<Buffer> | WalRef>; waiter: Waiter };
+
+/** A record being framed elsewhere (`frame`, on a worker thread), for `compact`. It must not reject. */
+export interface FramedLater {
+  framed: Promise<Buffer>;
+}
 
 
 function open_(key: Buffer, encrypted: Buffer): Buffer {
@@ -75,27 +80,32 @@ function open_(key: Buffer, encrypted: Buffer): Buffer {
 
 /**
  * The frame of a payload (encrypted with the key, if any), in one buffer. Pure: intake workers
- * frame the requests they decoded, and the log appends the bytes as they are.
+ * frame the requests they decoded, and the log appends the bytes as they are. A payload given
+ * as parts is framed as their concatenation, without making it (a chained batch: its record
+ * header, then rows that stay in memory for the insert).
  */
-export function frame(payload: string | Buffer, key: Buffer | undefined): Buffer {
-  const data = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-  let out: Buffer;
+export function frame(payload: string | Uint8Array | readonly Uint8Array[], key: Buffer | undefined): Buffer {
+  const parts: readonly Uint8Array[] = typeof payload === 'string' ? [Buffer.from(payload, 'utf8')] : payload instanceof Uint8Array ? [payload] : payload;
+  let size = 0;
+  for (const p of parts) size += p.byteLength;
+  // Unpooled: a frame made on a worker is transferred to the main thread, not copied.
+  const out = Buffer.allocUnsafeSlow(HEADER + (key ? 12 + size + 16 : size));
+  let at = HEADER;
   if (key) {
     const nonce = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, nonce);
-    const head = cipher.update(data);
-    const tail = cipher.final();
-    out = Buffer.allocUnsafeSlow(HEADER + 12 + head.length + tail.length + 16);
-    nonce.copy(out, HEADER);
-    head.copy(out, HEADER + 12);
-    tail.copy(out, HEADER + 12 + head.length);
-    cipher.getAuthTag().copy(out, HEADER + 12 + head.length + tail.length);
+    nonce.copy(out, at);
+    at += 12;
+    for (const p of parts) at += cipher.update(p).copy(out, at);
+    at += cipher.final().copy(out, at);
+    at += cipher.getAuthTag().copy(out, at);
   } else {
-    // Unpooled: a frame made on a worker is transferred to the main thread, not copied.
-    out = Buffer.allocUnsafeSlow(HEADER + data.length);
-    data.copy(out, HEADER);
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.byteLength;
+    }
   }
-  const body = out.subarray(HEADER);
+  const body = out.subarray(HEADER, at);
   out.writeUInt32LE(body.length, 0);
   out.writeUInt32LE(crc32(body), 4);
   return out;
@@ -239,7 +249,7 @@ export class WriteAheadLog {
    * state when they call this, not when it resolves, so that a snapshot taken at any moment
    * covers every record queued before it (see compact).
    */
-  append(payload: string | Buffer): Promise<WalRef> {
+  append(payload: string | Uint8Array | readonly Uint8Array[]): Promise<WalRef> {
     return this.appendFramed(frame(payload, this.options.key));
   }
 
@@ -265,19 +275,26 @@ export class WriteAheadLog {
    * ref of a record already in the log, copied as it is), then deletes the older segments:
    * their content is either in ClickHouse or in the new segment. Records queued before the
    * call land in the old segment, records queued after it in the new one. Resolves with the new
-   * refs of the carried records (ref arguments are also updated in place).
+   * refs of the carried records (ref arguments are also updated in place). A record given as
+   * `FramedLater` holds its place in the queue while it is framed elsewhere.
    */
-  compact(snapshot: string | Buffer, carried: Array<string | Buffer | WalRef> = []): Promise<WalRef[]> {
+  compact(snapshot: string | Buffer | FramedLater, carried: Array<string | Buffer | WalRef | FramedLater> = []): Promise<WalRef[]> {
     if (this.closed) return Promise.reject(new Error('write-ahead log is closed'));
+    const framed = (c: string | Buffer | FramedLater): Promise<Buffer> => (typeof c === 'string' || Buffer.isBuffer(c) ? Promise.resolve(this.frame(c)) : c.framed);
     return new Promise<WalRef[]>((resolve, reject) => {
       this.queue.push({
         kind: 'rotate',
-        snapshot: frame(snapshot, this.options.key),
-        carried: carried.map((c) => (typeof c === 'string' || Buffer.isBuffer(c) ? frame(c, this.options.key) : c)),
+        snapshot: framed(snapshot),
+        carried: carried.map((c) => (typeof c === 'string' || Buffer.isBuffer(c) || 'framed' in c ? framed(c) : c)),
         waiter: { resolve: resolve as (v: unknown) => void, reject },
       });
       this.kick();
     });
+  }
+
+  /** A payload framed with this log's key, here (what `append` writes). */
+  frame(payload: string | Uint8Array | readonly Uint8Array[]): Buffer {
+    return frame(payload, this.options.key);
   }
 
   /** Reads one record back by its ref (the payload, authenticated and decrypted). */
@@ -317,7 +334,7 @@ export class WriteAheadLog {
         try {
           const first = batch[0];
           if (first.kind === 'rotate') {
-            const refs = await this.rotate(first.snapshot, first.carried);
+            const refs = await this.rotate(await first.snapshot, await Promise.all(first.carried));
             first.waiter.resolve(refs);
             continue;
           }

@@ -82,9 +82,14 @@ export class RowWriter {
     this.pos += 8;
   }
 
-  /** The bytes written so far (a copy, so the writer can be reused). */
-  take(): Buffer {
-    const out = Buffer.from(this.buf.subarray(0, this.pos));
+  /**
+   * The bytes written so far (a copy, so the writer can be reused), into `alloc(n)` when given
+   * (the spool's reused, shared row buffers). The writer's own buffer is never shared memory:
+   * V8 writes strings into a SharedArrayBuffer on a slow path.
+   */
+  take(alloc?: (n: number) => Buffer): Buffer {
+    const out = alloc ? alloc(this.pos) : Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
     this.pos = 0;
     return out;
   }

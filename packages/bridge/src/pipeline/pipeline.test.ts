@@ -1,0 +1,116 @@
+/**
+ * The pipeline against a real chDB store, real intake workers and a real write-ahead log:
+ * content sealed on the workers (finalize leaves it in `contentToSeal`), and decided events
+ * that a compaction's snapshot caught before they were chained are chained after a restart.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Correlator, type PendingEvent } from '../correlate/index.ts';
+import { runIntake } from '../intake/index.ts';
+import { Metrics, silentLogger } from '../internal/index.ts';
+import { openPrivacy, openSealedContent, type PrivacyFilter, type SealedRow } from '../policy/index.ts';
+import { encodeRecord, WriteAheadLog } from '../spool/index.ts';
+import { Store } from '../store/index.ts';
+import { AuditPipeline, DEFAULT_PIPELINE_CONFIG } from './pipeline.ts';
+
+let dataDir: string;
+let store: Store;
+let privacy: PrivacyFilter;
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'pipeline-test-'));
+  store = await Store.open({ dataDir, database: 'otel_audit' });
+  await store.migrate();
+  privacy = await openPrivacy({ dataDir }, store, silentLogger);
+});
+afterAll(async () => {
+  await store?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const attr = (key: string, value: string) => ({ key, value: { stringValue: value } });
+
+/** An OTLP/JSON request with one high-risk model call whose input holds an email address. */
+function modelCall(caseId: string): Buffer {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const span = {
+    traceId: randomBytes(16).toString('hex'),
+    spanId: randomBytes(8).toString('hex'),
+    name: 'chat gpt-4o',
+    kind: 3,
+    startTimeUnixNano: String(now - 1_000_000n),
+    endTimeUnixNano: String(now),
+    attributes: [
+      attr('gen_ai.operation.name', 'chat'),
+      attr('gen_ai.provider.name', 'openai'),
+      attr('gen_ai.request.model', 'gpt-4o'),
+      attr('audit.risk', 'high'),
+      attr('audit.actor.id', 'agent-7'),
+      attr('audit.correlation_id', caseId),
+      attr('gen_ai.input.messages', JSON.stringify([{ role: 'user', parts: [{ type: 'text', content: `refund for jane.doe@example.com (${caseId})` }] }])),
+      attr('gen_ai.output.messages', JSON.stringify([{ role: 'assistant', parts: [{ type: 'text', content: 'done' }] }])),
+    ],
+  };
+  return Buffer.from(JSON.stringify({ resourceSpans: [{ resource: { attributes: [attr('service.name', 'pipeline-test')] }, scopeSpans: [{ spans: [span] }] }] }));
+}
+
+/** The request's events, decided by a correlator that leaves sealing for later (as the pipeline's does). */
+function decided(caseId: string): PendingEvent[] {
+  const now = Date.now();
+  const r = runIntake({ raw: { signal: 'traces', encoding: 'json', body: modelCall(caseId) }, defaultRisk: 'medium', now, ingestTime: '2026-12-07 00:00:00.000000000' }, privacy);
+  if (r.signal !== 'traces') throw new Error('expected traces');
+  const c = new Correlator({ finalizer: privacy, deferSealing: true });
+  for (const ev of r.intake.events) c.addSpan(ev.node, ev, now);
+  return c.drain(now);
+}
+
+async function storedRows(caseId: string): Promise<Array<SealedRow & { content: string; seq: string }>> {
+  return store.rows(
+    `SELECT event_id, tenant, risk, on_behalf_of, actor_id, correlation_id, content_sealed, content, seq FROM otel_audit.events WHERE correlation_id = {c:String}`,
+    { c: caseId },
+  );
+}
+
+describe('AuditPipeline', () => {
+  it('finalize with deferred sealing leaves the raw content to seal, and nothing sealed yet', () => {
+    const [p] = decided('CASE-DEFER');
+    expect(p.contentToSeal).toContain('jane.doe@example.com');
+    expect(p.event.content).not.toContain('jane.doe@example.com');
+    expect((p.event as { content_sealed?: string }).content_sealed).toBeUndefined();
+  });
+
+  for (const intakeWorkers of [1, 0]) {
+    it(`chains the decided events of a snapshot after a restart, their content sealed (${intakeWorkers ? 'on a worker' : 'on the main thread'})`, async () => {
+      const caseId = `CASE-SNAPSHOT-${intakeWorkers}`;
+      const walKey = randomBytes(32);
+      const dir = join(dataDir, `run-${intakeWorkers}`);
+      // What a compaction writes while a round is being sealed: the round's events under `decided`.
+      const { wal } = await WriteAheadLog.openForReplay({ dir: join(dir, 'wal'), segmentBytes: 1 << 20, fsync: true, key: walKey });
+      await wal.append(encodeRecord({ t: 'snapshot', nodes: [], pending: [], content: [], decided: decided(caseId) }));
+      await wal.close();
+
+      const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId: `snap${intakeWorkers}`, walKey, intakeWorkers, correlator: { finalizer: privacy } };
+      const pipeline = await AuditPipeline.start(store, privacy, config, silentLogger, new Metrics());
+      try {
+        await pipeline.flush();
+      } finally {
+        await pipeline.close();
+      }
+      const rows = await storedRows(caseId);
+      expect(rows).toHaveLength(1);
+      expect(rows[0].seq).toBe('1');
+      expect(rows[0].content).not.toContain('jane.doe@example.com');
+      const opened = openSealedContent(privacy, rows[0]);
+      expect(opened.status).toBe('ok');
+      expect(JSON.stringify((opened as { content: unknown }).content)).toContain(`refund for jane.doe@example.com (${caseId})`);
+
+      // A second restart finds nothing left to chain: the event is not stored twice.
+      const again = await AuditPipeline.start(store, privacy, config, silentLogger, new Metrics());
+      await again.flush();
+      await again.close();
+      expect(await storedRows(caseId)).toHaveLength(1);
+    });
+  }
+});
