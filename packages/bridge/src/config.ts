@@ -15,6 +15,7 @@ import { DEFAULT_OTLP_HTTP_CONFIG, type OtlpHttpConfig } from './receive/http/ot
 import { DEFAULT_OTLP_GRPC_CONFIG, type OtlpGrpcConfig } from './receive/grpc/otlp-grpc.ts';
 import { DEFAULT_DECODE_OPTIONS, type DecodeOptions } from './otlp/index.ts';
 import { DEFAULT_STORAGE_POLICY } from './store/schema.ts';
+import { ConfigError } from './internal/config-error.ts';
 
 export interface BridgeConfig {
   dataDir: string;
@@ -51,14 +52,7 @@ export interface Tiering {
   storagePolicy: string;
 }
 
-export class ConfigError extends Error {
-  /** What kind of bad configuration (CONFIG_INVALID unless a stage says more, e.g. RETENTION_BELOW_REGIME). */
-  readonly code: string;
-  constructor(message: string, code = 'CONFIG_INVALID') {
-    super(message);
-    this.code = code;
-  }
-}
+export { ConfigError };
 
 /** HOST:PORT, :PORT or PORT. */
 export function parseHostPort(value: string, what: string): { host: string; port: number } {

@@ -1,57 +1,54 @@
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../config.ts';
-import { alerts } from './commands/alerts.ts';
-import { detect } from './commands/detect.ts';
-import { report } from './commands/report.ts';
-import { erase } from './commands/erase.ts';
-import { evidence, verifyEvidence } from './commands/evidence.ts';
-import { event } from './commands/event.ts';
-import { migrate } from './commands/migrate.ts';
-import { prove } from './commands/prove.ts';
-import { publicKey } from './commands/public-key.ts';
-import { verifyProof } from './commands/verify-proof.ts';
-import { verify } from './commands/verify.ts';
-import { exportEvents, search, sql, timeline, trace } from './commands/query.ts';
-import { serve } from './commands/serve.ts';
+import { ConfigError } from '../internal/config-error.ts';
 import { completionCommand } from './commands/completion.ts';
-import { ready, version } from './commands/service.ts';
 import { packageVersion } from '../internal/version.ts';
 import { EXIT, InputError, UsageError, type Command } from './shared.ts';
 
 export { EXIT } from './shared.ts';
 
-/** One entry per command, each in its own module under commands/. */
-const COMMANDS: Record<string, Command> = {
-  serve,
-  timeline,
-  trace,
-  event,
-  search,
-  export: exportEvents,
-  sql,
-  migrate,
-  verify,
-  prove,
-  'verify-proof': verifyProof,
-  'public-key': publicKey,
-  evidence, 'verify-evidence': verifyEvidence,
-  erase,
-  alerts,
-  detect,
-  report,
-  ready,
-  version,
-  completion: completionCommand(() => COMMANDS),
+/**
+ * One entry per command, each in its own module under commands/, loaded when it runs: a query
+ * command then starts without loading the bridge (serve's modules took most of a second).
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./commands/serve.ts')).serve,
+  timeline: async () => (await import('./commands/query.ts')).timeline,
+  trace: async () => (await import('./commands/query.ts')).trace,
+  event: async () => (await import('./commands/event.ts')).event,
+  search: async () => (await import('./commands/query.ts')).search,
+  export: async () => (await import('./commands/query.ts')).exportEvents,
+  sql: async () => (await import('./commands/query.ts')).sql,
+  migrate: async () => (await import('./commands/migrate.ts')).migrate,
+  verify: async () => (await import('./commands/verify.ts')).verify,
+  prove: async () => (await import('./commands/prove.ts')).prove,
+  'verify-proof': async () => (await import('./commands/verify-proof.ts')).verifyProof,
+  'public-key': async () => (await import('./commands/public-key.ts')).publicKey,
+  evidence: async () => (await import('./commands/evidence.ts')).evidence,
+  'verify-evidence': async () => (await import('./commands/evidence.ts')).verifyEvidence,
+  erase: async () => (await import('./commands/erase.ts')).erase,
+  alerts: async () => (await import('./commands/alerts.ts')).alerts,
+  detect: async () => (await import('./commands/detect.ts')).detect,
+  report: async () => (await import('./commands/report.ts')).report,
+  ready: async () => (await import('./commands/service.ts')).ready,
+  version: async () => (await import('./commands/service.ts')).version,
+  completion: async () => completionCommand(allCommands),
 };
 
-function mainHelp(): string {
+/** Every command, loaded (the overall help and the completion scripts list them all). */
+async function allCommands(): Promise<Record<string, Command>> {
+  const entries = await Promise.all(Object.entries(COMMANDS).map(async ([name, load]) => [name, await load()] as const));
+  return Object.fromEntries(entries);
+}
+
+async function mainHelp(): Promise<string> {
+  const commands = await allCommands();
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   return `otel-audit: an audit trail from the OpenTelemetry traces of AI applications
 
 Usage: otel-audit <command> [options]
 
 Commands:
-${Object.entries(COMMANDS)
+${Object.entries(commands)
   .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
   .join('\n')}
 
@@ -69,22 +66,23 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name) {
     // No command is a usage error: the help goes where errors go.
-    process.stderr.write(mainHelp());
+    process.stderr.write(await mainHelp());
     return EXIT.USAGE;
   }
   if (name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(mainHelp());
+    process.stdout.write(await mainHelp());
     return EXIT.OK;
   }
   if (name === '--version' || name === '-V') {
     process.stdout.write(`${packageVersion()}\n`);
     return EXIT.OK;
   }
-  const command = COMMANDS[name];
-  if (!command) {
-    process.stderr.write(`otel-audit: unknown command "${name}"\n\n${mainHelp()}`);
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!load) {
+    process.stderr.write(`otel-audit: unknown command "${name}"\n\n${await mainHelp()}`);
     return EXIT.USAGE;
   }
+  const command = await load();
   try {
     const { values, positionals } = parseArgs({
       args: rest,

@@ -9,5 +9,6 @@ export { loadOrCreateKey } from './keys.ts';
 export { DIR_MODE, FILE_MODE, secureDataDir } from './data-dir.ts';
 export { ensureWritableDir } from './make-dir.ts';
 export { Metrics, type Series } from './metrics.ts';
+export { ConfigError } from './config-error.ts';
 export { describe, isObject, unknownKeys } from './validate.ts';
 export { packageVersion } from './version.ts';

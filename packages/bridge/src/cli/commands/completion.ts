@@ -105,7 +105,7 @@ fi
 }
 
 /** `otel-audit completion bash|zsh`: a completion script made from the commands' own options. */
-export function completionCommand(commands: () => Record<string, Command>): Command {
+export function completionCommand(commands: () => Promise<Record<string, Command>>): Command {
   return {
     summary: 'print a shell completion script (bash or zsh)',
     usage: 'otel-audit completion bash|zsh',
@@ -114,7 +114,8 @@ export function completionCommand(commands: () => Record<string, Command>): Comm
 zsh:  source <(otel-audit completion zsh) after compinit, or save it as _otel-audit in your $fpath.`,
     async run(_values, pos) {
       if (pos.length !== 1 || (pos[0] !== 'bash' && pos[0] !== 'zsh')) throw new UsageError('completion takes one shell: bash or zsh');
-      process.stdout.write(pos[0] === 'bash' ? bash(commands()) : zsh(commands()));
+      const all = await commands();
+      process.stdout.write(pos[0] === 'bash' ? bash(all) : zsh(all));
       return EXIT.OK;
     },
   };
