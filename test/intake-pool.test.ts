@@ -50,6 +50,26 @@ function tracesJob(format: 'protobuf' | 'json'): IntakeJob {
 }
 
 describe('IntakePool', () => {
+  it('moves a large body that owns its memory to the worker (not copied); a small or shared one is copied', async () => {
+    const small = tracesJob('protobuf');
+    const expected = runIntake(tracesJob('protobuf'), privacy);
+    // Padded with a second copy of the request: a large body, owned (its own ArrayBuffer).
+    const one = small.raw.body;
+    const large: IntakeJob = { ...small, raw: { ...small.raw, body: Buffer.concat(Array.from({ length: Math.ceil(70_000 / one.length) }, () => one)) } };
+    const largeCopy = Buffer.from(large.raw.body);
+    const expectedLarge = runIntake({ ...large, raw: { ...large.raw, body: largeCopy } }, privacy);
+    const r = await pool.run(large);
+    expect(large.raw.body.length).toBe(0); // transferred
+    expect(r.received).toBe(expectedLarge.received);
+    const s = await pool.run(small);
+    expect(small.raw.body.length).toBe(one.length); // copied
+    expect(s.received).toBe(expected.received);
+    // A view into a larger buffer is copied too: the rest of its memory is not the request's.
+    const inner = Buffer.concat([Buffer.alloc(10), largeCopy]).subarray(10);
+    await pool.run({ ...large, raw: { ...large.raw, body: inner } });
+    expect(inner.length).toBe(largeCopy.length);
+  });
+
   it('gives what the main thread gives, for protobuf and JSON traces and for logs', async () => {
     const logs: IntakeJob = {
       raw: {

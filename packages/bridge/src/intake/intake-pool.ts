@@ -72,6 +72,8 @@ export interface IntakeWorkerData {
 }
 
 const YOUNG_GENERATION_MB = 48;
+/** Bodies from this size move to the worker (smaller ones live in Node's shared buffer pool). */
+const TRANSFER_MIN_BYTES = 64 * 1024;
 
 /** One event's raw content to seal under its subject's key (policy/vault.ts sealWith). */
 export interface SealJob {
@@ -158,8 +160,14 @@ export class IntakePool {
     return n;
   }
 
+  /**
+   * Runs a job on a worker. A large body that owns its memory moves there (transferred, not
+   * copied: `job.raw.body` is empty afterwards, as RawRequest allows).
+   */
   run(job: IntakeJob): Promise<IntakeResult> {
-    return this.send<IntakeResult>((id) => ({ id, job }));
+    const body = job.raw.body;
+    const owned = body.byteLength >= TRANSFER_MIN_BYTES && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+    return this.send<IntakeResult>((id) => ({ id, job }), owned ? [body.buffer as ArrayBuffer] : []);
   }
 
   /**
@@ -179,7 +187,7 @@ export class IntakePool {
     return this.send<string[]>((id) => ({ id, seal: plain }));
   }
 
-  private send<T>(message: (id: number) => WorkerMessage): Promise<T> {
+  private send<T>(message: (id: number) => WorkerMessage, transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the intake workers are stopped'));
     if (this.brokenReason) return Promise.reject(new Error(`the intake workers could not be started: ${this.brokenReason}`));
     let slot = this.slots[0]!;
@@ -187,7 +195,7 @@ export class IntakePool {
     const id = ++this.nextId;
     return new Promise<T>((resolve, reject) => {
       slot.pending.set(id, { resolve: resolve as (r: never) => void, reject });
-      slot.worker.postMessage(message(id));
+      slot.worker.postMessage(message(id), transfer);
     });
   }
 

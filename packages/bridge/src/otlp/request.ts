@@ -15,6 +15,7 @@ export type Encoding = 'protobuf' | 'json';
 export interface RawRequest {
   signal: Signal;
   encoding: Encoding;
+  /** The sink takes it over: it may be moved to a worker thread (then empty here) once handed over. */
   body: Buffer;
   /** Tenant every event of the request gets: the `x-otel-audit-tenant` header (among the token's tenants). */
   tenant?: string;

@@ -527,7 +527,9 @@ export class AuditPipeline {
         eventIds: events.map((e) => e.event_id),
         hashes: events.map((e) => e.hash),
       };
-      this.spool.add(header, this.rowWriter.take((n) => this.spool.rowBuffer(n)));
+      const rows = this.spool.rowChunks(this.rowWriter.pos);
+      this.rowWriter.moveTo(rows);
+      this.spool.add(header, rows);
     }
   }
 

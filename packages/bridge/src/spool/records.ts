@@ -37,14 +37,14 @@ export interface ChainedHeader {
 
 const WITH_DATA = 0x01;
 
-/** A record with data as two parts: its head (tag, header length, header) and the data itself. */
-export function recordParts(header: object, data: Uint8Array): [Buffer, Uint8Array] {
+/** A record with data as parts: its head (tag, header length, header), then the data's chunks. */
+export function recordParts(header: object, data: readonly Uint8Array[]): Uint8Array[] {
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const head = Buffer.allocUnsafe(5 + json.length);
   head[0] = WITH_DATA;
   head.writeUInt32LE(json.length, 1);
   json.copy(head, 5);
-  return [head, data];
+  return [head, ...data];
 }
 
 export function encodeRecord(header: object, data?: Buffer): Buffer {

@@ -1,56 +1,48 @@
 /**
- * Reused memory for chained batches' rows. Memory a process has not written to yet costs a page
- * fault per 4 KiB on first write, and a SharedArrayBuffer is always new memory: on this kind of
- * machine (a VM) copying a batch into new memory cost more main-thread time than encoding it
- * (bench/README.md). Buffers come in power-of-two sizes from 64 KiB and go back to the spool
- * once their batch is stored or evicted, and its log record framed.
+ * Reused memory for chained batches' rows, in chunks of one size. Memory a process has not
+ * written to yet costs a page fault per 4 KiB on first write, and a SharedArrayBuffer is always
+ * new memory: on this kind of machine (a VM) copying a batch into new memory cost more
+ * main-thread time than encoding it (bench/README.md). Batches vary in size from a few KiB to
+ * tens of MiB, so rows go into fixed-size chunks, which any batch can reuse, and no batch holds
+ * more than a chunk it does not fill. Chunks go back once their batch is stored or evicted, and
+ * its log record framed.
  */
-const MIN_SIZE = 64 * 1024;
-
-function sizeClass(n: number): number {
-  let size = MIN_SIZE;
-  while (size < n) size *= 2;
-  return size;
-}
+export const ROW_CHUNK_BYTES = 256 * 1024;
 
 export class RowBuffers {
   /** SharedArrayBuffers (read by the thread that frames the log record without a copy), or plain ones. */
   readonly shared: boolean;
-  private readonly maxFreeBytes: number;
-  private readonly free = new Map<number, ArrayBufferLike[]>();
-  private freeBytes = 0;
-  /** The buffers handed out: only these come back. */
+  private readonly maxIdle: number;
+  private readonly idle: ArrayBufferLike[] = [];
+  /** The chunks handed out: only these come back. */
   private readonly out = new WeakSet<ArrayBufferLike>();
 
-  constructor(shared: boolean, maxFreeBytes: number) {
+  constructor(shared: boolean, maxIdleBytes: number) {
     this.shared = shared;
-    this.maxFreeBytes = maxFreeBytes;
+    this.maxIdle = Math.floor(maxIdleBytes / ROW_CHUNK_BYTES);
   }
 
-  /** A buffer of `n` bytes (its contents are whatever the last batch left). */
-  take(n: number): Buffer {
-    const size = sizeClass(n);
-    let ab = this.free.get(size)?.pop();
-    if (ab) this.freeBytes -= size;
-    else ab = this.shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
-    this.out.add(ab);
-    return Buffer.from(ab, 0, n);
+  /** Chunks holding `n` bytes in all, each full but the last (their contents are whatever was there). */
+  take(n: number): Buffer[] {
+    const chunks: Buffer[] = [];
+    for (let left = n; left > 0 || chunks.length === 0; left -= ROW_CHUNK_BYTES) {
+      const ab = this.idle.pop() ?? (this.shared ? new SharedArrayBuffer(ROW_CHUNK_BYTES) : new ArrayBuffer(ROW_CHUNK_BYTES));
+      this.out.add(ab);
+      chunks.push(Buffer.from(ab, 0, Math.max(0, Math.min(left, ROW_CHUNK_BYTES))));
+    }
+    return chunks;
   }
 
-  /** Takes a buffer back (no one may read it after this); kept while under the limit. */
-  give(b: Buffer): void {
-    const ab = b.buffer;
-    if (!this.out.delete(ab)) return;
-    const size = ab.byteLength;
-    if (this.freeBytes + size > this.maxFreeBytes) return;
-    let list = this.free.get(size);
-    if (!list) this.free.set(size, (list = []));
-    list.push(ab);
-    this.freeBytes += size;
+  /** Takes chunks back (no one may read them after this); kept while under the limit. */
+  give(chunks: readonly Buffer[]): void {
+    for (const c of chunks) {
+      if (!this.out.delete(c.buffer)) continue;
+      if (this.idle.length < this.maxIdle) this.idle.push(c.buffer);
+    }
   }
 
   /** Bytes kept for reuse. */
   get idleBytes(): number {
-    return this.freeBytes;
+    return this.idle.length * ROW_CHUNK_BYTES;
   }
 }

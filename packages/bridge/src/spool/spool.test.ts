@@ -16,7 +16,7 @@ import { Metrics } from '../internal/metrics.ts';
 import type { AuditEvent } from '../model.ts';
 import { RowWriter } from '../store/rowbinary.ts';
 import { Store } from '../store/store.ts';
-import { checkSpoolConfig, frame, RowBuffers, Spool, SpoolConfigError, WriteAheadLog, type ChainedHeader, type SpoolHooks, type StoredBatch } from './index.ts';
+import { checkSpoolConfig, frame, ROW_CHUNK_BYTES, RowBuffers, Spool, SpoolConfigError, WriteAheadLog, type ChainedHeader, type SpoolHooks, type StoredBatch } from './index.ts';
 import { IntakePool } from '../intake/index.ts';
 import { DEFAULT_POLICY } from '../policy/index.ts';
 
@@ -43,7 +43,7 @@ const repairStore = () => {
 };
 
 /** A sealed batch of `n` events of `chain`, continuing `writer`. */
-function batch(writer: ChainWriter, n: number, from: number, alloc?: (n: number) => Buffer): { header: ChainedHeader; rows: Buffer; events: AuditEvent[] } {
+function batch(writer: ChainWriter, n: number, from: number, chunks?: (n: number) => Buffer[]): { header: ChainedHeader; rows: Buffer | Buffer[]; events: AuditEvent[] } {
   const events = Array.from({ length: n }, (_, i) => syntheticEvent(from + i, writer.chainId));
   const w = new RowWriter(1 << 16);
   writer.append(events, w);
@@ -59,7 +59,10 @@ function batch(writer: ChainWriter, n: number, from: number, alloc?: (n: number)
     eventIds: events.map((e) => e.event_id),
     hashes: events.map((e) => e.hash),
   };
-  return { header, rows: w.take(alloc), events };
+  if (!chunks) return { header, rows: w.take(), events };
+  const rows = chunks(w.pos);
+  w.moveTo(rows);
+  return { header, rows, events };
 }
 
 async function open(dir: string, memoryBytes = 1 << 20, o: { key?: Buffer; frame?: SpoolHooks['frame'] } = {}) {
@@ -79,29 +82,35 @@ async function rows(chain: string): Promise<Array<{ seq: string; n: string }>> {
 }
 
 describe('RowBuffers', () => {
-  it('hands back its own buffers for reuse, by size class, up to its limit; shared or not', () => {
-    const shared = new RowBuffers(true, 200 * 1024);
-    const a = shared.take(70_000);
-    expect(a.length).toBe(70_000);
-    expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
-    expect(a.buffer.byteLength).toBe(128 * 1024);
+  it('hands out chunks of one size for any batch, takes back only its own, keeps up to its limit; shared or not', () => {
+    const shared = new RowBuffers(true, 3 * ROW_CHUNK_BYTES);
+    const a = shared.take(ROW_CHUNK_BYTES * 2 + 10);
+    expect(a.map((c) => c.length)).toEqual([ROW_CHUNK_BYTES, ROW_CHUNK_BYTES, 10]);
+    expect(a[0].buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(shared.take(0).map((c) => c.length)).toEqual([0]);
     shared.give(a);
-    expect(shared.idleBytes).toBe(128 * 1024);
-    const b = shared.take(100_000);
-    expect(b.buffer).toBe(a.buffer);
-    expect(shared.idleBytes).toBe(0);
+    expect(shared.idleBytes).toBe(3 * ROW_CHUNK_BYTES);
+    const b = shared.take(100);
+    expect(a.map((c) => c.buffer)).toContain(b[0].buffer);
+    expect(shared.idleBytes).toBe(2 * ROW_CHUNK_BYTES);
     shared.give(b);
     shared.give(b); // twice: kept once
-    expect(shared.idleBytes).toBe(128 * 1024);
-    shared.give(Buffer.alloc(128 * 1024)); // not one of its own: ignored
-    expect(shared.idleBytes).toBe(128 * 1024);
-    const c = shared.take(100_000);
-    const d = shared.take(100_000);
-    shared.give(c);
-    shared.give(d); // over the limit: dropped
-    expect(shared.idleBytes).toBe(128 * 1024);
-    const plain = new RowBuffers(false, 1 << 20);
-    expect(plain.take(10).buffer).toBeInstanceOf(ArrayBuffer);
+    shared.give([Buffer.alloc(ROW_CHUNK_BYTES)]); // not one of its own: ignored
+    expect(shared.idleBytes).toBe(3 * ROW_CHUNK_BYTES);
+    const more = shared.take(4 * ROW_CHUNK_BYTES);
+    shared.give(more); // over the limit: the rest dropped
+    expect(shared.idleBytes).toBe(3 * ROW_CHUNK_BYTES);
+    expect(new RowBuffers(false, 0).take(10)[0].buffer).toBeInstanceOf(ArrayBuffer);
+  });
+
+  it('RowWriter.moveTo fills the chunks in order', () => {
+    const w = new RowWriter(16);
+    for (let i = 0; i < 1000; i++) w.string(`row ${i}`);
+    const all = Buffer.from(w.buf.subarray(0, w.pos));
+    const chunks = [Buffer.alloc(1000), Buffer.alloc(1000), Buffer.alloc(all.length - 2000)];
+    w.moveTo(chunks);
+    expect(Buffer.concat(chunks).equals(all)).toBe(true);
+    expect(w.pos).toBe(0);
   });
 });
 
@@ -180,8 +189,8 @@ describe('Spool', () => {
     const hashes: string[] = [];
     const buffers = new Set<ArrayBufferLike>();
     for (let i = 0; i < 6; i++) {
-      const b = batch(writer, 15, i * 15, (n) => spool.rowBuffer(n));
-      buffers.add(b.rows.buffer);
+      const b = batch(writer, 15, i * 15, (n) => spool.rowChunks(n));
+      buffers.add((b.rows as Buffer[])[0].buffer);
       hashes.push(...b.header.hashes);
       spool.add(b.header, b.rows);
       if (i % 2 === 1) {
@@ -209,9 +218,9 @@ describe('Spool', () => {
     const dir = join(dataDir, 'wal-framed');
     const writer = new ChainWriter('framed', null);
     const first = await open(dir, 1 << 20, { key, frame });
-    const rowBuffer = (n: number) => first.spool.rowBuffer(n);
+    const rowBuffer = (n: number) => first.spool.rowChunks(n);
     const batches = [batch(writer, 20, 0, rowBuffer), batch(writer, 20, 20, rowBuffer), batch(writer, 20, 40, rowBuffer), batch(writer, 20, 60, rowBuffer)];
-    expect(batches[0].rows.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect((batches[0].rows as Buffer[])[0].buffer).toBeInstanceOf(SharedArrayBuffer);
     breakStore();
     try {
       first.spool.add(batches[0].header, batches[0].rows);

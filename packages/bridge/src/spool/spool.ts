@@ -53,7 +53,8 @@ interface ChainedBatch {
   headHash: string;
   events: number;
   rowBytes: number;
-  full: { header: ChainedHeader; rows: Buffer } | null;
+  /** Its rows as chunks (one buffer when read back from the log). */
+  full: { header: ChainedHeader; rows: readonly Buffer[] } | null;
   /** Where the log holds the batch, once written. */
   ref: WalRef | null;
   /** Settles after the first attempt to log the batch (inserts wait for it, not for its success). */
@@ -193,19 +194,21 @@ export class Spool {
   }
 
   /**
-   * Memory for a batch's rows (reused; shared with the framing thread when there is one): what
-   * `add` takes back once the batch no longer needs it.
+   * Memory for a batch's `n` bytes of rows, as chunks (reused; shared with the framing thread
+   * when there is one): `add` takes them back once the batch no longer needs them.
    */
-  rowBuffer(n: number): Buffer {
+  rowChunks(n: number): Buffer[] {
     return this.buffers.take(n);
   }
 
   /**
    * Takes a chained batch: logs it, in chain order, and queues it for ClickHouse. The spool
-   * keeps `rows` as given (no copy); rows in a `rowBuffer` are read by the thread that frames
-   * the log record without a copy too, and the buffer is reused after the batch.
+   * keeps `rows` as given (no copy); rows in `rowChunks` are read by the thread that frames the
+   * log record without a copy too, and reused after the batch.
    */
-  add(header: ChainedHeader, rows: Buffer): void {
+  add(header: ChainedHeader, rowBytes: Buffer | readonly Buffer[]): void {
+    const rows = Buffer.isBuffer(rowBytes) ? [rowBytes] : rowBytes;
+    const size = rows.reduce((n, c) => n + c.length, 0);
     const record = recordParts(header, rows);
     const batch: ChainedBatch = {
       framed: this.frameOf(record),
@@ -215,7 +218,7 @@ export class Spool {
       lastSeq: header.lastSeq,
       headHash: header.headHash,
       events: header.eventIds.length,
-      rowBytes: rows.length,
+      rowBytes: size,
       full: { header, rows },
       ref: null,
       logged: Promise.resolve(),
@@ -223,9 +226,9 @@ export class Spool {
     };
     batch.logged = this.logBatch(batch);
     this.unstored.push(batch);
-    this.spooledBytes += rows.length;
+    this.spooledBytes += size;
     this.spooledEvents += batch.events;
-    this.memoryBytes += rows.length;
+    this.memoryBytes += size;
     this.memoryEvents += batch.events;
   }
 
@@ -308,7 +311,7 @@ export class Spool {
     while (this.unstored.length > 0 && !this.closed) {
       const batch = this.unstored[0];
       await batch.logged;
-      let full: { header: ChainedHeader; rows: Buffer };
+      let full: { header: ChainedHeader; rows: readonly Buffer[] };
       try {
         full = await retry(
           async () => {
@@ -351,12 +354,12 @@ export class Spool {
   }
 
   /** The batch's header and rows, from memory or read back from the log. */
-  private async load(b: ChainedBatch): Promise<{ header: ChainedHeader; rows: Buffer }> {
+  private async load(b: ChainedBatch): Promise<{ header: ChainedHeader; rows: readonly Buffer[] }> {
     return retry(
       async () => {
         if (b.full) return b.full;
         const { header, body } = decodeRecord(await this.wal.read(b.ref!));
-        return { header: header as unknown as ChainedHeader, rows: body! };
+        return { header: header as unknown as ChainedHeader, rows: [body!] };
       },
       {
         ...LOAD_RETRY,

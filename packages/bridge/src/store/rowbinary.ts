@@ -82,16 +82,24 @@ export class RowWriter {
     this.pos += 8;
   }
 
-  /**
-   * The bytes written so far (a copy, so the writer can be reused), into `alloc(n)` when given
-   * (the spool's reused, shared row buffers). The writer's own buffer is never shared memory:
-   * V8 writes strings into a SharedArrayBuffer on a slow path.
-   */
-  take(alloc?: (n: number) => Buffer): Buffer {
-    const out = alloc ? alloc(this.pos) : Buffer.allocUnsafe(this.pos);
+  /** The bytes written so far (a copy, so the writer can be reused). */
+  take(): Buffer {
+    const out = Buffer.allocUnsafe(this.pos);
     this.buf.copy(out, 0, 0, this.pos);
     this.pos = 0;
     return out;
+  }
+
+  /**
+   * Copies the bytes written so far into `chunks` (in order, as many bytes as each holds; the
+   * spool's reused, shared row chunks) and starts over. The writer's own buffer is never shared
+   * memory: V8 writes strings into a SharedArrayBuffer on a slow path.
+   */
+  moveTo(chunks: readonly Buffer[]): void {
+    let at = 0;
+    for (const c of chunks) at += this.buf.copy(c, 0, at, Math.min(this.pos, at + c.length));
+    if (at !== this.pos) throw new Error(`RowWriter.moveTo: ${at} of ${this.pos} bytes fit`);
+    this.pos = 0;
   }
 }
 

@@ -217,22 +217,24 @@ export class Store {
   async insertRowBinary(
     table: string,
     columns: ReadonlyArray<readonly [string, string]>,
-    rows: Buffer,
+    rows: Buffer | readonly Buffer[],
     dedupToken: string,
   ): Promise<void> {
+    // Rows may come in chunks (the spool's reused row memory): sent and staged as they are.
+    const chunks = Buffer.isBuffer(rows) ? [rows] : rows;
     const token = dedupToken.replace(/[\\']/g, (c) => `\\${c}`);
     const target = `${this.database}.${table}`;
     if (this.mode === 'server') {
       const r = await this.client.exec({
         query: `INSERT INTO ${target} SETTINGS insert_deduplication_token = '${token}' FORMAT RowBinary`,
-        values: Readable.from([rows]),
+        values: Readable.from(chunks),
         clickhouse_settings: BASE_SETTINGS,
       });
       r.stream.resume();
       return;
     }
     const file = join(this.stagingDir, `batch-${process.pid}-${++this.staged}.bin`);
-    await writeFile(file, rows);
+    await writeFile(file, chunks);
     try {
       const structure = structureOf(columns).replace(/[\\']/g, (c) => `\\${c}`);
       await this.command(

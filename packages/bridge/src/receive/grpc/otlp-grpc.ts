@@ -192,19 +192,21 @@ export class OtlpGrpcReceiver {
       this.m.throttled.inc();
       throw new IngestError('RESOURCE_EXHAUSTED', `too many calls in flight (${this.config.maxInFlight}); retry later`, 1);
     }
-    if (this.inFlightBytes > 0 && this.inFlightBytes + body.length > this.config.maxInFlightBytes) {
+    // Measured now: the sink takes the body over (it may move to a worker thread, RawRequest).
+    const bytes = body.length;
+    if (this.inFlightBytes > 0 && this.inFlightBytes + bytes > this.config.maxInFlightBytes) {
       this.m.throttled.inc();
       throw new IngestError('RESOURCE_EXHAUSTED', `too many message bytes in flight (limit ${this.config.maxInFlightBytes}); retry later`, 1);
     }
     this.inFlight++;
-    this.inFlightBytes += body.length;
+    this.inFlightBytes += bytes;
     try {
       const { rejected, partial } = await ingestRequest({ signal, encoding: 'protobuf', body, ...access }, this.sink, this.config.decode);
       (signal === 'traces' ? this.m.rejectedSpans : this.m.rejectedLogs).inc(rejected.length);
       return partial;
     } finally {
       this.inFlight--;
-      this.inFlightBytes -= body.length;
+      this.inFlightBytes -= bytes;
     }
   }
 }
