@@ -70,6 +70,9 @@ export const DEFAULT_PIPELINE_CONFIG: Omit<PipelineConfig, 'dataDir'> = {
   intakeWorkers: defaultIntakeWorkers(),
 };
 
+/** About how much content (UTF-16 units) one message to a worker carries to be sealed. */
+const SEAL_MESSAGE_CHARS = 256 * 1024;
+
 /** A request as received, replayed through the same decode and intake after a crash. */
 interface RequestHeader {
   t: 'request';
@@ -477,8 +480,23 @@ export class AuditPipeline {
     this.sealing = round;
   }
 
+  /**
+   * Seals on the workers, in messages of about SEAL_MESSAGE_CHARS of content: one message per
+   * round held the content of thousands of events at once, in both threads' old generations
+   * (~140 MiB more peak RSS under the bench's load than sealing here).
+   */
   private async sealOnWorkers(events: PendingEvent[]): Promise<void> {
-    if (events.length === 0) return;
+    const groups: PendingEvent[][] = [];
+    let size = Infinity;
+    for (const p of events) {
+      if (size >= SEAL_MESSAGE_CHARS) groups.push([]), (size = 0);
+      groups[groups.length - 1].push(p);
+      size += p.contentToSeal!.length;
+    }
+    await Promise.all(groups.map((g) => this.sealGroup(g)));
+  }
+
+  private async sealGroup(events: PendingEvent[]): Promise<void> {
     let sealed: string[];
     try {
       sealed = await this.pool!.seal(events.map((p) => ({ eventId: p.event.event_id, key: this.privacy.sealingKey(p.event), plaintext: p.contentToSeal! })));
