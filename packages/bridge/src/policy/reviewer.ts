@@ -6,17 +6,10 @@
 import { subjectOf, type PrivacyFilter } from './privacy.ts';
 import { sealedEventCount } from '../store/policy-queries.ts';
 import type { Store } from '../store/store.ts';
+import type { SealedEventRow } from '../store/event-queries.ts';
 
-/** The columns opening needs. */
-export interface SealedRow {
-  event_id: string;
-  tenant: string;
-  risk: string;
-  on_behalf_of: string;
-  actor_id: string;
-  correlation_id: string;
-  content_sealed: string;
-}
+/** The columns opening needs: the row store/ reads for it. */
+export type SealedRow = SealedEventRow;
 
 export type OpenedContent =
   | { status: 'ok'; subject: string; content: unknown }
