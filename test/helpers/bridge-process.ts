@@ -137,6 +137,10 @@ export async function runCli(args: string[], env: Record<string, string> = {}, i
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
+  // A command that exits without reading its input (a usage error) closes the pipe first.
+  child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') stderr += `\n[test: writing the CLI's input failed: ${err.message}]`;
+  });
   child.stdin.end(input ?? '');
   // 'close', not 'exit': the process can exit before its output is read to the end.
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));

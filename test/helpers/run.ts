@@ -19,6 +19,11 @@ export function run(command: string, args: string[], options: SpawnOptions & { t
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
+  let stdinError: Error | null = null;
+  // A command that exits without reading its input closes the pipe first: EPIPE is no failure.
+  child.stdin!.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') stdinError = err;
+  });
   child.stdin!.end(input ?? '');
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   return new Promise((resolve, reject) => {
@@ -28,7 +33,8 @@ export function run(command: string, args: string[], options: SpawnOptions & { t
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
+      if (stdinError) reject(stdinError);
+      else resolve({ code, signal, stdout, stderr });
     });
   });
 }
