@@ -336,9 +336,16 @@ export class AuditPipeline {
   /** Decides everything pending and waits until it is in ClickHouse (tests, shutdown). */
   async flush(): Promise<void> {
     this.hold(this.correlator.drain(Date.now()));
-    this.chainHeld();
-    await this.chained();
+    await this.chainAll();
     await this.waitStored();
+  }
+
+  /** Chains everything held, and waits for the rounds being sealed. */
+  private async chainAll(): Promise<void> {
+    do {
+      this.chainHeld();
+      await this.chained();
+    } while (this.held.length > 0);
   }
 
   /** Decided events not chained yet. */
@@ -392,8 +399,7 @@ export class AuditPipeline {
     await this.pool?.close();
     if (this.timer) clearInterval(this.timer);
     this.hold(this.correlator.drain(Date.now()));
-    this.chainHeld();
-    await this.chained();
+    await this.chainAll();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), this.config.shutdownTimeoutMs);
@@ -458,10 +464,12 @@ export class AuditPipeline {
    */
   private chainHeld(sealHere = false): void {
     if (this.held.length === 0) return;
+    // A compaction waits for the rounds on the workers: no new round meanwhile (tick chains these).
+    if (this.compactWanted && this.sealing && !sealHere) return;
     const ready = this.held;
     this.held = [];
     const toSeal = ready.filter((p) => p.contentToSeal !== undefined);
-    if (!this.sealing && (sealHere || toSeal.length === 0 || !this.pool?.usable)) {
+    if (!this.sealing && (sealHere || this.compactWanted || toSeal.length === 0 || !this.pool?.usable)) {
       for (const p of toSeal) sealContentNow(p, this.privacy);
       this.chainDecided(ready);
       return;
