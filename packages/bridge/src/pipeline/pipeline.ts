@@ -477,12 +477,10 @@ export class AuditPipeline {
     this.unchained.push(ready);
     const round = (this.sealing ?? Promise.resolve())
       .then(() => this.sealOnWorkers(toSeal))
-      .then(() => {
-        this.unchained.shift();
-        this.chainDecided(ready);
-      })
+      .then(() => this.chainDecided(ready))
       .catch((err) => this.log.error('chaining failed', { error: (err as Error).message }))
       .finally(() => {
+        this.unchained.splice(this.unchained.indexOf(ready), 1);
         if (this.sealing === round) this.sealing = null;
       });
     this.sealing = round;
