@@ -4,6 +4,8 @@
  */
 export { Bridge } from './bridge.ts';
 export { ConfigError, resolveConfig, type BridgeConfig, type ServeOptions } from './config.ts';
+// Bridge.start logs through a Logger: createLogger's (JSON lines on stderr) unless the embedding process passes its own.
+export { createLogger, type Logger, type LogLevel } from './internal/logger.ts';
 export { Store, type StoreConfig } from './store/store.ts';
 export { fullDdl, MIGRATIONS, EVENT_COLUMNS } from './store/schema.ts';
 export { eventHash, canonicalEventJson, GENESIS_HASH } from './chain/canonical.ts';

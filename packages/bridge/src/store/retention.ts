@@ -4,7 +4,7 @@
  * The decisions (what to set, what to refuse) stay in policy/. `o` is the schema options the
  * caller states the table with (policy/ defaults it to the store's own).
  */
-import { eventsTtl, storageName, type RetentionDays, type SchemaOptions } from './schema.ts';
+import { eventsTtl, onCluster, storageName, type RetentionDays, type SchemaOptions } from './schema.ts';
 import type { Store } from './store.ts';
 
 /** How `events` is defined now: its `engine_full` (which holds its TTL) and storage policy; '' for either when the table does not exist. */
@@ -30,9 +30,4 @@ export async function setEventsStoragePolicy(store: Store, o: SchemaOptions, pol
 /** Sets the TTL of `events` (schema.ts `eventsTtl`: the deletes by risk, and the move to cold storage with `hotDays`). */
 export async function setEventsTtl(store: Store, o: SchemaOptions, retention: RetentionDays, hotDays: number | undefined): Promise<void> {
   await store.command(`ALTER TABLE ${o.database}.${storageName(o, 'events')}${onCluster(o)} MODIFY TTL ${eventsTtl(retention, hotDays)}`);
-}
-
-// The same clause as schema.ts's (not exported there): the ALTERs run on every node of a cluster.
-function onCluster(o: SchemaOptions): string {
-  return o.cluster ? ` ON CLUSTER '${o.cluster}'` : '';
 }

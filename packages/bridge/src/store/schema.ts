@@ -179,7 +179,8 @@ function engine(o: SchemaOptions, table: string): string {
   return 'MergeTree';
 }
 
-function onCluster(o: SchemaOptions): string {
+/** ` ON CLUSTER '<cluster>'` for the cluster variant: DDL and ALTERs run on every node. */
+export function onCluster(o: SchemaOptions): string {
   return o.cluster ? ` ON CLUSTER '${o.cluster}'` : '';
 }
 
