@@ -122,9 +122,11 @@ export class Store {
     mkdirSync(store.stagingDir, { recursive: true, mode: 0o700 });
     // libchdb brings ClickHouse's jemalloc, which keeps freed pages until purged: under load
     // RSS grew to 1.4 GiB with 350 MiB live (V8 heap + buffers); purging cut the peak ~15 %.
+    // Every second rather than every 5 s (the intake workers allocate in their own arenas too):
+    // bench peak RSS 997–1,071 MiB against 1,038–1,202, no measurable CPU per span.
     store.purgeTimer = setInterval(() => {
       store.command('SYSTEM JEMALLOC PURGE').catch(() => {});
-    }, 5_000);
+    }, 1_000);
     store.purgeTimer.unref();
     return store;
   }
