@@ -51,6 +51,7 @@ export class Store {
   private stagingDir = '';
   private staged = 0;
   private purgeTimer: NodeJS.Timeout | null = null;
+  private purging: Promise<void> | null = null;
   /** The embedded engine's first connection, which holds its configuration (see open). */
   private engine: EngineSession | null = null;
   /** How openReader reaches the engine: a new chDB session on the data path, or an HTTP client. */
@@ -125,7 +126,10 @@ export class Store {
     // Every second rather than every 5 s (the intake workers allocate in their own arenas too):
     // bench peak RSS 997–1,071 MiB against 1,038–1,202, no measurable CPU per span.
     store.purgeTimer = setInterval(() => {
-      store.command('SYSTEM JEMALLOC PURGE').catch(() => {});
+      store.purging ??= store
+        .command('SYSTEM JEMALLOC PURGE')
+        .catch(() => {})
+        .finally(() => (store.purging = null));
     }, 1_000);
     store.purgeTimer.unref();
     return store;
@@ -304,6 +308,9 @@ export class Store {
 
   async close(): Promise<void> {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
+    // A purge still running when the engine closes keeps the data directory locked a while:
+    // the next process to open it would be refused.
+    await this.purging;
     await this.client.close();
     const reader = this.reader;
     this.reader = null;
