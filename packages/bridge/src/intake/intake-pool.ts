@@ -4,7 +4,7 @@ import type { PrivacyPolicy, SealingKey } from '../policy/index.ts';
 import { OtlpDecodeError, type DecodeOptions, type RejectedItem, decodeRequest, type RawRequest } from '../otlp/index.ts';
 import { intakeLogs, intakeSpans, type IntakePrivacy, type LogIntake, type SpanIntake } from './intake.ts';
 import { forwardLogs, forwardSpans, type ForwardPayload } from '../forward/payload.ts';
-import { encodeRecord, frame } from '../spool/index.ts';
+import { frame, recordParts } from '../spool/index.ts';
 
 /**
  * Decode + intake (normalize, redact, digest) of one request: pure, per request, and about a
@@ -40,7 +40,8 @@ export type IntakeResult = (
 /** Runs one job here, on the calling thread (also what each worker runs); `walKey` frames its log record. */
 export function runIntake(job: IntakeJob, privacy: IntakePrivacy, walKey?: Buffer): IntakeResult {
   const result = intakeOf(job, privacy);
-  if (job.walHeader && result.received > 0) result.walFrame = frame(encodeRecord(job.walHeader, job.raw.body), walKey);
+  // Framed from its parts: the body is not copied into a joined record first.
+  if (job.walHeader && result.received > 0) result.walFrame = frame(recordParts(job.walHeader, [job.raw.body]), walKey);
   return result;
 }
 

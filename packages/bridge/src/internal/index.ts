@@ -8,6 +8,7 @@ export { Backoff, backoffDelay, checkBackoffOptions, retry, retryAfterMs, RetryC
 export { loadOrCreateKey } from './keys.ts';
 export { DIR_MODE, FILE_MODE, secureDataDir } from './data-dir.ts';
 export { ensureWritableDir } from './make-dir.ts';
+export { fsyncPath, fsyncPathAsync, skipBytes } from './durable.ts';
 export { Metrics, type Series } from './metrics.ts';
 export { ConfigError } from './config-error.ts';
 export { describe, isObject, unknownKeys } from './validate.ts';

@@ -493,12 +493,18 @@ export class AuditPipeline {
    */
   private async sealOnWorkers(events: PendingEvent[]): Promise<void> {
     const groups: PendingEvent[][] = [];
-    let size = Infinity;
+    let group: PendingEvent[] = [];
+    let size = 0;
     for (const p of events) {
-      if (size >= SEAL_MESSAGE_CHARS) groups.push([]), (size = 0);
-      groups[groups.length - 1].push(p);
+      group.push(p);
       size += p.contentToSeal!.length;
+      if (size >= SEAL_MESSAGE_CHARS) {
+        groups.push(group);
+        group = [];
+        size = 0;
+      }
     }
+    if (group.length > 0) groups.push(group);
     await Promise.all(groups.map((g) => this.sealGroup(g)));
   }
 

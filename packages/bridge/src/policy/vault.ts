@@ -17,6 +17,7 @@ import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBy
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { fsyncPath } from '../internal/durable.ts';
 
 const VERSION = 1;
 const FLAG_DEFLATE = 1;
@@ -125,7 +126,7 @@ export class SubjectVault {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
     }
-    fsyncDir(this.dir);
+    fsyncPath(this.dir);
     return true;
   }
 
@@ -173,7 +174,7 @@ export class SubjectVault {
         closeSync(fd);
       }
       // The key must survive a crash before any row sealed with it is stored.
-      fsyncDir(this.dir);
+      fsyncPath(this.dir);
     }
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(keyId, dk);
@@ -218,14 +219,6 @@ function aad(eventId: string, header: Buffer): Buffer {
   return Buffer.concat([Buffer.from(AAD_DOMAIN + eventId, 'utf8'), header]);
 }
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * Random 96-bit GCM nonces, drawn from a pool refilled in bulk: one small randomBytes call

@@ -4,5 +4,5 @@
  */
 export { ROW_CHUNK_BYTES, RowBuffers } from './row-buffers.ts';
 export { Spool, checkSpoolConfig, SpoolConfigError, type SpoolConfig, type SpoolHooks, type SpoolRecovery, type StoredBatch } from './spool.ts';
-export { decodeRecord, encodeRecord, isSnapshot, type RecordHeader, type ChainedHeader } from './records.ts';
+export { decodeRecord, encodeRecord, isSnapshot, recordParts, type RecordHeader, type ChainedHeader } from './records.ts';
 export { WriteAheadLog, WalCorruptError, frame, intactEnd, HEADER as WAL_FRAME_HEADER_BYTES, type WalOptions, type WalRecord, type WalRef } from './wal.ts';

@@ -48,14 +48,7 @@ export function recordParts(header: object, data: readonly Uint8Array[]): Uint8A
 }
 
 export function encodeRecord(header: object, data?: Buffer): Buffer {
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  if (!data) return json;
-  const out = Buffer.allocUnsafe(5 + json.length + data.length);
-  out[0] = WITH_DATA;
-  out.writeUInt32LE(json.length, 1);
-  json.copy(out, 5);
-  data.copy(out, 5 + json.length);
-  return out;
+  return data ? Buffer.concat(recordParts(header, [data])) : Buffer.from(JSON.stringify(header), 'utf8');
 }
 
 export function decodeRecord(record: Buffer): { header: RecordHeader; body?: Buffer } {

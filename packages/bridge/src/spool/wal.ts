@@ -3,6 +3,7 @@ import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { fsyncPath, skipBytes } from '../internal/durable.ts';
 
 /**
  * A write-ahead log of length-prefixed, checksummed records in numbered segment files.
@@ -387,18 +388,7 @@ export class WriteAheadLog {
       const { bytesWritten } = bufs.length === 1 ? await this.handle!.write(bufs[0]) : await this.handle!.writev(bufs);
       if (bytesWritten <= 0) throw new Error('short write');
       if (bytesWritten === total) return;
-      // Drop what was written and go on with the rest.
-      let skip = bytesWritten;
-      const rest: Buffer[] = [];
-      for (const b of bufs) {
-        if (skip >= b.length) {
-          skip -= b.length;
-          continue;
-        }
-        rest.push(skip > 0 ? b.subarray(skip) : b);
-        skip = 0;
-      }
-      bufs = rest;
+      bufs = skipBytes(bufs, bytesWritten);
     }
   }
 
@@ -483,13 +473,7 @@ export class WriteAheadLog {
 
   /** A new file is durable only once its directory entry is. */
   private syncDir(): void {
-    if (!this.options.fsync) return;
-    const fd = openSync(this.options.dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    if (this.options.fsync) fsyncPath(this.options.dir);
   }
 
   private listSegments(): number[] {

@@ -9,6 +9,7 @@
  * Worth something against an insider only on storage the database administrator cannot write:
  * another host's mount, a WORM volume (chain/README.md, "Deploying the anchor").
  */
+import { fsyncPath } from '../../internal/durable.ts';
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -60,12 +61,7 @@ export class DirectoryAnchorSink implements AnchorSink {
     } finally {
       unlinkSync(tmp);
     }
-    const dfd = openSync(dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
+    fsyncPath(dir); // the new name is durable only once the directory entry is
   }
 
   sizesSync(chainId: string): number[] {

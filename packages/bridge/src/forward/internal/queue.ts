@@ -20,11 +20,12 @@
  *
  * Files 0600 in a 0700 directory, as the write-ahead log's.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, truncateSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, truncateSync, unlinkSync } from 'node:fs';
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { frame, HEADER, intactEnd } from '../../spool/wal.ts';
+import { fsyncPath, fsyncPathAsync, skipBytes } from '../../internal/durable.ts';
 
 export type ForwardSignal = 'traces' | 'logs';
 
@@ -145,7 +146,7 @@ export class ForwardQueue {
         end = intactEnd(buf);
         if (end < buf.length) {
           truncateSync(file, end);
-          if (options.fsync) fsyncFile(file);
+          if (options.fsync) fsyncPath(file);
         }
       }
       const seg: Segment = { seq, bytes: end, records: 0, items: 0 };
@@ -237,7 +238,7 @@ export class ForwardQueue {
     try {
       let written = 0;
       while (written < size) {
-        const { bytesWritten } = await this.handle!.writev(skip(bufs, written), at + written);
+        const { bytesWritten } = await this.handle!.writev(written === 0 ? bufs : skipBytes(bufs, written), at + written);
         if (bytesWritten <= 0) throw new Error('short write');
         written += bytesWritten;
       }
@@ -286,7 +287,7 @@ export class ForwardQueue {
     await this.handle?.close();
     this.handle = next;
     this.segments.push({ seq, bytes: 0, records: 0, items: 0 });
-    if (this.options.fsync) await fsyncDir(this.options.dir);
+    if (this.options.fsync) await fsyncPathAsync(this.options.dir);
   }
 
   /**
@@ -393,7 +394,7 @@ export class ForwardQueue {
           await fh.close();
         }
         await rename(tmp, join(this.options.dir, 'cursor'));
-        if (this.options.fsync) await fsyncDir(this.options.dir);
+        if (this.options.fsync) await fsyncPathAsync(this.options.dir);
       } catch {
         // The cursor saves work, not data: without it, a restart sends acknowledged batches again.
       }
@@ -434,37 +435,5 @@ function readCursor(dir: string): { seq: number; offset: number } | null {
   return null;
 }
 
-/** A new or renamed file is durable only once its directory entry is. */
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
-function fsyncFile(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The buffers past the first `n` bytes. */
-function skip(bufs: Buffer[], n: number): Buffer[] {
-  if (n === 0) return bufs;
-  const out: Buffer[] = [];
-  for (const b of bufs) {
-    if (n >= b.length) {
-      n -= b.length;
-      continue;
-    }
-    out.push(n > 0 ? b.subarray(n) : b);
-    n = 0;
-  }
-  return out;
-}
 
