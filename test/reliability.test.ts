@@ -204,6 +204,8 @@ describe('ClickHouse outage (embedded store: every insert fails for real)', () =
       // Near its budget, a 503 until the next compaction is right: retry as an exporter would.
       for (let i = 0; i < 3; i++) await eventually(async () => (await send(`OUT-B${i}`)).status === 200, 30_000, `OUT-B${i} acknowledged`);
       await eventually(async () => (await metric(bridge, 'otel_audit_spooled_events')) > 0, 10_000, 'spooled events');
+      // Chained batches are framed on a worker and then logged: kill once they are in the log.
+      await eventually(async () => (await metric(bridge, 'otel_audit_spool_unlogged_batches')) === 0, 10_000, 'chained batches in the log');
       await bridge.kill();
       repairStore();
       bridge = await startBridge({ dataDir, args });

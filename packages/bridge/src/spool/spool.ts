@@ -113,6 +113,8 @@ export class Spool {
   /** Chained batches waiting to be logged, in chain order (see add). */
   private unlogged: Array<{ batch: ChainedBatch; attempted: () => void }> = [];
   private pumping: Promise<void> | null = null;
+  /** Batches of the round the pump is framing or writing now. */
+  private loggingNow = 0;
   private insertLoop: Promise<void> | null = null;
   private compacting = false;
   private closed = false;
@@ -145,6 +147,7 @@ export class Spool {
     metrics.gauge('otel_audit_wal_queued_bytes', 'Bytes waiting for the next write-ahead log write and fsync', () => this.wal.queuedBytes);
     metrics.gauge('otel_audit_events_unstored', 'Sealed events not yet confirmed by ClickHouse (= otel_audit_spooled_events)', () => this.spooledEvents);
     metrics.gauge('otel_audit_spooled_events', 'Sealed events in the write-ahead log waiting for ClickHouse', () => this.spooledEvents);
+    metrics.gauge('otel_audit_spool_unlogged_batches', 'Chained batches being framed or written to the write-ahead log (not yet durable there)', () => this.unlogged.length + this.loggingNow);
     metrics.gauge('otel_audit_spooled_bytes', 'Bytes of chained rows in the write-ahead log waiting for ClickHouse', () => this.spooledBytes);
     metrics.gauge('otel_audit_spool_memory_bytes', 'Bytes of the spooled rows also held in memory (kept under 64 MiB; the rest is read back from the log)', () => this.memoryBytes);
     metrics.gauge('otel_audit_spool_budget_bytes', 'Disk budget of the write-ahead log (--spool-budget)', () => this.config.budgetBytes);
@@ -272,8 +275,10 @@ export class Spool {
       // Encrypted too, although they hold only what ClickHouse stores: with a ClickHouse server,
       // the bridge's disk would otherwise hold content that lives only on the server's.
       // Framed elsewhere in parallel (since add), appended here in chain order.
+      this.loggingNow = live.length;
       const frames = await Promise.all(live.map((i) => i.batch.framed!));
       const results = await Promise.allSettled(frames.map((f) => this.wal.appendFramed(f)));
+      this.loggingNow = 0;
       const failedAt = results.findIndex((r) => r.status === 'rejected');
       const ok = failedAt === -1 ? live.length : failedAt;
       for (let k = 0; k < ok; k++) {
