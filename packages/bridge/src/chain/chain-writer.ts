@@ -50,21 +50,24 @@ export class ChainWriter {
    * each row's RowBinary bytes (the ones its hash covers) to `rows` when given.
    */
   append(events: AuditEvent[], rows?: RowWriter): void {
-    let { seq, hash } = this.head;
-    const w = rows ?? (this.scratch ??= new RowWriter(64 * 1024));
-    for (const e of events) {
-      e.chain_id = this.chainId;
-      e.seq = ++seq;
-      e.prev_hash = hash;
-      if (this.hashVersion === 1) {
-        e.hash = hash = eventHashV1(e as unknown as Record<string, unknown>);
-        continue;
-      }
+    for (const e of events) this.appendOne(e, rows);
+  }
+
+  /** `append` of one event. */
+  appendOne(e: AuditEvent, rows?: RowWriter): void {
+    const seq = this.head.seq + 1;
+    e.chain_id = this.chainId;
+    e.seq = seq;
+    e.prev_hash = this.head.hash;
+    if (this.hashVersion === 1) {
+      e.hash = eventHashV1(e as unknown as Record<string, unknown>);
+    } else {
       e.hash_version = HASH_VERSION;
+      const w = rows ?? (this.scratch ??= new RowWriter(64 * 1024));
       if (!rows) w.pos = 0;
-      e.hash = hash = encodeChainedRow(w, e as unknown as Record<string, unknown>);
+      e.hash = encodeChainedRow(w, e as unknown as Record<string, unknown>);
     }
-    this.head = { seq, hash };
+    this.head = { seq, hash: e.hash };
   }
 
   /** Moves the head forward to a position already sealed elsewhere (WAL replay). */

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventHash, GENESIS_HASH } from '../chain/index.ts';
 import { Correlator, type PendingEvent } from '../correlate/index.ts';
 import { runIntake } from '../intake/index.ts';
 import { Metrics, silentLogger } from '../internal/index.ts';
@@ -32,10 +33,10 @@ afterAll(async () => {
 
 const attr = (key: string, value: string) => ({ key, value: { stringValue: value } });
 
-/** An OTLP/JSON request with one high-risk model call whose input holds an email address. */
-function modelCall(caseId: string): Buffer {
+/** An OTLP/JSON request with high-risk model calls (one by default) whose input holds an email address. */
+function modelCall(caseId: string, spans = 1, padding = ''): Buffer {
   const now = BigInt(Date.now()) * 1_000_000n;
-  const span = {
+  const span = () => ({
     traceId: randomBytes(16).toString('hex'),
     spanId: randomBytes(8).toString('hex'),
     name: 'chat gpt-4o',
@@ -49,11 +50,12 @@ function modelCall(caseId: string): Buffer {
       attr('audit.risk', 'high'),
       attr('audit.actor.id', 'agent-7'),
       attr('audit.correlation_id', caseId),
-      attr('gen_ai.input.messages', JSON.stringify([{ role: 'user', parts: [{ type: 'text', content: `refund for jane.doe@example.com (${caseId})` }] }])),
+      attr('gen_ai.input.messages', JSON.stringify([{ role: 'user', parts: [{ type: 'text', content: `refund for jane.doe@example.com (${caseId})${padding}` }] }])),
       attr('gen_ai.output.messages', JSON.stringify([{ role: 'assistant', parts: [{ type: 'text', content: 'done' }] }])),
     ],
-  };
-  return Buffer.from(JSON.stringify({ resourceSpans: [{ resource: { attributes: [attr('service.name', 'pipeline-test')] }, scopeSpans: [{ spans: [span] }] }] }));
+  });
+  const list = Array.from({ length: spans }, span);
+  return Buffer.from(JSON.stringify({ resourceSpans: [{ resource: { attributes: [attr('service.name', 'pipeline-test')] }, scopeSpans: [{ spans: list }] }] }));
 }
 
 /** The request's events, decided by a correlator that leaves sealing for later (as the pipeline's does). */
@@ -111,6 +113,32 @@ describe('AuditPipeline', () => {
       await again.flush();
       await again.close();
       expect(await storedRows(caseId)).toHaveLength(1);
+    });
+  }
+
+  for (const intakeWorkers of [1, 0]) {
+    it(`stores a batch whose rows span several row chunks, every hash the one its row has (${intakeWorkers ? 'shared chunks' : 'plain chunks'})`, async () => {
+      const caseId = `CASE-CHUNKS-${intakeWorkers}`;
+      const chainId = `chunks${intakeWorkers}`;
+      const dir = join(dataDir, `chunks-${intakeWorkers}`);
+      const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId, walKey: randomBytes(32), intakeWorkers, correlator: { finalizer: privacy } };
+      const pipeline = await AuditPipeline.start(store, privacy, config, silentLogger, new Metrics());
+      try {
+        // 300 events of about 5 KB: about 1.5 MB of rows in one batch, six 256 KiB chunks.
+        await pipeline.ingest({ signal: 'traces', encoding: 'json', body: modelCall(caseId, 300, ' lorem ipsum'.repeat(250)) });
+        await pipeline.flush();
+      } finally {
+        await pipeline.close();
+      }
+      const rows = await store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
+      expect(rows).toHaveLength(300);
+      let prev = GENESIS_HASH;
+      rows.forEach((row, i) => {
+        expect(Number(row.seq)).toBe(i + 1);
+        expect(row.prev_hash).toBe(prev);
+        expect(row.hash).toBe(eventHash(row));
+        prev = row.hash as string;
+      });
     });
   }
 });

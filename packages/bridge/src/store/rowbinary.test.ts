@@ -69,3 +69,18 @@ it('strings round-trip at the length-prefix boundaries, ASCII and multi-byte, th
   const back = await store.rows<{ s: string }>(`SELECT s FROM file('${file}', RowBinary, 's String')`);
   expect(back.map((r) => r.s)).toEqual(samples);
 });
+
+it('spillTo moves the first bytes out and keeps the rest, so that the pieces join to what was written', () => {
+  const w = new RowWriter(16);
+  for (let i = 0; i < 100; i++) w.string(`value ${i}`);
+  const all = Buffer.from(w.buf.subarray(0, w.pos));
+  const pieces: Buffer[] = [];
+  while (w.pos >= 64) {
+    const chunk = Buffer.alloc(64);
+    w.spillTo(chunk);
+    pieces.push(chunk);
+  }
+  pieces.push(w.take());
+  expect(Buffer.concat(pieces).equals(all)).toBe(true);
+  expect(() => w.spillTo(Buffer.alloc(1))).toThrow(/1 bytes asked, 0 written/);
+});

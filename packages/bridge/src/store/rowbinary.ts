@@ -91,6 +91,18 @@ export class RowWriter {
   }
 
   /**
+   * Moves the first `chunk.length` bytes written into `chunk` and keeps the rest: a writer that
+   * spills as it goes stays about a chunk in size, whatever the batch.
+   */
+  spillTo(chunk: Buffer): void {
+    const n = chunk.length;
+    if (n > this.pos) throw new Error(`RowWriter.spillTo: ${n} bytes asked, ${this.pos} written`);
+    this.buf.copy(chunk, 0, 0, n);
+    this.buf.copyWithin(0, n, this.pos);
+    this.pos -= n;
+  }
+
+  /**
    * Copies the bytes written so far into `chunks` (in order, as many bytes as each holds; the
    * spool's reused, shared row chunks) and starts over. The writer's own buffer is never shared
    * memory: V8 writes strings into a SharedArrayBuffer on a slow path.
