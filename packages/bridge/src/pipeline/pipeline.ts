@@ -242,16 +242,10 @@ export class AuditPipeline {
       ingestTime: nanosToDateTime64(nowNanos()),
     };
     const job: IntakeJob = { raw, decode, defaultRisk: this.config.defaultRisk, now: header.at, ingestTime: header.ingestTime, forward: this.forward !== null, walHeader: header };
-    const result = this.pool?.usable ? await this.pool.run(job) : runIntake(job, this.privacy, this.config.walKey);
-    if (result.received === 0) return { rejected: result.rejected };
-    // Framed where it was decoded (encoding and encryption off the main thread): appended as is.
-    const f = result.walFrame!;
-    const durable = this.spool.appendFramed(Buffer.from(f.buffer, f.byteOffset, f.byteLength));
-    // State changes now (not after the fsync) so that a concurrent compaction snapshot covers it.
-    // If the write fails, the client gets an error and re-sends: the events are deduplicated.
-    this.apply(result, header.at);
+    const taken = this.take(this.pool?.usable ? await this.pool.run(job) : runIntake(job, this.privacy, this.config.walKey), header.at);
+    if (!taken.durable) return { rejected: taken.rejected };
     try {
-      await durable;
+      await taken.durable;
     } catch (err) {
       this.walFailed(err as Error);
       throw err;
@@ -259,8 +253,23 @@ export class AuditPipeline {
     this.walError = '';
     // After the log (the audit trail never waits on a downstream); the ack waits for the forward
     // queue's own fsync, and enqueue never rejects (a copy it cannot keep is counted as dropped).
-    if (result.forward && this.forward) await this.forward.enqueue(result.forward);
-    return { rejected: result.rejected };
+    if (taken.forward && this.forward) await this.forward.enqueue(taken.forward);
+    return { rejected: taken.rejected };
+  }
+
+  /**
+   * Logs a request's intake and applies it, and returns only what the ack needs: the intake
+   * result (every event of the request) is not kept referenced while the log's fsync is awaited.
+   */
+  private take(result: IntakeResult, at: number): { durable?: Promise<unknown>; rejected: RejectedItem[]; forward?: IntakeResult['forward'] } {
+    if (result.received === 0) return { rejected: result.rejected };
+    // Framed where it was decoded (encoding and encryption off the main thread): appended as is.
+    const f = result.walFrame!;
+    const durable = this.spool.appendFramed(Buffer.from(f.buffer, f.byteOffset, f.byteLength));
+    // State changes now (not after the fsync) so that a concurrent compaction snapshot covers it.
+    // If the write fails, the client gets an error and re-sends: the events are deduplicated.
+    this.apply(result, at);
+    return { durable, rejected: result.rejected, forward: result.forward };
   }
 
   private walFailed(err: Error): void {
