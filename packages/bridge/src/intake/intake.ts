@@ -198,6 +198,9 @@ function toPending(
   if (draft.eventType === 'model_call' && draft.contentState !== 'captured' && draft.contentState !== 'empty') {
     event.attributes['otel_audit.content'] = draft.contentState;
   }
+  // In key order, as the row stores them (store/rowbinary.ts): the main thread then finds them
+  // sorted and need not sort them again (a copy keeps its keys' order).
+  event.attributes = sortedKeys(event.attributes);
   // Columns and content pieces add their own counts at finalize (correlate/finalize.ts), where
   // the columns pass the floor and the policy of the decided tenant and risk.
   event.redactions = attrFindings;
@@ -205,6 +208,14 @@ function toPending(
   const pending: PendingEvent = { event, node, pieces, awaitsContent, arrivedAt: o.now };
   if (rawAttributes) pending.rawAttributes = rawAttributes;
   return pending;
+}
+
+function sortedKeys(m: Record<string, string>): Record<string, string> {
+  const keys = Object.keys(m);
+  let sorted = true;
+  for (let i = 1; i < keys.length && sorted; i++) sorted = keys[i - 1] < keys[i];
+  // fromEntries defines each key as an own property, whatever its name.
+  return sorted ? m : Object.fromEntries(keys.sort().map((k) => [k, m[k]]));
 }
 
 const SECTIONS: Array<[keyof EventContent, ContentSection, boolean]> = [

@@ -83,6 +83,17 @@ describe('AuditPipeline', () => {
     expect((p.event as { content_sealed?: string }).content_sealed).toBeUndefined();
   });
 
+  it('intake leaves each event\'s attributes in key order (the row\'s order: the main thread need not sort them)', () => {
+    const body = JSON.parse(modelCall('CASE-ORDER').toString());
+    body.resourceSpans[0].resource.attributes.push(attr('zone', 'eu'), attr('app.build', '7'));
+    body.resourceSpans[0].scopeSpans[0].spans[0].attributes.push(attr('zeta', 'z'), attr('alpha', 'a'), attr('mid.key', 'm'));
+    const r = runIntake({ raw: { signal: 'traces', encoding: 'json', body: Buffer.from(JSON.stringify(body)) }, defaultRisk: 'medium', now: Date.now(), ingestTime: '2026-12-07 00:00:00.000000000' }, privacy);
+    if (r.signal !== 'traces') throw new Error('expected traces');
+    const keys = Object.keys(r.intake.events[0].event.attributes);
+    expect(keys).toEqual(expect.arrayContaining(['alpha', 'mid.key', 'zeta', 'resource.zone', 'resource.app.build']));
+    expect(keys).toEqual([...keys].sort());
+  });
+
   for (const intakeWorkers of [1, 0]) {
     it(`chains the decided events of a snapshot after a restart, their content sealed (${intakeWorkers ? 'on a worker' : 'on the main thread'})`, async () => {
       const caseId = `CASE-SNAPSHOT-${intakeWorkers}`;
