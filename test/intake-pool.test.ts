@@ -13,6 +13,7 @@ import { IntakePool, runIntake, type IntakeJob } from '../packages/bridge/src/in
 import { PrivacyFilter } from '../packages/bridge/src/policy/index.ts';
 import { DEFAULT_POLICY } from '../packages/bridge/src/policy/index.ts';
 import { OtlpDecodeError } from '../packages/bridge/src/otlp/index.ts';
+import { appendEventHashes } from '../packages/bridge/src/chain/index.ts';
 import { encodeLogs, encodeTraces, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
 
 const privacy = new PrivacyFilter(randomBytes(32), { policy: DEFAULT_POLICY });
@@ -95,6 +96,16 @@ describe('IntakePool', () => {
     expect(text).not.toContain('4111 1111 1111 1111');
     expect(text).not.toContain('sk-proj-abcdefghijklmnopqrstuvwxyz0123456789');
     expect(r.intake.events[0].node.context.tenant).toBe('acme');
+  });
+
+  it('appends event hashes to a Merkle accumulator as the main thread would, and fails a bad hash', async () => {
+    const hashes = Array.from({ length: 1000 }, () => randomBytes(32).toString('hex'));
+    const here = appendEventHashes({ size: 0, hashes: [] }, hashes.slice(0, 333), false);
+    const there = await pool.appendLeaves(here.state, hashes.slice(333), true);
+    const all = appendEventHashes({ size: 0, hashes: [] }, hashes, true);
+    expect(there.state).toEqual(all.state);
+    expect(Buffer.from(there.leaves!).equals(Buffer.from(all.leaves!).subarray(333 * 32))).toBe(true);
+    await expect(pool.appendLeaves(all.state, ['not-a-hash'], false)).rejects.toThrow(/event hash must be 64 lowercase hex chars/);
   });
 
   it('fails an unusable request with the OtlpDecodeError the main thread would throw', async () => {

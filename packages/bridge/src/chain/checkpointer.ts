@@ -23,7 +23,14 @@ import { AnchorConflictError, AnchorSet } from './anchors/set.ts';
 import { GENESIS_HASH } from './canonical.ts';
 import { eventLeafHash, loadOrCreateSigningKey, signCheckpoint, type Checkpoint, type SigningKey } from './checkpoint.ts';
 import { consistencyProofFromCompactRange } from './compact-range.ts';
+import type { AppendedLeaves } from './leaves.ts';
 import { MerkleAccumulator, type MerkleAccumulatorState } from './merkle.ts';
+
+/** `appendEventHashes` (leaves.ts) run elsewhere, on an intake worker (`IntakePool.appendLeaves`). */
+export type LeafHasher = (state: MerkleAccumulatorState, hashes: string[], keepLeaves: boolean) => Promise<AppendedLeaves>;
+
+/** Runs of fewer event hashes are hashed here: a worker's round trip costs more than they do. */
+const OFFLOAD_MIN_HASHES = 256;
 
 export interface CheckpointConfig {
   /** Checkpoint once this many events were stored since the last one. */
@@ -87,6 +94,8 @@ export class Checkpointer {
   private timer: NodeJS.Timeout | null = null;
   private halted: string | null = null;
   private closed = false;
+  /** Where long runs of leaves are hashed (`start`'s `leafHasher`); here when null or when it fails. */
+  private leafHasher: LeafHasher | null = null;
 
   private constructor(store: Store, chainId: string, key: SigningKey, config: CheckpointConfig, anchors: AnchorSet, log: Logger) {
     this.store = store;
@@ -107,12 +116,14 @@ export class Checkpointer {
     opts: CheckpointConfig & { chainId: string; dataDir: string },
     log: Logger,
     attach?: (hook: StoredHook) => void,
+    leafHasher?: LeafHasher | null,
   ): Promise<Checkpointer> {
     const key = loadOrCreateSigningKey({ keyFile: opts.signingKeyFile, envPem: opts.signingKeyPem, dataDir: opts.dataDir });
     if (key.created) log.info('created a checkpoint signing key', { key_id: key.keyId, data_dir: opts.dataDir });
     const specs: AnchorSpec[] = opts.anchors ?? [{ kind: 'file', url: pathToFileURL(opts.anchorDir ?? '').href, dir: opts.anchorDir ?? '', external: false }];
     if (!opts.anchors && !opts.anchorDir) throw new Error('Checkpointer: no anchors configured');
     const cp = new Checkpointer(store, opts.chainId, key, opts, await AnchorSet.open(specs, log), log);
+    cp.leafHasher = leafHasher ?? null;
     // Attached before resuming: batches confirmed meanwhile queue up behind the catch-up.
     attach?.((first, last, hashes) => cp.stored(first, last, hashes));
     await cp.enqueue(() => cp.resume());
@@ -271,6 +282,25 @@ export class Checkpointer {
   }
 
   private async appendHashes(hashes: string[], lastSeq: number): Promise<void> {
+    // Only needed for the next consistency proof, which needs a previous checkpoint.
+    const keepLeaves = this.sinceLast !== null && this.last !== null;
+    if (this.leafHasher && hashes.length >= OFFLOAD_MIN_HASHES) {
+      let appended: AppendedLeaves | null = null;
+      try {
+        appended = await this.leafHasher(this.acc.toJSON(), hashes, keepLeaves);
+      } catch {
+        // Hashed here instead, below (a bad hash fails here too, with its own message).
+      }
+      if (appended) {
+        this.acc = MerkleAccumulator.fromJSON(appended.state);
+        if (keepLeaves && this.sinceLast) {
+          if (this.sinceLast.length + hashes.length > MAX_PENDING_LEAVES) this.sinceLast = null;
+          else for (let i = 0; i < hashes.length; i++) this.sinceLast.push(Buffer.from(appended.leaves!.buffer, appended.leaves!.byteOffset + i * 32, 32));
+        }
+        this.head = { seq: lastSeq, hash: hashes[hashes.length - 1] };
+        return;
+      }
+    }
     for (let i = 0; i < hashes.length; i++) {
       const leaf = eventLeafHash(hashes[i]);
       this.acc.append(leaf);

@@ -15,7 +15,8 @@ export {
   type Checkpoint,
   type SigningKey,
 } from './checkpoint.ts';
-export { Checkpointer, tableCheckpoints, type CheckpointConfig, type CheckpointerStatus } from './checkpointer.ts';
+export { Checkpointer, tableCheckpoints, type CheckpointConfig, type CheckpointerStatus, type LeafHasher } from './checkpointer.ts';
+export { appendEventHashes, type AppendedLeaves } from './leaves.ts';
 export { ANCHOR_FORMAT, anchorFileName, DirectoryAnchorSink, type AnchorRecord, type AnchorSink } from './anchor.ts';
 export { buildInclusionBundle, proveStoredEvent, NotCoveredError, ProofUnavailableError } from './prove.ts';
 export { chainRows, chainRowsSql, storedChainHead, streamRows, type ChainRowsQuery } from './source.ts';

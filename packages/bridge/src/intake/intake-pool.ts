@@ -5,6 +5,9 @@ import { OtlpDecodeError, type DecodeOptions, type RejectedItem, decodeRequest, 
 import { intakeLogs, intakeSpans, type IntakePrivacy, type LogIntake, type SpanIntake } from './intake.ts';
 import { forwardLogs, forwardSpans, type ForwardPayload } from '../forward/payload.ts';
 import { frame, recordParts } from '../spool/index.ts';
+// The file, not chain/index.ts: a worker must not load the store (and chDB) with the chain.
+import type { AppendedLeaves } from '../chain/leaves.ts';
+import type { MerkleAccumulatorState } from '../chain/merkle.ts';
 
 /**
  * Decode + intake (normalize, redact, digest) of one request: pure, per request, and about a
@@ -92,16 +95,25 @@ export interface SealMessage {
   key: string;
 }
 
+/** Event hashes to append to a Merkle accumulator (`IntakePool.appendLeaves`). */
+export interface LeavesMessage {
+  state: MerkleAccumulatorState;
+  hashes: string[];
+  keepLeaves: boolean;
+}
+
 /**
  * What the main thread sends a worker: a request's intake, a log record to frame
- * (`IntakePool.frame`), or events' content to seal (`IntakePool.seal`).
+ * (`IntakePool.frame`), events' content to seal (`IntakePool.seal`), or event hashes to append
+ * to a Merkle accumulator (`IntakePool.appendLeaves`).
  */
-export type WorkerMessage = { id: number; job: IntakeJob } | { id: number; frame: readonly Uint8Array[] } | { id: number; seal: SealMessage[] };
+export type WorkerMessage = { id: number; job: IntakeJob } | { id: number; frame: readonly Uint8Array[] } | { id: number; seal: SealMessage[] } | { id: number; leaves: LeavesMessage };
 
 type Reply =
   | { id: number; result: IntakeResult }
   | { id: number; framed: Uint8Array }
   | { id: number; sealed: string[] }
+  | { id: number; appended: AppendedLeaves }
   | { id: number; error: { name: string; message: string } };
 
 interface Slot {
@@ -188,6 +200,11 @@ export class IntakePool {
     return this.send<string[]>((id) => ({ id, seal: plain }));
   }
 
+  /** `appendEventHashes` (chain/leaves.ts) on a worker: the checkpointer's Merkle hashing. */
+  appendLeaves(state: MerkleAccumulatorState, hashes: string[], keepLeaves: boolean): Promise<AppendedLeaves> {
+    return this.send<AppendedLeaves>((id) => ({ id, leaves: { state, hashes, keepLeaves } }));
+  }
+
   private send<T>(message: (id: number) => WorkerMessage, transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the intake workers are stopped'));
     if (this.brokenReason) return Promise.reject(new Error(`the intake workers could not be started: ${this.brokenReason}`));
@@ -229,6 +246,7 @@ export class IntakePool {
       if ('result' in reply) p.resolve(reply.result as never);
       else if ('framed' in reply) p.resolve(reply.framed as never);
       else if ('sealed' in reply) p.resolve(reply.sealed as never);
+      else if ('appended' in reply) p.resolve(reply.appended as never);
       else p.reject(reply.error.name === 'OtlpDecodeError' ? new OtlpDecodeError(reply.error.message) : new Error(reply.error.message));
     });
     const fail = (err: Error): void => {

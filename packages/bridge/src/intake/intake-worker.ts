@@ -6,6 +6,8 @@ import { frame } from '../spool/index.ts';
 // The policy's files, not its index: a worker must not load the store (and chDB) with it.
 import { PrivacyFilter } from '../policy/privacy.ts';
 import { sealWith, type SealingKey } from '../policy/vault.ts';
+// Likewise the chain's file: chain/index.ts loads the store.
+import { appendEventHashes } from '../chain/leaves.ts';
 
 const data = workerData as IntakeWorkerData;
 // Intake masks and digests only; pseudonyms are made at finalize on the main thread, so this
@@ -34,6 +36,12 @@ parentPort!.on('message', (message: WorkerMessage) => {
     if ('seal' in message) {
       const sealed = message.seal.map((j) => sealWith(keyOf(j), j.eventId, j.plaintext));
       parentPort!.postMessage({ id, sealed });
+      return;
+    }
+    if ('leaves' in message) {
+      const { state, hashes, keepLeaves } = message.leaves;
+      const appended = appendEventHashes(state, hashes, keepLeaves);
+      parentPort!.postMessage({ id, appended }, appended.leaves ? [appended.leaves.buffer as ArrayBuffer] : []);
       return;
     }
     if ('frame' in message) {

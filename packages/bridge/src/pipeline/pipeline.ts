@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { ChainWriter, riskChainId, riskChainIds, type ChainHead } from '../chain/chain-writer.ts';
+import type { LeafHasher } from '../chain/index.ts';
 import { Correlator, sealContentNow, setSealedContent, type ContentPiece, type CorrelatorConfig, type PendingEvent, type SpanNode } from '../correlate/index.ts';
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
@@ -379,6 +380,15 @@ export class AuditPipeline {
     const o = this.overloadReason();
     if (o) return { ok: false, reason: o.reason };
     return { ok: true, reason: '' };
+  }
+
+  /**
+   * The checkpointers' Merkle hashing on an intake worker (chain/leaves.ts), or null without
+   * workers. It rejects when the workers are unusable: the checkpointer then hashes itself.
+   */
+  get leafHasher(): LeafHasher | null {
+    const pool = this.pool;
+    return pool ? (state, hashes, keepLeaves) => pool.appendLeaves(state, hashes, keepLeaves) : null;
   }
 
   /** The head of each chain, by chain id. */
