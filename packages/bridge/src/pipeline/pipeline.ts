@@ -1,6 +1,5 @@
 import { join } from 'node:path';
-import { ChainWriter, riskChainId, riskChainIds, type ChainHead } from '../chain/chain-writer.ts';
-import type { LeafHasher } from '../chain/index.ts';
+import { ChainWriter, riskChainId, riskChainIds, type ChainHead, type LeafHasher } from '../chain/index.ts';
 import { Correlator, sealContentNow, setSealedContent, type ContentPiece, type CorrelatorConfig, type PendingEvent, type SpanNode } from '../correlate/index.ts';
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
@@ -243,7 +242,7 @@ export class AuditPipeline {
       ingestTime: nanosToDateTime64(nowNanos()),
     };
     const job: IntakeJob = { raw, decode, defaultRisk: this.config.defaultRisk, now: header.at, ingestTime: header.ingestTime, forward: this.forward !== null, walHeader: header };
-    const taken = this.take(this.pool?.usable ? await this.pool.run(job) : runIntake(job, this.privacy, this.config.walKey), header.at);
+    const taken = this.logAndApply(this.pool?.usable ? await this.pool.run(job) : runIntake(job, this.privacy, this.config.walKey), header.at);
     if (!taken.durable) return { rejected: taken.rejected };
     try {
       await taken.durable;
@@ -262,7 +261,7 @@ export class AuditPipeline {
    * Logs a request's intake and applies it, and returns only what the ack needs: the intake
    * result (every event of the request) is not kept referenced while the log's fsync is awaited.
    */
-  private take(result: IntakeResult, at: number): { durable?: Promise<unknown>; rejected: RejectedItem[]; forward?: IntakeResult['forward'] } {
+  private logAndApply(result: IntakeResult, at: number): { durable?: Promise<unknown>; rejected: RejectedItem[]; forward?: IntakeResult['forward'] } {
     if (result.received === 0) return { rejected: result.rejected };
     // Framed where it was decoded (encoding and encryption off the main thread): appended as is.
     const f = result.walFrame!;
