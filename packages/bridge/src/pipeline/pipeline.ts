@@ -5,7 +5,7 @@ import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
 import type { RawRequest, DecodeOptions, RejectedItem } from '../otlp/index.ts';
-import { ROW_CHUNK_BYTES, Spool, WriteAheadLog, decodeRecord, type ChainedHeader, type WalRecord } from '../spool/index.ts';
+import { Spool, WriteAheadLog, decodeRecord, type ChainedHeader, type WalRecord } from '../spool/index.ts';
 import { RowWriter } from '../store/rowbinary.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditEvent } from '../model.ts';
@@ -561,18 +561,14 @@ export class AuditPipeline {
     const chain = this.writer(chainId);
     for (let i = 0; i < fresh.length; i += this.config.batchRows) {
       const events = fresh.slice(i, i + this.config.batchRows);
-      // One serialization: the row bytes its hash covers are the bytes inserted. Rows move
-      // into the spool's chunks as they are written, so the writer stays about a chunk long
-      // (a whole batch was a 32 MiB buffer kept for good).
+      // One serialization: the row bytes its hash covers are the bytes inserted, moved into
+      // the spool's chunks as they are written.
       const rows: Buffer[] = [];
       for (const e of events) {
         chain.appendOne(e, this.rowWriter);
-        while (this.rowWriter.pos >= ROW_CHUNK_BYTES) {
-          const [chunk] = this.spool.rowChunks(ROW_CHUNK_BYTES);
-          this.rowWriter.spillTo(chunk);
-          rows.push(chunk);
-        }
+        this.spool.moveRows(this.rowWriter, rows);
       }
+      this.spool.moveRows(this.rowWriter, rows, true);
       const first = events[0];
       const last = events[events.length - 1];
       const header: ChainedHeader = {
@@ -585,11 +581,6 @@ export class AuditPipeline {
         eventIds: events.map((e) => e.event_id),
         hashes: events.map((e) => e.hash),
       };
-      if (this.rowWriter.pos > 0 || rows.length === 0) {
-        const rest = this.spool.rowChunks(this.rowWriter.pos);
-        this.rowWriter.moveTo(rest);
-        rows.push(...rest);
-      }
       this.spool.add(header, rows);
     }
   }

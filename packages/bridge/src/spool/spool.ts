@@ -3,9 +3,10 @@ import { Backoff, retry, type BackoffOptions, type RetryOptions } from '../inter
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import { EVENT_COLUMNS } from '../store/schema.ts';
+import type { RowWriter } from '../store/rowbinary.ts';
 import type { Store } from '../store/store.ts';
 import { decodeRecord, encodeRecord, isSnapshot, recordParts, type ChainedHeader } from './records.ts';
-import { RowBuffers } from './row-buffers.ts';
+import { ROW_CHUNK_BYTES, RowBuffers } from './row-buffers.ts';
 import type { WalRecord, WalRef, WriteAheadLog } from './wal.ts';
 
 /** The spool's limits (`serve --spool-budget`, `--spool-memory`). */
@@ -202,6 +203,24 @@ export class Spool {
    */
   rowChunks(n: number): Buffer[] {
     return this.buffers.take(n);
+  }
+
+  /**
+   * Moves rows written to `w` into row chunks appended to `rows`: each chunk once it is full,
+   * and with `all` the rest too. A writer drained as it goes stays about a chunk long, whatever
+   * the batch (a whole batch grew it to a 32 MiB buffer kept for good).
+   */
+  moveRows(w: RowWriter, rows: Buffer[], all = false): void {
+    while (w.pos >= ROW_CHUNK_BYTES) {
+      const [chunk] = this.buffers.take(ROW_CHUNK_BYTES);
+      w.spillTo(chunk);
+      rows.push(chunk);
+    }
+    if (all && (w.pos > 0 || rows.length === 0)) {
+      const rest = this.buffers.take(w.pos);
+      w.moveTo(rest);
+      rows.push(...rest);
+    }
   }
 
   /**
