@@ -21,9 +21,9 @@ import { ANCHOR_FORMAT, anchorRecordErrors, type AnchorRecord } from './anchor.t
 import type { AnchorSpec } from './anchors/config.ts';
 import { AnchorConflictError, AnchorSet } from './anchors/set.ts';
 import { GENESIS_HASH } from './canonical.ts';
-import { eventLeafHash, loadOrCreateSigningKey, signCheckpoint, type Checkpoint, type SigningKey } from './checkpoint.ts';
+import { loadOrCreateSigningKey, signCheckpoint, type Checkpoint, type SigningKey } from './checkpoint.ts';
 import { consistencyProofFromCompactRange } from './compact-range.ts';
-import type { AppendedLeaves } from './leaves.ts';
+import { appendEventHashes, type AppendedLeaves } from './leaves.ts';
 import { MerkleAccumulator, type MerkleAccumulatorState } from './merkle.ts';
 
 /** `appendEventHashes` (leaves.ts) run elsewhere, on an intake worker (`IntakePool.appendLeaves`). */
@@ -282,36 +282,33 @@ export class Checkpointer {
   }
 
   private async appendHashes(hashes: string[], lastSeq: number): Promise<void> {
-    // Only needed for the next consistency proof, which needs a previous checkpoint.
+    if (hashes.length === 0) return;
+    // Leaves are only needed for the next consistency proof, which needs a previous checkpoint.
     const keepLeaves = this.sinceLast !== null && this.last !== null;
-    if (this.leafHasher && hashes.length >= OFFLOAD_MIN_HASHES) {
-      let appended: AppendedLeaves | null = null;
-      try {
-        appended = await this.leafHasher(this.acc.toJSON(), hashes, keepLeaves);
-      } catch {
-        // Hashed here instead, below (a bad hash fails here too, with its own message).
-      }
-      if (appended) {
-        this.acc = MerkleAccumulator.fromJSON(appended.state);
-        if (keepLeaves && this.sinceLast) {
-          if (this.sinceLast.length + hashes.length > MAX_PENDING_LEAVES) this.sinceLast = null;
-          else for (let i = 0; i < hashes.length; i++) this.sinceLast.push(Buffer.from(appended.leaves!.buffer, appended.leaves!.byteOffset + i * 32, 32));
-        }
-        this.head = { seq: lastSeq, hash: hashes[hashes.length - 1] };
-        return;
+    // A long run on a worker; here a short one, or a run whose worker failed (a bad hash then
+    // fails here too, with its own message), in slices between which the event loop runs.
+    const elsewhere = this.leafHasher && hashes.length >= OFFLOAD_MIN_HASHES ? await this.leafHasher(this.acc.toJSON(), hashes, keepLeaves).catch(() => null) : null;
+    if (elsewhere) this.takeLeaves(elsewhere, hashes.length);
+    else {
+      for (let i = 0; i < hashes.length; i += APPEND_SLICE) {
+        if (i > 0) await yieldToLoop();
+        const slice = hashes.slice(i, i + APPEND_SLICE);
+        this.takeLeaves(appendEventHashes(this.acc.toJSON(), slice, keepLeaves), slice.length);
       }
     }
-    for (let i = 0; i < hashes.length; i++) {
-      const leaf = eventLeafHash(hashes[i]);
-      this.acc.append(leaf);
-      // Only needed for the next consistency proof, which needs a previous checkpoint.
-      if (this.sinceLast && this.last) {
-        if (this.sinceLast.length < MAX_PENDING_LEAVES) this.sinceLast.push(leaf);
-        else this.sinceLast = null;
-      }
-      if (i % APPEND_SLICE === APPEND_SLICE - 1) await yieldToLoop();
+    this.head = { seq: lastSeq, hash: hashes[hashes.length - 1] };
+  }
+
+  /** Takes the accumulator's new state, and keeps the `n` leaves for the next consistency proof (bounded). */
+  private takeLeaves(appended: AppendedLeaves, n: number): void {
+    this.acc = MerkleAccumulator.fromJSON(appended.state);
+    const leaves = appended.leaves;
+    if (!leaves || !this.sinceLast) return;
+    if (this.sinceLast.length + n > MAX_PENDING_LEAVES) {
+      this.sinceLast = null;
+      return;
     }
-    if (hashes.length) this.head = { seq: lastSeq, hash: hashes[hashes.length - 1] };
+    for (let i = 0; i < n; i++) this.sinceLast.push(Buffer.from(leaves.buffer, leaves.byteOffset + i * 32, 32));
   }
 
   private async maybeCheckpoint(minNew: number): Promise<void> {
