@@ -14,7 +14,7 @@ import { routeClickHouseLog } from './store/clickhouse-log.ts';
 import { loadOrCreateKey } from './internal/keys.ts';
 import { createLogger, type Logger } from './internal/logger.ts';
 import { Metrics } from './internal/metrics.ts';
-import { AuditPipeline } from './pipeline/pipeline.ts';
+import { AuditPipeline } from './pipeline/index.ts';
 import type { PrivacyFilter } from './policy/privacy.ts';
 import { openPrivacy } from './policy/index.ts';
 import { checkStoragePolicy } from './policy/retention.ts';

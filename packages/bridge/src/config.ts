@@ -10,7 +10,7 @@ import { ForwardConfigError, resolveForwardConfig, type ForwardConfig } from './
 import type { LogLevel } from './internal/logger.ts';
 import { resolvePrivacyConfig, type PrivacyConfig } from './policy/config.ts';
 import { PolicyError } from './policy/policy.ts';
-import { DEFAULT_PIPELINE_CONFIG, type PipelineConfig } from './pipeline/pipeline.ts';
+import { DEFAULT_PIPELINE_CONFIG, type PipelineConfig } from './pipeline/index.ts';
 import { DEFAULT_OTLP_HTTP_CONFIG, type OtlpHttpConfig } from './receive/http/otlp-http.ts';
 import { DEFAULT_OTLP_GRPC_CONFIG, type OtlpGrpcConfig } from './receive/grpc/otlp-grpc.ts';
 import { DEFAULT_DECODE_OPTIONS, type DecodeOptions } from './otlp/index.ts';

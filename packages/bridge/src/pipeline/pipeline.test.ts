@@ -15,7 +15,8 @@ import { Metrics, silentLogger } from '../internal/index.ts';
 import { openPrivacy, openSealedContent, type PrivacyFilter, type SealedRow } from '../policy/index.ts';
 import { encodeRecord, WriteAheadLog } from '../spool/index.ts';
 import { Store } from '../store/index.ts';
-import { AuditPipeline, DEFAULT_PIPELINE_CONFIG } from './pipeline.ts';
+import { AuditPipeline, DEFAULT_PIPELINE_CONFIG } from './index.ts';
+import { chainBreaks, modelCalls } from './testdata/requests.ts';
 
 let dataDir: string;
 let store: Store;
@@ -34,29 +35,7 @@ afterAll(async () => {
 const attr = (key: string, value: string) => ({ key, value: { stringValue: value } });
 
 /** An OTLP/JSON request with high-risk model calls (one by default) whose input holds an email address. */
-function modelCall(caseId: string, spans = 1, padding = ''): Buffer {
-  const now = BigInt(Date.now()) * 1_000_000n;
-  const span = () => ({
-    traceId: randomBytes(16).toString('hex'),
-    spanId: randomBytes(8).toString('hex'),
-    name: 'chat gpt-4o',
-    kind: 3,
-    startTimeUnixNano: String(now - 1_000_000n),
-    endTimeUnixNano: String(now),
-    attributes: [
-      attr('gen_ai.operation.name', 'chat'),
-      attr('gen_ai.provider.name', 'openai'),
-      attr('gen_ai.request.model', 'gpt-4o'),
-      attr('audit.risk', 'high'),
-      attr('audit.actor.id', 'agent-7'),
-      attr('audit.correlation_id', caseId),
-      attr('gen_ai.input.messages', JSON.stringify([{ role: 'user', parts: [{ type: 'text', content: `refund for jane.doe@example.com (${caseId})${padding}` }] }])),
-      attr('gen_ai.output.messages', JSON.stringify([{ role: 'assistant', parts: [{ type: 'text', content: 'done' }] }])),
-    ],
-  });
-  const list = Array.from({ length: spans }, span);
-  return Buffer.from(JSON.stringify({ resourceSpans: [{ resource: { attributes: [attr('service.name', 'pipeline-test')] }, scopeSpans: [{ spans: list }] }] }));
-}
+const modelCall = (caseId: string, spans = 1, padding = ''): Buffer => modelCalls({ caseId, spans, padding });
 
 /** The request's events, decided by a correlator that leaves sealing for later (as the pipeline's does). */
 function decided(caseId: string): PendingEvent[] {
@@ -127,6 +106,40 @@ describe('AuditPipeline', () => {
     });
   }
 
+  it('under compactions every few requests, stores every event once, chained in order, its content sealed', async () => {
+    const chainId = 'compacting';
+    const dir = join(dataDir, 'compacting');
+    // A compaction is due each time 256 KiB were appended: about every second request here.
+    const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId, walKey: randomBytes(32), intakeWorkers: 1, walSegmentBytes: 256 * 1024, correlator: { finalizer: privacy } };
+    let pipeline = await AuditPipeline.start(store, privacy, config, silentLogger, new Metrics());
+    try {
+      for (let i = 0; i < 24; i++) {
+        await pipeline.ingest({ signal: 'traces', encoding: 'json', body: modelCall(`CASE-COMPACT-${i}`, 40, ' lorem ipsum'.repeat(30)) });
+        // Let ticks run (hold, rounds on the worker, compactions) between requests.
+        if (i % 3 === 2) await new Promise((r) => setTimeout(r, 120));
+      }
+      await pipeline.flush();
+    } finally {
+      await pipeline.close();
+    }
+    const read = () =>
+      store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
+    const rows = await read();
+    expect(rows).toHaveLength(960);
+    expect(new Set(rows.map((r) => r.event_id)).size).toBe(960);
+    expect(chainBreaks(rows, GENESIS_HASH, eventHash)).toEqual([]);
+    for (const row of [rows[0], rows[479], rows[959]]) {
+      const opened = openSealedContent(privacy, row as unknown as SealedRow);
+      expect(opened.status).toBe('ok');
+      expect(JSON.stringify((opened as { content: unknown }).content)).toContain(`refund for jane.doe@example.com (${String(row.correlation_id)})`);
+    }
+    // A restart replays the compacted log and finds nothing left to store.
+    pipeline = await AuditPipeline.start(store, privacy, config, silentLogger, new Metrics());
+    await pipeline.flush();
+    await pipeline.close();
+    expect(await read()).toHaveLength(960);
+  });
+
   for (const intakeWorkers of [1, 0]) {
     it(`stores a batch whose rows span several row chunks, every hash the one its row has (${intakeWorkers ? 'shared chunks' : 'plain chunks'})`, async () => {
       const caseId = `CASE-CHUNKS-${intakeWorkers}`;
@@ -143,13 +156,7 @@ describe('AuditPipeline', () => {
       }
       const rows = await store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
       expect(rows).toHaveLength(300);
-      let prev = GENESIS_HASH;
-      rows.forEach((row, i) => {
-        expect(Number(row.seq)).toBe(i + 1);
-        expect(row.prev_hash).toBe(prev);
-        expect(row.hash).toBe(eventHash(row));
-        prev = row.hash as string;
-      });
+      expect(chainBreaks(rows, GENESIS_HASH, eventHash)).toEqual([]);
     });
   }
 });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { ChainWriter, riskChainId, riskChainIds, type ChainHead, type LeafHasher } from '../chain/index.ts';
-import { Correlator, sealContentNow, setSealedContent, type ContentPiece, type CorrelatorConfig, type PendingEvent, type SpanNode } from '../correlate/index.ts';
+import { Correlator, type ContentPiece, type PendingEvent, type SpanNode } from '../correlate/index.ts';
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
@@ -9,69 +9,12 @@ import { Spool, WriteAheadLog, decodeRecord, type ChainedHeader, type WalRecord 
 import { RowWriter } from '../store/rowbinary.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditEvent } from '../model.ts';
-import { defaultIntakeWorkers, IntakePool, runIntake, type IntakeJob, type IntakeResult } from '../intake/index.ts';
+import { IntakePool, runIntake, type IntakeJob, type IntakeResult } from '../intake/index.ts';
 import type { PrivacyFilter } from '../policy/privacy.ts';
 import type { ForwardSink } from '../forward/index.ts';
+import { DecidedEvents } from './decided.ts';
 import { RecentIds } from './recent-ids.ts';
-
-export interface PipelineConfig {
-  dataDir: string;
-  /**
-   * This instance's chain id. Events are chained into one chain per risk level,
-   * `<chainId>-low|medium|high` (see chain/README.md). One writer per chain: give each bridge
-   * instance its own id.
-   */
-  chainId: string;
-  defaultRisk: string;
-  correlator: Partial<CorrelatorConfig>;
-  /** Most rows in one ClickHouse insert. */
-  batchRows: number;
-  /** How often decided events are chained and written. */
-  flushIntervalMs: number;
-  /** Longest a decided event waits for an insert in flight before it is chained anyway. */
-  maxHoldMs: number;
-  walSegmentBytes: number;
-  fsync: boolean;
-  /** How many recent event ids are remembered to drop re-sent spans (see README, Idempotency). */
-  dedupIds: number;
-  /** Key that encrypts write-ahead log records (AES-256-GCM); see loadWalKey. */
-  walKey?: Buffer;
-  /** The decoder limits, so that a replay decodes requests exactly as they were first decoded. */
-  decode?: DecodeOptions;
-  /**
-   * Disk budget of the write-ahead log. Past it (ClickHouse down or slower than the intake),
-   * `overloaded()` says so and receivers answer 503 / UNAVAILABLE with a retry hint.
-   */
-  spoolBudgetBytes: number;
-  /** Chained rows waiting for ClickHouse kept in memory; the others are read back from the log. */
-  spoolMemoryBytes: number;
-  /** Events held in memory (waiting for their context, or chained and in memory) past which receivers answer 503. */
-  maxPendingEvents: number;
-  /** How long shutdown waits for ClickHouse; what it has not taken by then stays in the log for the next start. */
-  shutdownTimeoutMs: number;
-  /** Worker threads for decode + intake (intake-pool.ts); 0 runs them on the main thread. */
-  intakeWorkers: number;
-}
-
-export const DEFAULT_PIPELINE_CONFIG: Omit<PipelineConfig, 'dataDir'> = {
-  chainId: 'main',
-  defaultRisk: 'medium',
-  correlator: {},
-  batchRows: 10_000,
-  flushIntervalMs: 100,
-  maxHoldMs: 1_000,
-  walSegmentBytes: 64 * 1024 * 1024,
-  fsync: true,
-  dedupIds: 500_000,
-  spoolBudgetBytes: 1024 ** 3,
-  spoolMemoryBytes: 64 * 1024 ** 2,
-  maxPendingEvents: 200_000,
-  shutdownTimeoutMs: 10_000,
-  intakeWorkers: defaultIntakeWorkers(),
-};
-
-/** About how much content (UTF-16 units) one message to a worker carries to be sealed. */
-const SEAL_MESSAGE_CHARS = 256 * 1024;
+import type { PipelineConfig } from './config.ts';
 
 /** A request as received, replayed through the same decode and intake after a crash. */
 interface RequestHeader {
@@ -96,11 +39,6 @@ interface SnapshotRecord {
   decided?: PendingEvent[];
 }
 
-export interface IngestResult {
-  accepted: number;
-  dropped: number;
-}
-
 /**
  * The write path after decoding: intake (normalize + privacy) → write-ahead log → correlate →
  * append to the hash chain → write-ahead log → ClickHouse. A request is acknowledged once its
@@ -117,25 +55,15 @@ export class AuditPipeline {
   /** One writer per chain id (the risk chains; a legacy chain only to finish a replay). */
   private readonly chains = new Map<string, ChainWriter>();
   private readonly recent: RecentIds;
+  /** Decided events on their way to the chain: held for the next batch, sealed in rounds. */
+  private readonly decided: DecidedEvents;
   /**
-   * Decided events not chained yet: while an insert is in flight, events wait here, so that the
-   * next batch is as large as the insert's duration allows (fewer, larger inserts: less
-   * per-insert work and fewer parts for ClickHouse to merge). Chained before any compaction, so
-   * they never live only in the segments it deletes.
-   */
-  private held: PendingEvent[] = [];
-  private heldSince = 0;
-  /**
-   * Rounds of decided events whose content is being sealed on the workers, oldest first; each
-   * is chained when its content is back, in order (`sealing` settles when all are).
-   */
-  private unchained: PendingEvent[][] = [];
-  private sealing: Promise<void> | null = null;
-  /**
-   * A compaction is due: it waits for the rounds being sealed (so that its snapshot need not
-   * carry their events), and meanwhile nothing more is sent to be sealed.
+   * A compaction is due. It is prepared on `tick`: what is held goes to the workers as one last
+   * round, and no other round starts; once the rounds are chained, the few events decided
+   * meanwhile are sealed and chained here, and the snapshot is taken (it rarely carries any).
    */
   private compactWanted = false;
+  private compactRoundSent = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
@@ -171,6 +99,12 @@ export class AuditPipeline {
     this.recent = recent;
     // With workers, content is sealed there (chainHeld), not at finalize.
     this.correlator = new Correlator({ ...config.correlator, deferSealing: pool !== null });
+    this.decided = new DecidedEvents({
+      privacy,
+      workers: pool,
+      chain: (ready) => this.chainDecided(ready),
+      onError: (err) => this.log.error('chaining failed', { error: err.message }),
+    });
     for (const id of riskChainIds(config.chainId)) this.chains.set(id, new ChainWriter(id, heads.get(id) ?? null));
     this.spool = new Spool(wal, store, { budgetBytes: config.spoolBudgetBytes, memoryBytes: config.spoolMemoryBytes }, log, metrics, {
       onStored: (b) => this.stored?.(b.chainId, b.firstSeq, b.lastSeq, b.hashes),
@@ -188,7 +122,7 @@ export class AuditPipeline {
       overloaded: metrics.counter('otel_audit_overloaded_total', 'Times a receiver was told to refuse a request (spool budget, pending events, log errors)'),
     };
     metrics.gauge('otel_audit_intake_jobs_in_flight', 'Requests being decoded and normalized on the intake worker threads', () => this.pool?.inFlight ?? 0);
-    metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content, or decided and waiting for the next batch', () => this.correlator.pending + this.decidedCount);
+    metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content, or decided and waiting for the next batch', () => this.correlator.pending + this.decided.count);
     metrics.gauge('otel_audit_chain_head_seq', 'Seq of the newest chained event, per hash chain (one per risk level)', () =>
       [...this.chains].map(([chain, w]): [Record<string, string>, number] => [{ chain }, w.current.seq]),
     );
@@ -308,7 +242,7 @@ export class AuditPipeline {
         retryAfterSeconds: 10,
       };
     }
-    const held = this.correlator.pending + this.decidedCount + this.spool.memoryEvents;
+    const held = this.correlator.pending + this.decided.count + this.spool.memoryEvents;
     if (held >= this.config.maxPendingEvents) {
       return { reason: `too many events waiting (${held}, limit ${this.config.maxPendingEvents}); retry later`, retryAfterSeconds: 2 };
     }
@@ -344,29 +278,9 @@ export class AuditPipeline {
 
   /** Decides everything pending and waits until it is in ClickHouse (tests, shutdown). */
   async flush(): Promise<void> {
-    this.hold(this.correlator.drain(Date.now()));
-    await this.chainAll();
+    this.decided.hold(this.correlator.drain(Date.now()));
+    await this.decided.chainAll();
     await this.waitStored();
-  }
-
-  /** Chains everything held, and waits for the rounds being sealed. */
-  private async chainAll(): Promise<void> {
-    do {
-      this.chainHeld();
-      await this.chained();
-    } while (this.held.length > 0);
-  }
-
-  /** Decided events not chained yet. */
-  private get decidedCount(): number {
-    let n = this.held.length;
-    for (const r of this.unchained) n += r.length;
-    return n;
-  }
-
-  /** Waits until every round being sealed is chained. */
-  private async chained(): Promise<void> {
-    while (this.sealing) await this.sealing;
   }
 
   /** Waits until every chained batch is confirmed by ClickHouse. */
@@ -416,8 +330,8 @@ export class AuditPipeline {
     // Requests still on a worker are logged and applied first (the receivers take no new ones).
     await this.pool?.close();
     if (this.timer) clearInterval(this.timer);
-    this.hold(this.correlator.drain(Date.now()));
-    await this.chainAll();
+    this.decided.hold(this.correlator.drain(Date.now()));
+    await this.decided.chainAll();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), this.config.shutdownTimeoutMs);
@@ -438,20 +352,14 @@ export class AuditPipeline {
     if (this.closed) return;
     try {
       const now = Date.now();
-      this.hold(this.correlator.takeReady(now));
+      this.decided.hold(this.correlator.takeReady(now));
       if (this.spool.compactionDue(now)) this.compactWanted = true;
       if (this.compactWanted) {
-        // Held events are chained before a compaction (sealed here), so that its snapshot is
-        // small; once the rounds on the workers are chained too.
-        if (!this.sealing) {
-          this.chainHeld(true);
-          this.compact();
-          this.compactWanted = false;
-        }
-      } else if (this.spool.idle || this.held.length >= this.config.batchRows || now - this.heldSince >= this.config.maxHoldMs) {
+        if (!this.decided.sealing) this.prepareCompaction();
+      } else if (this.spool.idle || this.decided.heldCount >= this.config.batchRows || this.decided.heldFor(now) >= this.config.maxHoldMs) {
         // Chain now when ClickHouse is idle; else let the batch grow while the insert runs, up
         // to batchRows or maxHoldMs.
-        this.chainHeld();
+        this.decided.chainHeld();
       }
       this.spool.evict();
     } catch (err) {
@@ -459,82 +367,27 @@ export class AuditPipeline {
     }
   }
 
+  /**
+   * With no round on the workers: first, what is held goes there as one last round (its
+   * content sealed there, not here); then, once that round is chained, what was decided
+   * meanwhile is chained here and the log is compacted.
+   */
+  private prepareCompaction(): void {
+    if (!this.compactRoundSent) {
+      this.compactRoundSent = true;
+      this.decided.chainHeld();
+      if (this.decided.sealing) return;
+    }
+    this.decided.chainHeld(true);
+    this.compact();
+    this.compactWanted = false;
+    this.compactRoundSent = false;
+  }
+
   /** Compacts the log: a snapshot of what the correlator holds, then the spool's unconfirmed batches. */
   private compact(): void {
-    const record: SnapshotRecord = { t: 'snapshot', ...this.correlator.snapshot(), decided: [...this.unchained.flat(), ...this.held] };
+    const record: SnapshotRecord = { t: 'snapshot', ...this.correlator.snapshot(), decided: this.decided.all() };
     this.spool.compact(record);
-  }
-
-  private hold(ready: PendingEvent[]): void {
-    if (ready.length === 0) return;
-    if (this.held.length === 0) {
-      this.heldSince = Date.now();
-      this.held = ready;
-    } else {
-      for (const p of ready) this.held.push(p);
-    }
-  }
-
-  /**
-   * Chains what is held. Content to seal (`contentToSeal`, high-risk raw content) is sealed on
-   * the intake workers first, a round at a time, each round chained in order when it is back;
-   * without workers (or if they fail) it is sealed here.
-   */
-  private chainHeld(sealHere = false): void {
-    if (this.held.length === 0) return;
-    // A compaction waits for the rounds on the workers: no new round meanwhile (tick chains these).
-    if (this.compactWanted && this.sealing && !sealHere) return;
-    const ready = this.held;
-    this.held = [];
-    const toSeal = ready.filter((p) => p.contentToSeal !== undefined);
-    if (!this.sealing && (sealHere || this.compactWanted || toSeal.length === 0 || !this.pool?.usable)) {
-      for (const p of toSeal) sealContentNow(p, this.privacy);
-      this.chainDecided(ready);
-      return;
-    }
-    this.unchained.push(ready);
-    const round = (this.sealing ?? Promise.resolve())
-      .then(() => this.sealOnWorkers(toSeal))
-      .then(() => this.chainDecided(ready))
-      .catch((err) => this.log.error('chaining failed', { error: (err as Error).message }))
-      .finally(() => {
-        this.unchained.splice(this.unchained.indexOf(ready), 1);
-        if (this.sealing === round) this.sealing = null;
-      });
-    this.sealing = round;
-  }
-
-  /**
-   * Seals on the workers, in messages of about SEAL_MESSAGE_CHARS of content: one message per
-   * round held the content of thousands of events at once, in both threads' old generations
-   * (~140 MiB more peak RSS under the bench's load than sealing here).
-   */
-  private async sealOnWorkers(events: PendingEvent[]): Promise<void> {
-    const groups: PendingEvent[][] = [];
-    let group: PendingEvent[] = [];
-    let size = 0;
-    for (const p of events) {
-      group.push(p);
-      size += p.contentToSeal!.length;
-      if (size >= SEAL_MESSAGE_CHARS) {
-        groups.push(group);
-        group = [];
-        size = 0;
-      }
-    }
-    if (group.length > 0) groups.push(group);
-    await Promise.all(groups.map((g) => this.sealGroup(g)));
-  }
-
-  private async sealGroup(events: PendingEvent[]): Promise<void> {
-    let sealed: string[];
-    try {
-      sealed = await this.pool!.seal(events.map((p) => ({ eventId: p.event.event_id, key: this.privacy.sealingKey(p.event), plaintext: p.contentToSeal! })));
-    } catch {
-      for (const p of events) sealContentNow(p, this.privacy);
-      return;
-    }
-    events.forEach((p, i) => setSealedContent(p, sealed[i]));
   }
 
   /** Appends decided events to their chains and hands each chained batch to the spool. */
@@ -586,8 +439,11 @@ export class AuditPipeline {
   }
 
   private kickInserts(): void {
-    // ClickHouse is free: what was decided meanwhile goes now, as one batch.
-    this.spool.kick(() => this.chainHeld());
+    // ClickHouse is free: what was decided meanwhile goes now, as one batch (unless a
+    // compaction is being prepared: tick chains then).
+    this.spool.kick(() => {
+      if (!this.compactWanted) this.decided.chainHeld();
+    });
   }
 
   /**
@@ -633,7 +489,7 @@ export class AuditPipeline {
         for (const n of snap.nodes) this.correlator.addSpan(n, null, Date.now());
         for (const e of snap.pending) if (!chainedIds.has(e.event.event_id)) this.correlator.addSpan(e.node, e, e.arrivedAt);
         for (const [traceId, spanId, pieces] of snap.content) this.correlator.addContent(traceId, spanId, pieces, Date.now());
-        for (const e of snap.decided ?? []) if (!chainedIds.has(e.event.event_id)) this.hold([e]);
+        for (const e of snap.decided ?? []) if (!chainedIds.has(e.event.event_id)) this.decided.hold([e]);
       }
     }
     const replayed = this.correlator.pending - before;
