@@ -13,7 +13,7 @@ import { IntakePool, runIntake, type IntakeJob } from '../packages/bridge/src/in
 import { PrivacyFilter } from '../packages/bridge/src/policy/index.ts';
 import { DEFAULT_POLICY } from '../packages/bridge/src/policy/index.ts';
 import { OtlpDecodeError } from '../packages/bridge/src/otlp/index.ts';
-import { appendEventHashes } from '../packages/bridge/src/chain/index.ts';
+import { appendEventHashes, consistencyProofHex, MerkleAccumulator, verifyConsistency, type MerkleAccumulatorState } from '../packages/bridge/src/chain/index.ts';
 import { encodeLogs, encodeTraces, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
 
 const privacy = new PrivacyFilter(randomBytes(32), { policy: DEFAULT_POLICY });
@@ -106,6 +106,18 @@ describe('IntakePool', () => {
     expect(there.state).toEqual(all.state);
     expect(Buffer.from(there.leaves!).equals(Buffer.from(all.leaves!).subarray(333 * 32))).toBe(true);
     await expect(pool.appendLeaves(all.state, ['not-a-hash'], false)).rejects.toThrow(/event hash must be 64 lowercase hex chars/);
+  });
+
+  it('makes a consistency proof as the main thread would (RFC 6962, checked against both roots), and fails leaves of a bad length', async () => {
+    const hashes = Array.from({ length: 1000 }, () => randomBytes(32).toString('hex'));
+    const old = appendEventHashes({ size: 0, hashes: [] }, hashes.slice(0, 333), false);
+    const added = appendEventHashes(old.state, hashes.slice(333), true);
+    const there = await pool.consistencyProof(old.state, added.leaves!);
+    expect(there).toEqual(consistencyProofHex(old.state, added.leaves!));
+    const root = (state: MerkleAccumulatorState) => MerkleAccumulator.fromJSON(state).root();
+    const proof = there.map((h) => Buffer.from(h, 'hex'));
+    expect(verifyConsistency(333, 1000, proof, root(old.state), root(added.state))).toBe(true);
+    await expect(pool.consistencyProof(old.state, new Uint8Array(33))).rejects.toThrow(/32 bytes each, got 33 bytes/);
   });
 
   it('fails an unusable request with the OtlpDecodeError the main thread would throw', async () => {

@@ -119,7 +119,7 @@ export class Bridge {
       const checkpointers = new Map<string, Checkpointer>();
       try {
         for (const chainId of riskChainIds(config.pipeline.chainId)) {
-          const cp = await Checkpointer.start(store, { ...config.checkpoint, chainId, dataDir: config.dataDir }, log, (hook) => hooks.set(chainId, hook), pipeline.leafHasher);
+          const cp = await Checkpointer.start(store, { ...config.checkpoint, chainId, dataDir: config.dataDir }, log, (hook) => hooks.set(chainId, hook), pipeline.merkleWorker);
           checkpointers.set(chainId, cp);
         }
       } catch (err) {

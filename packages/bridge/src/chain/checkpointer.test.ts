@@ -9,7 +9,7 @@ import { Store } from '../store/store.ts';
 import { anchorRecordErrors, DirectoryAnchorSink } from './anchor.ts';
 import { ChainWriter } from './chain-writer.ts';
 import { eventLeafHash, verifyCheckpointSignature } from './checkpoint.ts';
-import { Checkpointer, clickHouseToIso, isoToClickHouse, tableCheckpoints, type LeafHasher } from './checkpointer.ts';
+import { Checkpointer, clickHouseToIso, isoToClickHouse, tableCheckpoints, type MerkleWorker } from './checkpointer.ts';
 import { IntakePool } from '../intake/index.ts';
 import { DEFAULT_POLICY } from '../policy/index.ts';
 import { consistencyProofFromCompactRange } from './compact-range.ts';
@@ -54,8 +54,8 @@ class Writer {
   }
 }
 
-const start = (chainId: string, extra: Partial<{ everyEvents: number; intervalMs: number }> = {}, log = silentLogger, leafHasher?: LeafHasher) =>
-  Checkpointer.start(store, { chainId, dataDir, anchorDir, everyEvents: 100, intervalMs: 0, ...extra }, log, undefined, leafHasher);
+const start = (chainId: string, extra: Partial<{ everyEvents: number; intervalMs: number }> = {}, log = silentLogger, merkle?: MerkleWorker) =>
+  Checkpointer.start(store, { chainId, dataDir, anchorDir, everyEvents: 100, intervalMs: 0, ...extra }, log, undefined, merkle);
 
 describe('consistency proofs from a compact range', () => {
   it('equal the proofs computed from every leaf', () => {
@@ -104,37 +104,51 @@ describe('Checkpointer', () => {
     expect(sink.sizesSync('every')).toEqual([100, 200, 250]);
   });
 
-  it('hashes long runs of leaves on an intake worker, with the same roots and consistency proofs; here when the worker fails', async () => {
-    const pool = new IntakePool(1, { policy: DEFAULT_POLICY, keepsRaw: false });
-    let offloaded = 0;
-    // The run of 500 meets a failed worker (runs are hashed later, in the checkpointer's queue).
-    const hasher: LeafHasher = (state, hashes, keep) => {
-      if (hashes.length === 500) return Promise.reject(new Error('worker gone'));
-      offloaded += hashes.length;
-      return pool.appendLeaves(state, hashes, keep);
-    };
-    try {
-      const w = new Writer('offload');
-      const cp = await start('offload', { everyEvents: 600 }, silentLogger, hasher);
-      // Short runs here, long ones on the worker, a failed worker's here again.
-      for (const n of [300, 40, 700, 500, 260]) await w.batch(n, cp);
-      await cp.checkpointNow();
-      await cp.close();
-      expect(offloaded).toBe(300 + 700 + 260);
-      expect(sink.sizesSync('offload')).toEqual([1040, 1800]);
-      const { records } = await sink.readAll('offload');
-      for (const [i, r] of records.entries()) {
-        expect(r.checkpoint.root_hash).toBe(w.root(r.checkpoint.tree_size));
-        expect(r.accumulator).toEqual(MerkleAccumulator.fromJSON(r.accumulator).toJSON());
-        if (i === 0) continue;
-        const prev = records[i - 1].checkpoint;
-        const proof = r.consistency!.proof.map((h) => Buffer.from(h, 'hex'));
-        expect(verifyConsistency(prev.tree_size, r.checkpoint.tree_size, proof, Buffer.from(prev.root_hash, 'hex'), Buffer.from(r.checkpoint.root_hash, 'hex'))).toBe(true);
+  for (const proofFails of [false, true]) {
+    it(`hashes long runs of leaves and long proofs on an intake worker, with the same roots and consistency proofs; here when the worker fails${proofFails ? ' (every proof)' : ''}`, async () => {
+      const pool = new IntakePool(1, { policy: DEFAULT_POLICY, keepsRaw: false });
+      let offloaded = 0;
+      let proofs = 0;
+      // The run of 500 meets a failed worker (runs are hashed later, in the checkpointer's queue).
+      const merkle: MerkleWorker = {
+        appendLeaves: (state, hashes, keep) => {
+          if (hashes.length === 500) return Promise.reject(new Error('worker gone'));
+          offloaded += hashes.length;
+          return pool.appendLeaves(state, hashes, keep);
+        },
+        consistencyProof: (old, leaves) => {
+          if (proofFails) return Promise.reject(new Error('worker gone'));
+          proofs++;
+          return pool.consistencyProof(old, leaves);
+        },
+      };
+      try {
+        const chainId = `offload-${proofFails}`;
+        const w = new Writer(chainId);
+        const cp = await start(chainId, { everyEvents: 600 }, silentLogger, merkle);
+        // Short runs here, long ones on the worker, a failed worker's here again.
+        for (const n of [300, 40, 700, 500, 260]) await w.batch(n, cp);
+        await cp.checkpointNow();
+        await cp.close();
+        expect(offloaded).toBe(300 + 700 + 260);
+        // The proof from 1040 to 1800 covers 760 leaves: made on the worker (unless it fails).
+        expect(proofs).toBe(proofFails ? 0 : 1);
+        expect(sink.sizesSync(chainId)).toEqual([1040, 1800]);
+        const { records } = await sink.readAll(chainId);
+        for (const [i, r] of records.entries()) {
+          expect(r.checkpoint.root_hash).toBe(w.root(r.checkpoint.tree_size));
+          expect(r.accumulator).toEqual(MerkleAccumulator.fromJSON(r.accumulator).toJSON());
+          if (i === 0) continue;
+          const prev = records[i - 1].checkpoint;
+          const proof = r.consistency!.proof.map((h) => Buffer.from(h, 'hex'));
+          expect(proof.length).toBeGreaterThan(0);
+          expect(verifyConsistency(prev.tree_size, r.checkpoint.tree_size, proof, Buffer.from(prev.root_hash, 'hex'), Buffer.from(r.checkpoint.root_hash, 'hex'))).toBe(true);
+        }
+      } finally {
+        await pool.close();
       }
-    } finally {
-      await pool.close();
-    }
-  });
+    });
+  }
 
   it('checkpoints on the interval when fewer than N events arrive', async () => {
     const w = new Writer('interval');

@@ -22,14 +22,19 @@ import type { AnchorSpec } from './anchors/config.ts';
 import { AnchorConflictError, AnchorSet } from './anchors/set.ts';
 import { GENESIS_HASH } from './canonical.ts';
 import { loadOrCreateSigningKey, signCheckpoint, type Checkpoint, type SigningKey } from './checkpoint.ts';
-import { consistencyProofFromCompactRange } from './compact-range.ts';
-import { appendEventHashes, type AppendedLeaves } from './leaves.ts';
+import { appendEventHashes, consistencyProofHex, type AppendedLeaves } from './leaves.ts';
 import { MerkleAccumulator, type MerkleAccumulatorState } from './merkle.ts';
 
-/** `appendEventHashes` (leaves.ts) run elsewhere, on an intake worker (`IntakePool.appendLeaves`). */
-export type LeafHasher = (state: MerkleAccumulatorState, hashes: string[], keepLeaves: boolean) => Promise<AppendedLeaves>;
+/**
+ * The checkpointer's long Merkle work run elsewhere, on an intake worker (`IntakePool`): the
+ * pure functions of leaves.ts. Either may reject; the checkpointer then does the work itself.
+ */
+export interface MerkleWorker {
+  appendLeaves(state: MerkleAccumulatorState, hashes: string[], keepLeaves: boolean): Promise<AppendedLeaves>;
+  consistencyProof(old: MerkleAccumulatorState, leaves: Uint8Array): Promise<string[]>;
+}
 
-/** Runs of fewer event hashes are hashed here: a worker's round trip costs more than they do. */
+/** Runs of fewer event hashes (or leaves) are hashed here: a worker's round trip costs more than they do. */
 const OFFLOAD_MIN_HASHES = 256;
 
 export interface CheckpointConfig {
@@ -94,8 +99,8 @@ export class Checkpointer {
   private timer: NodeJS.Timeout | null = null;
   private halted: string | null = null;
   private closed = false;
-  /** Where long runs of leaves are hashed (`start`'s `leafHasher`); here when null or when it fails. */
-  private leafHasher: LeafHasher | null = null;
+  /** Where long runs of leaves and long proofs are hashed (`start`'s `merkle`); here when null or when it fails. */
+  private merkle: MerkleWorker | null = null;
 
   private constructor(store: Store, chainId: string, key: SigningKey, config: CheckpointConfig, anchors: AnchorSet, log: Logger) {
     this.store = store;
@@ -116,14 +121,14 @@ export class Checkpointer {
     opts: CheckpointConfig & { chainId: string; dataDir: string },
     log: Logger,
     attach?: (hook: StoredHook) => void,
-    leafHasher?: LeafHasher | null,
+    merkle?: MerkleWorker | null,
   ): Promise<Checkpointer> {
     const key = loadOrCreateSigningKey({ keyFile: opts.signingKeyFile, envPem: opts.signingKeyPem, dataDir: opts.dataDir });
     if (key.created) log.info('created a checkpoint signing key', { key_id: key.keyId, data_dir: opts.dataDir });
     const specs: AnchorSpec[] = opts.anchors ?? [{ kind: 'file', url: pathToFileURL(opts.anchorDir ?? '').href, dir: opts.anchorDir ?? '', external: false }];
     if (!opts.anchors && !opts.anchorDir) throw new Error('Checkpointer: no anchors configured');
     const cp = new Checkpointer(store, opts.chainId, key, opts, await AnchorSet.open(specs, log), log);
-    cp.leafHasher = leafHasher ?? null;
+    cp.merkle = merkle ?? null;
     // Attached before resuming: batches confirmed meanwhile queue up behind the catch-up.
     attach?.((first, last, hashes) => cp.stored(first, last, hashes));
     await cp.enqueue(() => cp.resume());
@@ -287,7 +292,7 @@ export class Checkpointer {
     const keepLeaves = this.sinceLast !== null && this.last !== null;
     // A long run on a worker; here a short one, or a run whose worker failed (a bad hash then
     // fails here too, with its own message), in slices between which the event loop runs.
-    const elsewhere = this.leafHasher && hashes.length >= OFFLOAD_MIN_HASHES ? await this.leafHasher(this.acc.toJSON(), hashes, keepLeaves).catch(() => null) : null;
+    const elsewhere = this.merkle && hashes.length >= OFFLOAD_MIN_HASHES ? await this.merkle.appendLeaves(this.acc.toJSON(), hashes, keepLeaves).catch(() => null) : null;
     if (elsewhere) this.takeLeaves(elsewhere, hashes.length);
     else {
       for (let i = 0; i < hashes.length; i += APPEND_SLICE) {
@@ -336,8 +341,8 @@ export class Checkpointer {
     );
     const record: AnchorRecord = { format: ANCHOR_FORMAT, checkpoint, accumulator: this.acc.toJSON() };
     if (prev && this.sinceLast && prev.checkpoint.tree_size > 0) {
-      const proof = consistencyProofFromCompactRange(prev.accumulator as MerkleAccumulatorState, this.sinceLast);
-      record.consistency = { from_tree_size: prev.checkpoint.tree_size, proof: proof.map((h) => h.toString('hex')) };
+      const proof = await this.consistencyProof(prev.accumulator as MerkleAccumulatorState, this.sinceLast);
+      record.consistency = { from_tree_size: prev.checkpoint.tree_size, proof };
     }
     // The anchors first: they are the copies an attacker on the database cannot reach.
     await this.anchors.write(record);
@@ -346,6 +351,13 @@ export class Checkpointer {
     this.tableBacklog.push(checkpoint);
     await this.flushTableBacklog();
     this.log.debug('checkpoint written', { chain_id: this.chainId, tree_size: checkpoint.tree_size });
+  }
+
+  /** The proof from `old` over `leaves`: on the worker when there are many, else (or if it fails) here. */
+  private async consistencyProof(old: MerkleAccumulatorState, leaves: readonly Buffer[]): Promise<string[]> {
+    const flat = Buffer.concat(leaves);
+    const there = this.merkle && leaves.length >= OFFLOAD_MIN_HASHES ? await this.merkle.consistencyProof(old, flat).catch(() => null) : null;
+    return there ?? consistencyProofHex(old, flat);
   }
 
   private async flushTableBacklog(): Promise<void> {

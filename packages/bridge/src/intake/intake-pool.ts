@@ -102,18 +102,31 @@ export interface LeavesMessage {
   keepLeaves: boolean;
 }
 
+/** Leaves since a checkpoint, for its consistency proof (`IntakePool.consistencyProof`). */
+export interface ProofMessage {
+  old: MerkleAccumulatorState;
+  leaves: Uint8Array;
+}
+
 /**
  * What the main thread sends a worker: a request's intake, a log record to frame
- * (`IntakePool.frame`), events' content to seal (`IntakePool.seal`), or event hashes to append
- * to a Merkle accumulator (`IntakePool.appendLeaves`).
+ * (`IntakePool.frame`), events' content to seal (`IntakePool.seal`), event hashes to append
+ * to a Merkle accumulator (`IntakePool.appendLeaves`), or a checkpoint's consistency proof
+ * (`IntakePool.consistencyProof`).
  */
-export type WorkerMessage = { id: number; job: IntakeJob } | { id: number; frame: readonly Uint8Array[] } | { id: number; seal: SealMessage[] } | { id: number; leaves: LeavesMessage };
+export type WorkerMessage =
+  | { id: number; job: IntakeJob }
+  | { id: number; frame: readonly Uint8Array[] }
+  | { id: number; seal: SealMessage[] }
+  | { id: number; leaves: LeavesMessage }
+  | { id: number; proof: ProofMessage };
 
 type Reply =
   | { id: number; result: IntakeResult }
   | { id: number; framed: Uint8Array }
   | { id: number; sealed: string[] }
   | { id: number; appended: AppendedLeaves }
+  | { id: number; consistency: string[] }
   | { id: number; error: { name: string; message: string } };
 
 interface Slot {
@@ -205,6 +218,11 @@ export class IntakePool {
     return this.send<AppendedLeaves>((id) => ({ id, leaves: { state, hashes, keepLeaves } }));
   }
 
+  /** `consistencyProofHex` (chain/leaves.ts) on a worker: a checkpoint's consistency proof. */
+  consistencyProof(old: MerkleAccumulatorState, leaves: Uint8Array): Promise<string[]> {
+    return this.send<string[]>((id) => ({ id, proof: { old, leaves } }));
+  }
+
   private send<T>(message: (id: number) => WorkerMessage, transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the intake workers are stopped'));
     if (this.brokenReason) return Promise.reject(new Error(`the intake workers could not be started: ${this.brokenReason}`));
@@ -247,6 +265,7 @@ export class IntakePool {
       else if ('framed' in reply) p.resolve(reply.framed as never);
       else if ('sealed' in reply) p.resolve(reply.sealed as never);
       else if ('appended' in reply) p.resolve(reply.appended as never);
+      else if ('consistency' in reply) p.resolve(reply.consistency as never);
       else p.reject(reply.error.name === 'OtlpDecodeError' ? new OtlpDecodeError(reply.error.message) : new Error(reply.error.message));
     });
     const fail = (err: Error): void => {

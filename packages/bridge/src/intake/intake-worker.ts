@@ -7,7 +7,7 @@ import { frame } from '../spool/index.ts';
 import { PrivacyFilter } from '../policy/privacy.ts';
 import { sealWith, type SealingKey } from '../policy/vault.ts';
 // Likewise the chain's file: chain/index.ts loads the store.
-import { appendEventHashes } from '../chain/leaves.ts';
+import { appendEventHashes, consistencyProofHex } from '../chain/leaves.ts';
 
 const data = workerData as IntakeWorkerData;
 // Intake masks and digests only; pseudonyms are made at finalize on the main thread, so this
@@ -42,6 +42,10 @@ parentPort!.on('message', (message: WorkerMessage) => {
       const { state, hashes, keepLeaves } = message.leaves;
       const appended = appendEventHashes(state, hashes, keepLeaves);
       parentPort!.postMessage({ id, appended }, appended.leaves ? [appended.leaves.buffer as ArrayBuffer] : []);
+      return;
+    }
+    if ('proof' in message) {
+      parentPort!.postMessage({ id, consistency: consistencyProofHex(message.proof.old, message.proof.leaves) });
       return;
     }
     if ('frame' in message) {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ChainWriter, riskChainId, riskChainIds, type ChainHead, type LeafHasher } from '../chain/index.ts';
+import { ChainWriter, riskChainId, riskChainIds, type ChainHead, type MerkleWorker } from '../chain/index.ts';
 import { Correlator, type ContentPiece, type PendingEvent, type SpanNode } from '../correlate/index.ts';
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
@@ -296,12 +296,11 @@ export class AuditPipeline {
   }
 
   /**
-   * The checkpointers' Merkle hashing on an intake worker (chain/leaves.ts), or null without
+   * The checkpointers' Merkle hashing on the intake workers (chain/leaves.ts), or null without
    * workers. It rejects when the workers are unusable: the checkpointer then hashes itself.
    */
-  get leafHasher(): LeafHasher | null {
-    const pool = this.pool;
-    return pool ? (state, hashes, keepLeaves) => pool.appendLeaves(state, hashes, keepLeaves) : null;
+  get merkleWorker(): MerkleWorker | null {
+    return this.pool;
   }
 
   /** The head of each chain, by chain id. */
