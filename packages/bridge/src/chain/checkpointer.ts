@@ -15,7 +15,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from '../internal/logger.ts';
-import { chainRows, checkpointRows, newestCheckpointSize, storedChainHead } from '../store/chain-queries.ts';
+import { chainRows, checkpointRows, insertCheckpoint, newestCheckpointSize, storedChainHead } from '../store/chain-queries.ts';
 import type { Store } from '../store/store.ts';
 import { ANCHOR_FORMAT, anchorRecordErrors, type AnchorRecord } from './anchor.ts';
 import type { AnchorSpec } from './anchors/config.ts';
@@ -407,7 +407,7 @@ export function clickHouseToIso(text: string): string {
 export async function insertCheckpointRow(store: Store, cp: Checkpoint, attempt = ''): Promise<void> {
   const row = { ...cp, created_at: isoToClickHouse(cp.created_at) } as Record<string, unknown>;
   delete row.version;
-  await store.insertJsonEachRow('checkpoints', JSON.stringify(row) + '\n', `checkpoint:${cp.chain_id}:${cp.tree_size}:${cp.signature}${attempt}`);
+  await insertCheckpoint(store, row, `checkpoint:${cp.chain_id}:${cp.tree_size}:${cp.signature}${attempt}`);
 }
 
 /** The `checkpoints` table rows of a chain, ascending by tree size, in the signed shape. */

@@ -20,6 +20,6 @@ export { appendEventHashes, consistencyProofHex, type AppendedLeaves } from './l
 export { MerkleAccumulator, verifyConsistency, type MerkleAccumulatorState } from './merkle.ts';
 export { ANCHOR_FORMAT, anchorFileName, DirectoryAnchorSink, type AnchorRecord, type AnchorSink } from './anchor.ts';
 export { buildInclusionBundle, proveStoredEvent, NotCoveredError, ProofUnavailableError } from './prove.ts';
-export { chainRows, chainRowsSql, storedChainHead, streamRows, type ChainRowsQuery } from './source.ts';
+export { chainRows, storedChainHead, streamRows, type ChainRowsQuery } from './source.ts';
 export { combineReports, formatReport, scanContent, verifyChain, FINDING_KINDS, type Finding, type VerifyReport } from './verify.ts';
 export { instanceChains, verifyStoredChain, type StoredChainVerifyOptions } from './verify-store.ts';

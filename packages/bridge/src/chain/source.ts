@@ -4,5 +4,5 @@
  * (store/chain-queries.ts, store/stream-rows.ts); this module keeps the names chain/'s callers
  * import (prove.ts, chain/index.ts, tests, bench).
  */
-export { chainRows, chainRowsSql, storedChainHead, type ChainRowsQuery } from '../store/chain-queries.ts';
+export { chainRows, storedChainHead, type ChainRowsQuery } from '../store/chain-queries.ts';
 export { streamRows } from '../store/stream-rows.ts';

@@ -128,9 +128,8 @@ export class Detector {
     const stored = await detection.storedAlertIds(this.store, [...byId.keys()]);
     const raised = [...byId.values()].filter((a) => !stored.has(a.alert_id));
     if (raised.length) {
-      const body = raised.map((a) => JSON.stringify(a)).join('\n') + '\n';
       const token = createHash('sha256').update(raised.map((a) => a.alert_id).join(',')).digest('hex');
-      await this.store.insertJsonEachRow('alerts', body, `alerts-${token}`);
+      await detection.insertAlerts(this.store, raised, `alerts-${token}`);
       for (const a of raised) this.counter?.inc({ rule: a.rule, severity: a.severity });
       this.log.info('alerts raised', { count: raised.length, rules: [...new Set(raised.map((a) => a.rule))] });
       for (const sink of this.sinks) sink(raised);

@@ -22,7 +22,7 @@ export interface ChainRowsQuery {
 /** Seqs per `IN` list: bounds the size of one query's parameters. */
 const SEQ_BATCH = 10_000;
 
-export function chainRowsSql(store: Store, q: ChainRowsQuery): { sql: string; params: Record<string, unknown> } {
+function chainRowsSql(store: Store, q: ChainRowsQuery): { sql: string; params: Record<string, unknown> } {
   const params: Record<string, unknown> = { chain: q.chainId, from: q.from ?? 1 };
   let where = 'chain_id = {chain:String} AND seq >= {from:UInt64}';
   if (q.to !== undefined) {
@@ -39,6 +39,14 @@ export function chainRowsSql(store: Store, q: ChainRowsQuery): { sql: string; pa
 export function chainRows<T = Record<string, unknown>>(store: Store, q: ChainRowsQuery): AsyncGenerator<T> {
   const { sql, params } = chainRowsSql(store, q);
   return streamRows<T>(store, sql, params);
+}
+
+/**
+ * Inserts a row of the `checkpoints` table. `dedupToken` names the checkpoint (a retry of the
+ * same insert is dropped by ClickHouse's deduplication; a deliberate re-insert gives another).
+ */
+export function insertCheckpoint(store: Store, row: Record<string, unknown>, dedupToken: string): Promise<void> {
+  return store.insertJsonEachRow('checkpoints', JSON.stringify(row) + '\n', dedupToken);
 }
 
 /** The newest stored event of a chain, or null. */

@@ -450,6 +450,14 @@ export function unsigned(store: Store, before: string): Promise<UnsignedRow[]> {
 }
 
 /**
+ * Inserts alerts (rows of the `alerts` table, as detect/ makes them). `dedupToken` names the
+ * set, so that a retried insert is not stored twice.
+ */
+export function insertAlerts(store: Store, alerts: readonly object[], dedupToken: string): Promise<void> {
+  return store.insertJsonEachRow('alerts', alerts.map((a) => JSON.stringify(a)).join('\n') + '\n', dedupToken);
+}
+
+/**
  * The alert ids among these that are stored already (an alert is raised once per incident).
  * Asked 1000 at a time, which bounds one statement's parameters.
  */

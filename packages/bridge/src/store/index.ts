@@ -31,9 +31,9 @@ export {
   chainEventCount,
   chainLinksAt,
   chainRows,
-  chainRowsSql,
   checkpointRows,
   ingestTimes,
+  insertCheckpoint,
   newestCheckpointSize,
   storedChainHead,
   type ChainLink,
@@ -43,6 +43,8 @@ export {
 export { eventsTableDefinition, setEventsStoragePolicy, setEventsTtl, storagePolicyVolumes } from './retention.ts';
 export { sealedEventCount, storedTenants } from './policy-queries.ts';
 export { caseRows, type CaseRowsQuery } from './evidence-queries.ts';
+// api/sql/: what its gate asks the engine about a reader's query and the audit database.
+export { engineFunctions, explainAst, formatQuery, readerTableFilters, type EngineFunction } from './reader-queries.ts';
 // api/, detect/, report/: reads for readers (read-only sessions), the detections' reads, the report's figures.
 export { QueryInputError, type ReadOptions } from './reads.ts';
 export {

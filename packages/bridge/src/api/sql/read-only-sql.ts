@@ -15,8 +15,7 @@
  * At most `concurrency` queries run at once; more get SqlBusyError (429 with Retry-After), so
  * that readers never take more than a known share of the engine from ingest and /readyz.
  */
-import type { ReaderSession, Store } from '../../store/store.ts';
-import { quoteString } from '../../store/store.ts';
+import { engineFunctions, explainAst, formatQuery, readerTableFilters, type ReaderSession, type Store } from '../../store/index.ts';
 import { AstReadError, readAst } from './ast.ts';
 import { checkSelect, FunctionCatalog, SqlRejectedError } from './policy.ts';
 
@@ -118,7 +117,7 @@ export class ReadOnlySql {
       // Room for the query text inside formatQuery('...').
       max_query_size: 4 * MAX_QUERY_BYTES,
       allow_introspection_functions: 0,
-      additional_table_filters: await this.tableFilters(tenants),
+      additional_table_filters: await readerTableFilters(this.store, tenants),
     };
     if (this.store.mode === 'server') settings.cancel_http_readonly_queries_on_client_close = 1;
     return settings;
@@ -128,45 +127,13 @@ export class ReadOnlySql {
     return this.store.openReader(await this.sessionSettings(tenants));
   }
 
-  /**
-   * `additional_table_filters` as a map literal. Every reader: system.tables and system.columns
-   * show the audit database only. A reader limited to tenants: each table and view of the audit
-   * database with a `tenant` column shows those tenants' rows only (the views read `events`, so
-   * they are filtered twice), and every other table of it (checkpoints: heads of chains that
-   * hold every tenant's events) and those two system tables show nothing. The list of tables is
-   * read on every query, so a table added by a later migration is never read unfiltered.
-   */
-  private async tableFilters(tenants: readonly string[] | null): Promise<string> {
-    const db = this.store.database;
-    const filters = new Map<string, string>();
-    for (const t of ['tables', 'columns']) filters.set(`system.${t}`, tenants ? '0' : `database = ${quoteString(db)}`);
-    if (tenants) {
-      const scope = tenants.length ? `tenant IN (${tenants.map(quoteString).join(', ')})` : '0';
-      const session = await this.store.openReader({});
-      try {
-        const rows = await session.text(
-          `SELECT table, max(name = 'tenant') AS has_tenant FROM system.columns WHERE database = ${quoteString(db)} GROUP BY table ORDER BY table`,
-          'JSONEachRow',
-        );
-        for (const line of rows.split('\n').filter(Boolean)) {
-          const r = JSON.parse(line) as { table: string; has_tenant: number | string };
-          if (Number(r.has_tenant) === 1) filters.set(`${db}.${r.table}`, scope);
-          else if (!/^schema_migrations(_local)?$/.test(r.table)) filters.set(`${db}.${r.table}`, '0');
-        }
-      } finally {
-        session.close();
-      }
-    }
-    return `{${[...filters].map(([k, v]) => `${quoteString(k)}: ${quoteString(v)}`).join(', ')}}`;
-  }
-
   /** Steps 1 and 2 of the module comment; returns the checked statement. */
   private async checkIn(session: ReaderSession, text: string): Promise<string> {
     if (Buffer.byteLength(text) > MAX_QUERY_BYTES) throw new SqlRejectedError('the query is longer than 1 MiB');
     if (!text.trim()) throw new SqlRejectedError('empty query');
     let formatted: string;
     try {
-      formatted = (await session.text(`SELECT formatQuery(${quoteString(text)})`)).replace(/\n$/, '');
+      formatted = await formatQuery(session, text);
     } catch (err) {
       const msg = engineMessage(err);
       if (/Multi-statements are not allowed/.test(msg)) {
@@ -179,7 +146,7 @@ export class ReadOnlySql {
     refuseControlCharactersInNames(formatted);
     let dump: string;
     try {
-      dump = await session.text(`EXPLAIN AST ${formatted}`);
+      dump = await explainAst(session, formatted);
     } catch (err) {
       const msg = engineMessage(err);
       // The session's readonly=1 refuses a SETTINGS clause as soon as EXPLAIN applies it.
@@ -204,17 +171,8 @@ export class ReadOnlySql {
   /** The engine's function catalog, read once. */
   functionCatalog(): Promise<FunctionCatalog> {
     this.catalog ??= (async () => {
-      const session = await this.store.openReader({});
-      try {
-        const fn = await session.text('SELECT name, is_aggregate, case_insensitive, alias_to, categories FROM system.functions', 'JSONEachRow');
-        const tf = await session.text('SELECT name FROM system.table_functions', 'TabSeparatedRaw');
-        return new FunctionCatalog(
-          fn.split('\n').filter(Boolean).map((l) => JSON.parse(l)),
-          tf.split('\n').filter(Boolean),
-        );
-      } finally {
-        session.close();
-      }
+      const { functions, tableFunctions } = await engineFunctions(this.store);
+      return new FunctionCatalog(functions, tableFunctions);
     })().catch((err) => {
       this.catalog = null;
       throw err;
