@@ -71,7 +71,7 @@ export function runStages(opts: StagesOptions = {}): StagesResult {
     const encode = rowEncoder(EVENT_COLUMNS);
     const writer = new RowWriter();
     const chain = new ChainWriter('bench-high', null, { hashVersion });
-    const correlator = new Correlator({ finalizer: privacy });
+    const correlator = new Correlator({}, { finalizer: privacy });
 
     const out: StagesRound[] = [];
     for (let round = 0; round < rounds; round++) {

@@ -106,7 +106,6 @@ export class Bridge {
       if (applied.length) log.info('applied schema migrations', { versions: applied });
       // Privacy (policy/): the policy file, per-tenant keys, subject keys for sealed content, retention TTL.
       const privacy = await openPrivacy({ dataDir: config.dataDir, pseudonymKey: config.pseudonymKey, policy: config.privacy?.policy }, store, log);
-      config.pipeline.correlator = { ...config.pipeline.correlator, finalizer: privacy };
       const metrics = new Metrics();
       const walKey = loadOrCreateKey({ file: join(config.dataDir, 'keys', 'wal.key'), bytes: 32, exact: true, envName: 'OTEL_AUDIT_WAL_KEY', envValue: config.walKey });
       // Forward copies (forward/): their own queue in the data directory, handed to the write path.

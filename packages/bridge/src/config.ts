@@ -4,13 +4,13 @@ import { DEFAULT_SQL_LIMITS, type SqlLimits } from './api/sql/read-only-sql.ts';
 import { Access, AuthConfigError, DEFAULT_SESSION_OPTIONS, isLoopback, resolveOidcConfig, type OidcConfig, type OidcOptions, type SessionOptions } from './auth/index.ts';
 import { AnchorConfigError, resolveAnchors, type AnchorSpec } from './chain/anchors/config.ts';
 import { DEFAULT_CHECKPOINT_EVERY_EVENTS, DEFAULT_CHECKPOINT_INTERVAL_MS, type CheckpointConfig } from './chain/checkpointer.ts';
-import { DEFAULT_CORRELATOR_CONFIG } from './correlate/correlator.ts';
+import { DEFAULT_CORRELATOR_CONFIG } from './correlate/index.ts';
 import { DetectConfigError, resolveDetectConfig, type DetectConfig } from './detect/index.ts';
 import { ForwardConfigError, resolveForwardConfig, type ForwardConfig } from './forward/index.ts';
 import type { LogLevel } from './internal/logger.ts';
 import { resolvePrivacyConfig, type PrivacyConfig } from './policy/config.ts';
 import { PolicyError } from './policy/policy.ts';
-import { DEFAULT_PIPELINE_CONFIG, type PipelineConfig } from './pipeline/index.ts';
+import { checkPipelineConfig, DEFAULT_PIPELINE_CONFIG, MAX_INTAKE_WORKERS, PipelineConfigError, type PipelineConfig } from './pipeline/index.ts';
 import { DEFAULT_OTLP_HTTP_CONFIG, type OtlpHttpConfig } from './receive/http/otlp-http.ts';
 import { DEFAULT_OTLP_GRPC_CONFIG, type OtlpGrpcConfig } from './receive/grpc/otlp-grpc.ts';
 import { DEFAULT_DECODE_OPTIONS, type DecodeOptions } from './otlp/index.ts';
@@ -200,12 +200,9 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
   const slowClients = slowClientLimits(o, env, count);
   const api = parseHostPort(o.api ?? env.OTEL_AUDIT_API ?? '127.0.0.1:4319', '--api');
   const risk = o.defaultRisk ?? env.OTEL_AUDIT_DEFAULT_RISK ?? DEFAULT_PIPELINE_CONFIG.defaultRisk;
-  if (!['low', 'medium', 'high'].includes(risk)) throw new ConfigError(`invalid --default-risk "${risk}": expected low, medium or high`);
   const logLevel = (o.logLevel ?? env.OTEL_AUDIT_LOG_LEVEL ?? 'info') as LogLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`invalid --log-level "${logLevel}": expected debug, info, warn or error`);
   const chainId = o.chainId ?? env.OTEL_AUDIT_CHAIN_ID ?? DEFAULT_PIPELINE_CONFIG.chainId;
-  // 57: room for the risk suffix (`-medium`) within the 64 characters of a chain id.
-  if (!/^[A-Za-z0-9._-]{1,57}$/.test(chainId)) throw new ConfigError(`invalid --chain-id "${chainId}": use 1-57 letters, digits, '.', '_' or '-'`);
   const everyEvents = Number(o.checkpointEveryEvents ?? env.OTEL_AUDIT_CHECKPOINT_EVERY_EVENTS ?? DEFAULT_CHECKPOINT_EVERY_EVENTS);
   if (!Number.isSafeInteger(everyEvents) || everyEvents < 1) {
     throw new ConfigError(`invalid --checkpoint-every-events "${o.checkpointEveryEvents ?? env.OTEL_AUDIT_CHECKPOINT_EVERY_EVENTS}": expected a positive integer`);
@@ -254,7 +251,7 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
       sessions: sessionOptions(o, env),
       oidc,
     },
-    pipeline: {
+    pipeline: pipelineConfig({
       ...DEFAULT_PIPELINE_CONFIG,
       dataDir,
       chainId,
@@ -269,7 +266,7 @@ export function resolveConfig(o: ServeOptions, env: NodeJS.ProcessEnv = process.
         decisionWaitMs: parseDuration(o.decisionWait ?? env.OTEL_AUDIT_DECISION_WAIT ?? '10s', '--decision-wait'),
         contentWaitMs: parseDuration(o.contentWait ?? env.OTEL_AUDIT_CONTENT_WAIT ?? '2s', '--content-wait'),
       },
-    },
+    }),
     checkpoint: {
       everyEvents,
       intervalMs: checkpointInterval === undefined ? DEFAULT_CHECKPOINT_INTERVAL_MS : parseDuration(checkpointInterval, '--checkpoint-interval'),
@@ -424,13 +421,23 @@ function anchorSpecs(o: ServeOptions, dataDir: string, env: NodeJS.ProcessEnv): 
   }
 }
 
-/** 0 (intake on the main thread) to 64 worker threads; the default follows the cores. */
+/** 0 (intake on the main thread) to MAX_INTAKE_WORKERS threads; the default follows the cores. */
 function intakeWorkers(raw: string | undefined): number {
   if (raw === undefined) return DEFAULT_PIPELINE_CONFIG.intakeWorkers;
   if (raw.trim() === '0') return 0;
   const n = parseCount(raw, '--intake-workers');
-  if (n > 64) throw new ConfigError(`invalid --intake-workers "${raw}": at most 64`);
+  if (n > MAX_INTAKE_WORKERS) throw new ConfigError(`invalid --intake-workers "${raw}": at most ${MAX_INTAKE_WORKERS}`);
   return n;
+}
+
+/** The write path's settings, checked where they are declared (pipeline/config.ts); a bad one is bad input. */
+function pipelineConfig(c: PipelineConfig): PipelineConfig {
+  try {
+    return checkPipelineConfig(c);
+  } catch (err) {
+    if (err instanceof PipelineConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
 }
 
 /** The detections of the policy file (detect/config.ts); a bad section is bad input. */
@@ -455,10 +462,6 @@ function forwardConfig(o: ServeOptions, env: NodeJS.ProcessEnv): ForwardConfig |
 
 /** The privacy stage's options (policy/config.ts); a bad policy file or token is bad input. */
 function privacyConfig(o: ServeOptions, env: NodeJS.ProcessEnv): PrivacyConfig {
-  const chainId = o.chainId ?? env.OTEL_AUDIT_CHAIN_ID;
-  if (chainId && /-(low|medium|high)$/.test(chainId)) {
-    throw new ConfigError(`invalid --chain-id "${chainId}": ids ending in -low, -medium or -high are reserved for single-risk chains, which the retention TTL trims (policy/README.md)`);
-  }
   try {
     return resolvePrivacyConfig(o, env);
   } catch (err) {

@@ -2,20 +2,10 @@ import type { AuditContext } from '../normalize/types.ts';
 import type { ContentPiece, PendingEvent, SpanNode } from './types.ts';
 import { finalizeEvent } from './finalize.ts';
 import type { EventFinalizer } from './types.ts';
+import { checkCorrelatorConfig, type CorrelatorConfig } from './config.ts';
 
-export interface CorrelatorConfig {
-  /**
-   * How long an event whose ancestry is incomplete waits for its ancestors (like the
-   * Collector's tail-sampling `decision_wait`). Children are exported before their parents,
-   * often in another request.
-   */
-  decisionWaitMs: number;
-  /** How long a model call without content waits for its content log records. */
-  contentWaitMs: number;
-  /** How long a trace's nodes are kept after its last activity, for late descendants. */
-  traceTtlMs: number;
-  /** Upper bound on the traces held in memory; the oldest idle ones go first. */
-  maxTraces: number;
+/** What the correlator is given besides its configuration. */
+export interface CorrelatorOptions {
   /** The privacy policy applied to each decided event (the bridge's PrivacyFilter; see finalize.ts). */
   finalizer?: EventFinalizer;
   /**
@@ -24,13 +14,6 @@ export interface CorrelatorConfig {
    */
   deferSealing?: boolean;
 }
-
-export const DEFAULT_CORRELATOR_CONFIG: CorrelatorConfig = {
-  decisionWaitMs: 10_000,
-  contentWaitMs: 2_000,
-  traceTtlMs: 30_000,
-  maxTraces: 200_000,
-};
 
 /**
  * A trace's state. Decided traces stay (traceTtlMs) for late descendants, so their memory
@@ -74,6 +57,8 @@ export interface CorrelatorStats {
  */
 export class Correlator {
   readonly config: CorrelatorConfig;
+  private readonly finalizer: EventFinalizer | undefined;
+  private readonly deferSealing: boolean;
   private traces = new Map<string, TraceState>();
   /** FIFO by arrival: [deadline, traceId, spanId]. Deadlines are monotonic per queue. */
   private decisionQueue: Array<[number, string, string]> = [];
@@ -90,8 +75,11 @@ export class Correlator {
     duplicatesIgnored: 0,
   };
 
-  constructor(config: Partial<CorrelatorConfig> = {}) {
-    this.config = { ...DEFAULT_CORRELATOR_CONFIG, ...config };
+  /** Throws CorrelatorConfigError for a configuration that is not valid (config.ts). */
+  constructor(config: Partial<CorrelatorConfig> = {}, o: CorrelatorOptions = {}) {
+    this.config = checkCorrelatorConfig(config);
+    this.finalizer = o.finalizer;
+    this.deferSealing = o.deferSealing ?? false;
   }
 
   get pending(): number {
@@ -263,7 +251,7 @@ export class Correlator {
       else waiting.set(parent, [p]);
       return;
     }
-    finalizeEvent(p, chain, this.config.finalizer, this.config.deferSealing);
+    finalizeEvent(p, chain, this.finalizer, this.deferSealing);
     t.events.set(p.node.spanId, DECIDED);
     t.pendingCount--;
     this.pendingCount--;

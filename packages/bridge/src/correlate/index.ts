@@ -2,6 +2,7 @@
  * The correlator (README.md): holds a trace's events until the context they inherit is known,
  * then finalizes them (pseudonyms, content by policy) for the chain.
  */
-export { Correlator, DEFAULT_CORRELATOR_CONFIG, type CorrelatorConfig, type CorrelatorStats } from './correlator.ts';
+export { checkCorrelatorConfig, CorrelatorConfigError, DEFAULT_CORRELATOR_CONFIG, type CorrelatorConfig } from './config.ts';
+export { Correlator, type CorrelatorOptions, type CorrelatorStats } from './correlator.ts';
 export { applyContext, assembleContent, finalizeEvent, sealContentNow, setSealedContent } from './finalize.ts';
 export type { ContentPiece, ContentSection, EventFinalizer, PendingEvent, SpanNode, StoredEvent } from './types.ts';

@@ -34,7 +34,7 @@ function decided(tag: string, n: number, risk: 'high' | 'low'): PendingEvent[] {
   const t = Date.now();
   const r = runIntake({ raw: { signal: 'traces', encoding: 'json', body }, defaultRisk: 'medium', now: t, ingestTime: '2026-12-07 00:00:00.000000000' }, privacy);
   if (r.signal !== 'traces') throw new Error('expected traces');
-  const c = new Correlator({ finalizer: privacy, deferSealing: true });
+  const c = new Correlator({}, { finalizer: privacy, deferSealing: true });
   for (const ev of r.intake.events) c.addSpan(ev.node, ev, t);
   return c.drain(t);
 }

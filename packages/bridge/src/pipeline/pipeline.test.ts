@@ -42,7 +42,7 @@ function decided(caseId: string): PendingEvent[] {
   const now = Date.now();
   const r = runIntake({ raw: { signal: 'traces', encoding: 'json', body: modelCall(caseId) }, defaultRisk: 'medium', now, ingestTime: '2026-12-07 00:00:00.000000000' }, privacy);
   if (r.signal !== 'traces') throw new Error('expected traces');
-  const c = new Correlator({ finalizer: privacy, deferSealing: true });
+  const c = new Correlator({}, { finalizer: privacy, deferSealing: true });
   for (const ev of r.intake.events) c.addSpan(ev.node, ev, now);
   return c.drain(now);
 }
@@ -83,7 +83,7 @@ describe('AuditPipeline', () => {
       await wal.append(encodeRecord({ t: 'snapshot', nodes: [], pending: [], content: [], decided: decided(caseId) }));
       await wal.close();
 
-      const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId: `snap${intakeWorkers}`, walKey, intakeWorkers, correlator: { finalizer: privacy } };
+      const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId: `snap${intakeWorkers}`, walKey, intakeWorkers };
       const pipeline = await AuditPipeline.start(store, privacy, config, silentLogger, new Metrics());
       try {
         await pipeline.flush();
@@ -110,7 +110,7 @@ describe('AuditPipeline', () => {
     const chainId = 'compacting';
     const dir = join(dataDir, 'compacting');
     // A compaction is due each time 256 KiB were appended: about every second request here.
-    const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId, walKey: randomBytes(32), intakeWorkers: 1, walSegmentBytes: 256 * 1024, correlator: { finalizer: privacy } };
+    const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId, walKey: randomBytes(32), intakeWorkers: 1, walSegmentBytes: 256 * 1024 };
     let pipeline = await AuditPipeline.start(store, privacy, config, silentLogger, new Metrics());
     try {
       for (let i = 0; i < 24; i++) {
@@ -145,7 +145,7 @@ describe('AuditPipeline', () => {
       const caseId = `CASE-CHUNKS-${intakeWorkers}`;
       const chainId = `chunks${intakeWorkers}`;
       const dir = join(dataDir, `chunks-${intakeWorkers}`);
-      const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId, walKey: randomBytes(32), intakeWorkers, correlator: { finalizer: privacy } };
+      const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId, walKey: randomBytes(32), intakeWorkers };
       const pipeline = await AuditPipeline.start(store, privacy, config, silentLogger, new Metrics());
       try {
         // 300 events of about 5 KB: about 1.5 MB of rows in one batch, six 256 KiB chunks.

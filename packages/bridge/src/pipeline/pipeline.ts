@@ -14,7 +14,7 @@ import type { PrivacyFilter } from '../policy/privacy.ts';
 import type { ForwardSink } from '../forward/index.ts';
 import { DecidedEvents } from './decided.ts';
 import { RecentIds } from './recent-ids.ts';
-import type { PipelineConfig } from './config.ts';
+import { checkPipelineConfig, type PipelineConfig } from './config.ts';
 
 /** A request as received, replayed through the same decode and intake after a crash. */
 interface RequestHeader {
@@ -98,7 +98,7 @@ export class AuditPipeline {
     this.log = log;
     this.recent = recent;
     // With workers, content is sealed there (chainHeld), not at finalize.
-    this.correlator = new Correlator({ ...config.correlator, deferSealing: pool !== null });
+    this.correlator = new Correlator(config.correlator, { finalizer: privacy, deferSealing: pool !== null });
     this.decided = new DecidedEvents({
       privacy,
       workers: pool,
@@ -130,6 +130,7 @@ export class AuditPipeline {
   }
 
   static async start(store: Store, privacy: PrivacyFilter, config: PipelineConfig, log: Logger, metrics: Metrics, forward?: ForwardSink): Promise<AuditPipeline> {
+    checkPipelineConfig(config);
     const { wal, records } = await WriteAheadLog.openForReplay({
       dir: join(config.dataDir, 'wal'),
       segmentBytes: config.walSegmentBytes,

@@ -24,7 +24,7 @@ function run(privacy: PrivacyFilter, spans: Array<{ name: string; attributes: At
     makeSpan({ name: s.name, attributes: s.attributes, resource: s.resource ?? { 'service.name': 'svc', 'audit.tenant': 'acme' }, parentSpanId: s.parent ?? '' }),
   );
   const intake = intakeSpans(telemetry, privacy, { defaultRisk: 'medium', now: 0, ingestTime: '2026-01-01 00:00:00.000000000' });
-  const c = new Correlator({ finalizer: privacy });
+  const c = new Correlator({}, { finalizer: privacy });
   for (const n of intake.nodes) c.addSpan(n, null, 0);
   for (const e of intake.events) c.addSpan(e.node, e, 0);
   return c.drain(0).map((p) => p.event as StoredEvent);
