@@ -145,6 +145,9 @@ export class DecidedEvents {
     const privacy = this.o.privacy;
     let sealed: string[];
     try {
+      // New subjects' keys are created off the event loop first (two fsyncs each).
+      const keys = privacy.prepareSealingKeys(events.map((p) => p.event));
+      if (keys) await keys;
       sealed = await this.o.workers!.seal(events.map((p) => ({ eventId: p.event.event_id, key: privacy.sealingKey(p.event), plaintext: p.contentToSeal! })));
     } catch {
       for (const p of events) sealContentNow(p, privacy);

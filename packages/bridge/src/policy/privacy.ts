@@ -222,6 +222,14 @@ export class PrivacyFilter implements EventFinalizer {
     return this.vault.seal(e.tenant, subjectOf(e), e.event_id, raw);
   }
 
+  /**
+   * Reads or creates the data keys of these events' subjects off the event loop (vault.ts
+   * `prepare`); null when they are at hand already. `sealingKey` then does no file I/O.
+   */
+  prepareSealingKeys(events: readonly AuditEvent[]): Promise<void> | null {
+    return this.vault?.prepare(events.map((e) => [e.tenant, subjectOf(e)] as const)) ?? null;
+  }
+
   /** The key `sealContent` would use, to seal elsewhere (vault.ts sealWith, on a worker thread). */
   sealingKey(e: AuditEvent): SealingKey {
     if (!this.vault) throw new Error('no subject key store: content is not sealed');

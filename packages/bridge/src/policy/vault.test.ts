@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -39,6 +39,52 @@ describe('SubjectVault', () => {
       expect(readFileSync(join(v.dir, f), 'utf8')).not.toContain('jane');
     }
     expect(statSync(v.dir).mode & 0o777).toBe(0o700);
+  });
+
+  it('prepare reads or creates keys off the event loop, durably, once per subject; then sealing does no file I/O', async () => {
+    const v = vault();
+    v.seal('acme', 'known', EVENT, '{}');
+    expect(v.prepare([['acme', 'known']])).toBeNull();
+    const subjects = Array.from({ length: 20 }, (_, i) => ['acme', `new-${i % 10}`] as const);
+    const pending = v.prepare(subjects);
+    expect(pending).not.toBeNull();
+    await pending;
+    expect(v.prepare(subjects)).toBeNull();
+    expect(readdirSync(v.dir).sort()).toEqual([...new Set(['known', ...subjects.map(([, s]) => s)])].map((s) => `${v.keyId('acme', s)}.key`).sort());
+    // Another vault on the same directory (the next start) reads the same keys.
+    const again = new SubjectVault(v.dir, (v as unknown as { idKey: Buffer }).idKey);
+    for (const [t, s] of subjects) {
+      const blob = v.seal(t, s, EVENT, `{"s":"${s}"}`);
+      const r = again.open(blob, EVENT);
+      expect(r.status === 'ok' && r.plaintext.toString()).toBe(`{"s":"${s}"}`);
+      expect(Buffer.from(again.sealingKey(t, s).key)).toEqual(Buffer.from(v.sealingKey(t, s).key));
+    }
+  });
+
+  it('one key per subject when creations race (two vaults, and the sync path against prepare), never a partly written one', async () => {
+    const a = vault();
+    const idKey = (a as unknown as { idKey: Buffer }).idKey;
+    const b = new SubjectVault(a.dir, idKey);
+    const subjects = Array.from({ length: 30 }, (_, i) => ['acme', `race-${i}`] as const);
+    const racing = [a.prepare(subjects), b.prepare(subjects)];
+    // The sync path, for every other subject, while both creations are under way.
+    const sync = subjects.filter((_, i) => i % 2 === 0).map(([t, s]) => a.sealingKey(t, s));
+    await Promise.all(racing);
+    for (const [i, [t, s]] of subjects.entries()) {
+      const ka = Buffer.from(a.sealingKey(t, s).key);
+      expect(Buffer.from(b.sealingKey(t, s).key)).toEqual(ka);
+      if (i % 2 === 0) expect(Buffer.from(sync[i / 2].key)).toEqual(ka);
+      expect(Buffer.from(new SubjectVault(a.dir, idKey).sealingKey(t, s).key)).toEqual(ka);
+    }
+    expect(readdirSync(a.dir).filter((f) => !f.endsWith('.key'))).toEqual([]);
+  });
+
+  it('a key file left unlinked by a stop (its .tmp) is removed at start, never read as a key', () => {
+    const v = vault();
+    writeFileSync(join(v.dir, `${v.keyId('acme', 's')}.abcdef012345.tmp`), '{"v":1');
+    const again = new SubjectVault(v.dir, (v as unknown as { idKey: Buffer }).idKey);
+    expect(readdirSync(again.dir)).toEqual([]);
+    expect(again.has('acme', 's')).toBe(false);
   });
 
   it('a blob opens only for its own event, and not after a change', () => {

@@ -14,10 +14,11 @@
  * the 54 header bytes, so a blob copied onto another row does not open.
  */
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { link, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { fsyncPath } from '../internal/durable.ts';
+import { fsyncPath, fsyncPathAsync } from '../internal/durable.ts';
 
 const VERSION = 1;
 const FLAG_DEFLATE = 1;
@@ -52,12 +53,16 @@ export class SubjectVault {
   private readonly cache = new Map<string, DataKey>();
   /** Key ids by tenant and subject (an HMAC each; subjects repeat). */
   private readonly ids = new Map<string, string>();
+  /** Keys being read or created off the event loop (`prepare`), by key id. */
+  private readonly loading = new Map<string, Promise<void>>();
 
   /** `idKey` names the files (an HMAC key; derived from the master key in privacy.ts). */
   constructor(dir: string, idKey: Buffer) {
     this.dir = dir;
     this.idKey = idKey;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // A key written but not linked into place when the process stopped: never a key.
+    for (const f of readdirSync(dir)) if (f.endsWith('.tmp')) rmSync(join(dir, f), { force: true });
   }
 
   keyId(tenant: string, subject: string): string {
@@ -84,6 +89,26 @@ export class SubjectVault {
     const keyId = this.keyId(tenant, subject);
     const dk = this.dataKey(keyId);
     return { keyId, kid: dk.kid, key: dk.key, keyObject: (dk.keyObject ??= createSecretKey(dk.key)) };
+  }
+
+  /**
+   * Reads or creates (durably) the data keys of these subjects off the event loop, so that
+   * `sealingKey` then finds them cached; null when all of them are cached already. Creating a
+   * key takes two fsyncs, which on the main thread stalled every request for each new subject.
+   */
+  prepare(subjects: ReadonlyArray<readonly [tenant: string, subject: string]>): Promise<void> | null {
+    let waits: Array<Promise<void>> | null = null;
+    for (const [tenant, subject] of subjects) {
+      const keyId = this.keyId(tenant, subject);
+      if (this.cache.has(keyId)) continue;
+      let p = this.loading.get(keyId);
+      if (!p) {
+        p = this.loadOrCreate(keyId).finally(() => this.loading.delete(keyId));
+        this.loading.set(keyId, p);
+      }
+      (waits ??= []).push(p);
+    }
+    return waits && Promise.all(waits).then(() => undefined);
   }
 
   /** The key id a sealed blob names, or null when it is not one. */
@@ -146,10 +171,18 @@ export class SubjectVault {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
-    const j = JSON.parse(text) as { v: number; kid: string; key: string };
-    const key = Buffer.from(j.key, 'base64');
-    if (j.v !== 1 || key.length !== 32 || !/^[0-9a-f]{16}$/.test(j.kid)) throw new Error(`subject key file ${keyId}.key is malformed`);
-    return { kid: Buffer.from(j.kid, 'hex'), key };
+    return parseKey(keyId, text);
+  }
+
+  private async readKeyAsync(keyId: string): Promise<DataKey | null> {
+    let text: string;
+    try {
+      text = await readFile(this.file(keyId), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    return parseKey(keyId, text);
   }
 
   /** The data key for sealing: cached, else read, else created durably before first use. */
@@ -158,28 +191,84 @@ export class SubjectVault {
     if (cached) return cached;
     let dk = this.readKey(keyId);
     if (!dk) {
-      dk = { kid: randomBytes(8), key: randomBytes(32) };
-      const text = JSON.stringify({ v: 1, kid: dk.kid.toString('hex'), key: dk.key.toString('base64') }) + '\n';
-      let fd: number;
+      const made = newKey();
+      const tmp = this.tempFile(keyId);
+      const fd = openSync(tmp, 'wx', 0o600);
       try {
-        fd = openSync(this.file(keyId), 'wx', 0o600);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        return this.dataKey(keyId);
-      }
-      try {
-        writeSync(fd, text);
+        writeSync(fd, made.text);
         fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
+      try {
+        linkSync(tmp, this.file(keyId));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        return this.dataKey(keyId); // created meanwhile: that one is the key
+      } finally {
+        unlinkSync(tmp);
+      }
       // The key must survive a crash before any row sealed with it is stored.
       fsyncPath(this.dir);
+      dk = made.dk;
     }
+    return this.remember(keyId, dk);
+  }
+
+  /** `dataKey` off the event loop: the same files, the same rules. */
+  private async loadOrCreate(keyId: string): Promise<void> {
+    let dk = await this.readKeyAsync(keyId);
+    if (!dk) {
+      const made = newKey();
+      const tmp = this.tempFile(keyId);
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(made.text);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      try {
+        await link(tmp, this.file(keyId));
+        await fsyncPathAsync(this.dir);
+        dk = made.dk;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        dk = await this.readKeyAsync(keyId);
+        if (!dk) throw new Error(`subject key file ${keyId}.key vanished while it was created`, { cause: err });
+      } finally {
+        await unlink(tmp);
+      }
+    }
+    if (!this.cache.has(keyId)) this.remember(keyId, dk);
+  }
+
+  private remember(keyId: string, dk: DataKey): DataKey {
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(keyId, dk);
     return dk;
   }
+
+  /**
+   * A key is written to a file of its own, then linked into place: its name never shows a
+   * partly written key, and `link` fails when the key exists (created by someone else meanwhile).
+   */
+  private tempFile(keyId: string): string {
+    return join(this.dir, `${keyId}.${randomBytes(6).toString('hex')}.tmp`);
+  }
+}
+
+function parseKey(keyId: string, text: string): DataKey {
+  const j = JSON.parse(text) as { v: number; kid: string; key: string };
+  const key = Buffer.from(j.key, 'base64');
+  if (j.v !== 1 || key.length !== 32 || !/^[0-9a-f]{16}$/.test(j.kid)) throw new Error(`subject key file ${keyId}.key is malformed`);
+  return { kid: Buffer.from(j.kid, 'hex'), key };
+}
+
+/** A new data key and its file's text. */
+function newKey(): { dk: DataKey; text: string } {
+  const dk = { kid: randomBytes(8), key: randomBytes(32) };
+  return { dk, text: JSON.stringify({ v: 1, kid: dk.kid.toString('hex'), key: dk.key.toString('base64') }) + '\n' };
 }
 
 /** A subject's data key, as `SubjectVault.sealingKey` gives it. */
