@@ -10,6 +10,7 @@ export { DIR_MODE, FILE_MODE, secureDataDir } from './data-dir.ts';
 export { ensureWritableDir } from './make-dir.ts';
 export { fsyncPath, fsyncPathAsync, skipBytes } from './durable.ts';
 export { Metrics, type Series } from './metrics.ts';
+export { bytesText } from './bytes.ts';
 export { ConfigError } from './config-error.ts';
 export { describe, isObject, unknownKeys } from './validate.ts';
 export { packageVersion } from './version.ts';

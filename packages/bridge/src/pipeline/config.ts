@@ -40,6 +40,12 @@ export interface PipelineConfig {
   spoolBudgetBytes: number;
   /** Chained rows waiting for ClickHouse kept in memory; the others are read back from the log. */
   spoolMemoryBytes: number;
+  /**
+   * Records waiting in memory for the write-ahead log's next write and fsync, past which
+   * receivers answer 503 (the disk is slower than the intake): without it, chained batches
+   * queued there under overload (and they cannot leave memory before they are on disk).
+   */
+  walQueueBytes: number;
   /** Events held in memory (waiting for their context, or chained and in memory) past which receivers answer 503. */
   maxPendingEvents: number;
   /** How long shutdown waits for ClickHouse; what it has not taken by then stays in the log for the next start. */
@@ -60,6 +66,7 @@ export const DEFAULT_PIPELINE_CONFIG: Omit<PipelineConfig, 'dataDir'> = {
   dedupIds: 500_000,
   spoolBudgetBytes: 1024 ** 3,
   spoolMemoryBytes: 64 * 1024 ** 2,
+  walQueueBytes: 64 * 1024 ** 2,
   maxPendingEvents: 200_000,
   shutdownTimeoutMs: 10_000,
   intakeWorkers: defaultIntakeWorkers(),
@@ -95,6 +102,7 @@ export function checkPipelineConfig(c: PipelineConfig): PipelineConfig {
   // A segment holds at least one large request and its chained rows.
   whole('walSegmentBytes', c.walSegmentBytes, 64 * 1024);
   whole('dedupIds', c.dedupIds, 1);
+  whole('walQueueBytes', c.walQueueBytes, 1);
   whole('--max-pending-events (maxPendingEvents)', c.maxPendingEvents, 1);
   whole('shutdownTimeoutMs', c.shutdownTimeoutMs, 0);
   whole('--intake-workers (intakeWorkers)', c.intakeWorkers, 0, MAX_INTAKE_WORKERS);

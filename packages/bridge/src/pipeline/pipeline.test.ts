@@ -106,6 +106,28 @@ describe('AuditPipeline', () => {
     });
   }
 
+  it('refuses requests (503 reason) while the write-ahead log has more than walQueueBytes waiting to be written, and takes them again once it is written', async () => {
+    const caseId = 'CASE-WAL-QUEUE';
+    const dir = join(dataDir, 'wal-queue');
+    // Intake on this thread: ingest queues its log record before it returns.
+    const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId: 'walqueue', walKey: randomBytes(32), intakeWorkers: 0, walQueueBytes: 1024 };
+    const pipeline = await AuditPipeline.start(store, privacy, config, silentLogger, new Metrics());
+    try {
+      expect(pipeline.overloaded()).toBeNull();
+      const durable = pipeline.ingest({ signal: 'traces', encoding: 'json', body: modelCall(caseId, 5) });
+      const o = pipeline.overloaded();
+      expect(o?.retryAfterSeconds).toBe(2);
+      expect(o?.reason).toMatch(/^the write-ahead log is behind: [\d.]+ KiB wait to be written, more than 1\.0 KiB \(the disk is slower than the intake\); retry later$/);
+      expect(pipeline.healthy.ok).toBe(false);
+      await durable;
+      expect(pipeline.overloaded()).toBeNull();
+      await pipeline.flush();
+    } finally {
+      await pipeline.close();
+    }
+    expect(await storedRows(caseId)).toHaveLength(5);
+  });
+
   it('under compactions every few requests, stores every event once, chained in order, its content sealed', async () => {
     const chainId = 'compacting';
     const dir = join(dataDir, 'compacting');

@@ -4,6 +4,7 @@ import { Correlator, type ContentPiece, type PendingEvent, type SpanNode } from 
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
+import { bytesText } from '../internal/bytes.ts';
 import type { RawRequest, DecodeOptions, RejectedItem } from '../otlp/index.ts';
 import { Spool, WriteAheadLog, decodeRecord, type ChainedHeader, type WalRecord } from '../spool/index.ts';
 import { RowWriter } from '../store/rowbinary.ts';
@@ -119,7 +120,7 @@ export class AuditPipeline {
       eventsDeduplicated: metrics.counter('otel_audit_events_deduplicated_total', 'Re-sent events recognized and not stored twice'),
       eventsReplayed: metrics.counter('otel_audit_events_replayed_total', 'Events recovered from the write-ahead log at start'),
       walWriteErrors: metrics.counter('otel_audit_wal_write_errors_total', 'Failed write-ahead log writes (disk full, I/O error); the requests got 503'),
-      overloaded: metrics.counter('otel_audit_overloaded_total', 'Times a receiver was told to refuse a request (spool budget, pending events, log errors)'),
+      overloaded: metrics.counter('otel_audit_overloaded_total', 'Times a receiver was told to refuse a request (spool budget, pending events, log errors, log behind)'),
     };
     metrics.gauge('otel_audit_intake_jobs_in_flight', 'Requests being decoded and normalized on the intake worker threads', () => this.pool?.inFlight ?? 0);
     metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content, or decided and waiting for the next batch', () => this.correlator.pending + this.decided.count);
@@ -235,6 +236,12 @@ export class AuditPipeline {
   private overloadReason(): { reason: string; retryAfterSeconds: number } | null {
     if (this.walError && Date.now() - this.walErrorAt < 1000) {
       return { reason: `the write-ahead log cannot be written: ${this.walError}`, retryAfterSeconds: 5 };
+    }
+    if (this.spool.walQueuedBytes > this.config.walQueueBytes) {
+      return {
+        reason: `the write-ahead log is behind: ${bytesText(this.spool.walQueuedBytes)} wait to be written, more than ${bytesText(this.config.walQueueBytes)} (the disk is slower than the intake); retry later`,
+        retryAfterSeconds: 2,
+      };
     }
     if (this.spool.full) {
       const why = this.spool.lastInsertError ? `ClickHouse inserts are failing (${this.spool.lastInsertError})` : 'ClickHouse is not keeping up';

@@ -164,6 +164,11 @@ export class Spool {
     return this.wal.bytes;
   }
 
+  /** Bytes appended to the log and not yet written and fsynced. */
+  get walQueuedBytes(): number {
+    return this.wal.queuedBytes;
+  }
+
   /** Chained batches not yet confirmed by ClickHouse. */
   get unstoredBatches(): number {
     return this.unstored.length;
