@@ -90,11 +90,15 @@ say(`load: ${ready.spansPerRequest} spans, ${mib(ready.bytesPerRequest)} per req
 
 const base = proc(pid);
 let peakRss = base.rss;
+/** The peak while the load runs; what the drain (a flush of everything held) adds comes after. */
+let peakRssLoad = base.rss;
+let loading = true;
 const peaks = { pending: 0, spooled: 0, spooledBytes: 0, spoolMemory: 0, walBytes: 0, inFlightBytes: 0, heapUsed: 0, external: 0, walQueued: 0 };
 let sampling = true;
 const sampler = (async () => {
   while (sampling) {
     peakRss = Math.max(peakRss, proc(pid).rss);
+    if (loading) peakRssLoad = peakRss;
     try {
       const m = await metrics(started.api);
       peaks.pending = Math.max(peaks.pending, m.otel_audit_events_pending ?? 0);
@@ -115,6 +119,7 @@ const sampler = (async () => {
 
 const phase = await call<PhaseResult>({ type: 'open', seconds: Number(o.seconds), rate: Number(o.rate), maxSockets: Number(o.sockets) });
 const tEnd = Date.now();
+loading = false;
 const acked = phase.okRequests * Number(o.traces) * EVENTS_PER_TRACE;
 // Drain: everything acknowledged reaches ClickHouse.
 await fetch(`${started.api}/api/v1/flush`, { method: 'POST' });
@@ -140,6 +145,7 @@ const result = {
   late_starts: phase.lateStarts,
   rss_start: base.rss,
   rss_peak_sampled: peakRss,
+  rss_peak_under_load: peakRssLoad,
   rss_hwm: end.hwm,
   peaks,
   drain_ms_after_load: drainMs,
@@ -157,7 +163,8 @@ console.log(
     `offered           ${o.rate} spans/s for ${seconds.toFixed(1)} s (${SPANS_PER_TRACE * Number(o.traces)} spans/request)`,
     `answers           ${JSON.stringify(result.answers)}   (0 = connection error)`,
     `acknowledged      ${result.acked_spans_per_s} spans/s`,
-    `RSS               start ${mib(base.rss)}, peak ${mib(peakRss)} (VmHWM ${mib(end.hwm)})`,
+    `RSS               start ${mib(base.rss)}, peak ${mib(peakRss)} (VmHWM ${mib(end.hwm)}); under load ${mib(peakRssLoad)}, then the drain`,
+    `refused           ${result.refused_by_sink} times by the write path (503: spool, log, pending events), ${result.throttled_http} by the HTTP in-flight limits (429)`,
     `peaks             pending ${peaks.pending} events, spooled ${peaks.spooled} events / ${mib(peaks.spooledBytes)} (in memory ${mib(peaks.spoolMemory)}), WAL ${mib(peaks.walBytes)}, HTTP in flight ${mib(peaks.inFlightBytes)}`,
     `                  V8 heap used ${mib(peaks.heapUsed)}, external (buffers) ${mib(peaks.external)}, WAL queue ${mib(peaks.walQueued)}`,
     `drain             ${drainMs} ms after the load stopped`,
