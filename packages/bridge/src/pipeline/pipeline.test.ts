@@ -128,6 +128,46 @@ describe('AuditPipeline', () => {
     expect(await storedRows(caseId)).toHaveLength(5);
   });
 
+  it('a flush chains what it decides a batch at a time, each once the log has caught up: the log queue holds about one batch, not all of them', async () => {
+    const chainId = 'slices';
+    const dir = join(dataDir, 'slices');
+    const metrics = new Metrics();
+    // walQueueBytes 1: each batch waits until the log has written the ones before.
+    const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId, walKey: randomBytes(32), intakeWorkers: 0, batchRows: 50, walQueueBytes: 1 };
+    const pipeline = await AuditPipeline.start(store, privacy, config, silentLogger, metrics);
+    let peak = 0;
+    let sampling = true;
+    try {
+      // 600 events of about 3 KB that wait for their parents (the decision window is 10 s).
+      for (let i = 0; i < 6; i++) await pipeline.ingest({ signal: 'traces', encoding: 'json', body: modelCalls({ caseId: (n) => `CASE-SLICE-${i}-${n}`, spans: 100, orphan: true, padding: ' lorem ipsum'.repeat(150) }) });
+      const sampler = (async () => {
+        while (sampling) {
+          peak = Math.max(peak, metrics.snapshot().otel_audit_wal_queued_bytes);
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      // A batch added while the spool's logging round was settling used to wait forever.
+      let timer: NodeJS.Timeout | undefined;
+      const flushed = await Promise.race([
+        pipeline.flush().then(() => 'flushed'),
+        new Promise<string>((resolve) => (timer = setTimeout(() => resolve('the flush did not finish in 20 s'), 20_000))),
+      ]);
+      clearTimeout(timer);
+      expect(flushed).toBe('flushed');
+      sampling = false;
+      await sampler;
+    } finally {
+      sampling = false;
+      await pipeline.close();
+    }
+    const rows = await store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
+    expect(rows).toHaveLength(600);
+    expect(chainBreaks(rows, GENESIS_HASH, eventHash)).toEqual([]);
+    // One batch of rows is about 50 × 3 KB; all 600 at once would have been about 1.8 MB.
+    expect(peak).toBeGreaterThan(50 * 2000);
+    expect(peak).toBeLessThan(2 * 50 * 4000);
+  });
+
   it('under compactions every few requests, stores every event once, chained in order, its content sealed', async () => {
     const chainId = 'compacting';
     const dir = join(dataDir, 'compacting');

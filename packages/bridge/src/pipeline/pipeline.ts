@@ -286,9 +286,23 @@ export class AuditPipeline {
 
   /** Decides everything pending and waits until it is in ClickHouse (tests, shutdown). */
   async flush(): Promise<void> {
-    this.decided.hold(this.correlator.drain(Date.now()));
-    await this.decided.chainAll();
+    await this.chainEverything();
     await this.waitStored();
+  }
+
+  /**
+   * Decides everything pending and chains it, a batch at a time, each once the log has caught
+   * up with the ones before: chained all at once, the events held under overload (up to
+   * --max-pending-events) queued their rows for the log, and kept them in memory, at once.
+   */
+  private async chainEverything(): Promise<void> {
+    const ready = this.correlator.drain(Date.now());
+    for (let i = 0; i < ready.length; i += this.config.batchRows) {
+      this.decided.hold(ready.slice(i, i + this.config.batchRows));
+      await this.decided.chainAll();
+      await this.spool.walQueuedAtMost(this.config.walQueueBytes);
+    }
+    await this.decided.chainAll();
   }
 
   /** Waits until every chained batch is confirmed by ClickHouse. */
@@ -337,8 +351,7 @@ export class AuditPipeline {
     // Requests still on a worker are logged and applied first (the receivers take no new ones).
     await this.pool?.close();
     if (this.timer) clearInterval(this.timer);
-    this.decided.hold(this.correlator.drain(Date.now()));
-    await this.decided.chainAll();
+    await this.chainEverything();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), this.config.shutdownTimeoutMs);

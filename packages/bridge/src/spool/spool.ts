@@ -169,6 +169,11 @@ export class Spool {
     return this.wal.queuedBytes;
   }
 
+  /** Resolves once no more than `bytes` wait to be written to the log. */
+  walQueuedAtMost(bytes: number): Promise<void> {
+    return this.wal.queuedAtMost(bytes);
+  }
+
   /** Chained batches not yet confirmed by ClickHouse. */
   get unstoredBatches(): number {
     return this.unstored.length;
@@ -284,10 +289,19 @@ export class Spool {
     let attempted!: () => void;
     const done = new Promise<void>((resolve) => (attempted = resolve));
     this.unlogged.push({ batch, attempted });
+    this.pump();
+    return done;
+  }
+
+  /**
+   * Starts logging what is waiting, unless a round is under way. A batch added after the loop
+   * saw the queue empty, but before the loop's promise settled, is taken by a new loop.
+   */
+  private pump(): void {
     this.pumping ??= this.pumpBatches().finally(() => {
       this.pumping = null;
+      if (this.unlogged.length > 0) this.pump();
     });
-    return done;
   }
 
   private async pumpBatches(): Promise<void> {

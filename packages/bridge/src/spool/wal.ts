@@ -240,6 +240,11 @@ export class WriteAheadLog {
     return this.queued;
   }
 
+  /** Resolves once no more than `bytes` wait to be written (at once if so already). */
+  async queuedAtMost(bytes: number): Promise<void> {
+    while (this.queued > bytes && this.flushing) await this.flushing;
+  }
+
   /** Failed writes since open. */
   get writeErrors(): number {
     return this.errors;

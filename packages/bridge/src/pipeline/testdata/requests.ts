@@ -13,6 +13,8 @@ export interface ModelCallsOptions {
   input?: (caseId: string) => string;
   /** Appended to the input (larger events). */
   padding?: string;
+  /** Each span names a parent that never arrives: its event waits the decision window. */
+  orphan?: boolean;
 }
 
 /** The input text of a model call of the case, by default: it holds an email address. */
@@ -26,6 +28,7 @@ export function modelCalls(o: ModelCallsOptions): Buffer {
   const span = (_: unknown, i: number) => ({
     traceId: randomBytes(16).toString('hex'),
     spanId: randomBytes(8).toString('hex'),
+    ...(o.orphan ? { parentSpanId: randomBytes(8).toString('hex') } : {}),
     name: 'chat gpt-4o',
     kind: 3,
     startTimeUnixNano: String(now - 1_000_000n),
