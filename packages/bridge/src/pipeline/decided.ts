@@ -25,8 +25,8 @@ export interface DecidedEventsOptions {
  * Decided events on their way to the chain. They are held while an insert is in flight, so
  * that the next batch is as large as the insert's duration allows (fewer, larger inserts: less
  * per-insert work and fewer parts for ClickHouse to merge). Then their high-risk content
- * (`contentToSeal`) is sealed on the workers, a round at a time, and each round is chained
- * when its content is back, in the order the rounds started.
+ * (`contentToSeal`) is sealed on the workers, a round at a time (rounds are sealed side by
+ * side), and each round is chained when its content is back, in the order the rounds started.
  *
  * A decided event is in exactly one place until it is chained: held, or in a round.
  */
@@ -94,8 +94,11 @@ export class DecidedEvents {
       return;
     }
     this.rounds.push(ready);
+    // Sealed at once, alongside the rounds before it; chained after them.
+    const sealed = this.sealOnWorkers(toSeal);
+    sealed.catch(() => {}); // its failure is the round's, below
     const round = (this.last ?? Promise.resolve())
-      .then(() => this.sealOnWorkers(toSeal))
+      .then(() => sealed)
       .then(() => this.o.chain(ready))
       .catch((err) => this.o.onError(err as Error))
       .finally(() => {
