@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig, ConfigError } from '../packages/bridge/src/index.ts';
 import { IntakePool, runIntake, type IntakeJob } from '../packages/bridge/src/intake/index.ts';
-import { PrivacyFilter } from '../packages/bridge/src/policy/index.ts';
+import { PrivacyFilter, SubjectVault } from '../packages/bridge/src/policy/index.ts';
 import { DEFAULT_POLICY } from '../packages/bridge/src/policy/index.ts';
 import { OtlpDecodeError } from '../packages/bridge/src/otlp/index.ts';
 import { appendEventHashes, consistencyProofHex, MerkleAccumulator, verifyConsistency, type MerkleAccumulatorState } from '../packages/bridge/src/chain/index.ts';
@@ -106,6 +106,19 @@ describe('IntakePool', () => {
     expect(there.state).toEqual(all.state);
     expect(Buffer.from(there.leaves!).equals(Buffer.from(all.leaves!).subarray(333 * 32))).toBe(true);
     await expect(pool.appendLeaves(all.state, ['not-a-hash'], false)).rejects.toThrow(/event hash must be 64 lowercase hex chars/);
+  });
+
+  it('seals each job under its own subject\'s key, the keys sent once per message', async () => {
+    const vault = new SubjectVault(join(mkdtempSync(join(tmpdir(), 'pool-seal-')), 'subjects'), randomBytes(32));
+    const subjects = ['ann', 'bob', 'ann', 'cid', 'bob', 'ann'];
+    const jobs = subjects.map((s, i) => ({ eventId: `${i}`.padStart(32, '0'), key: vault.sealingKey('acme', s), plaintext: `{"who":"${s}","i":${i}}` }));
+    const sealed = await pool.seal(jobs);
+    expect(sealed).toHaveLength(6);
+    sealed.forEach((blob, i) => {
+      expect(SubjectVault.keyIdOf(blob)).toBe(vault.keyId('acme', subjects[i]));
+      const r = vault.open(blob, jobs[i].eventId);
+      expect(r.status === 'ok' && r.plaintext.toString()).toBe(jobs[i].plaintext);
+    });
   });
 
   it('makes a consistency proof as the main thread would (RFC 6962, checked against both roots), and fails leaves of a bad length', async () => {

@@ -86,13 +86,20 @@ export interface SealJob {
   plaintext: string;
 }
 
-/** A SealJob as sent to a worker: the key as text (kid hex, key base64). */
-export interface SealMessage {
-  eventId: string;
-  plaintext: string;
+/** A data key as sent to a worker: as text (kid hex, key base64). */
+export interface SealKeyText {
   keyId: string;
   kid: string;
   key: string;
+}
+
+/**
+ * SealJobs as sent to a worker: each distinct key once (subjects repeat within a message), and
+ * each job with the index of its key.
+ */
+export interface SealMessage {
+  keys: SealKeyText[];
+  jobs: Array<{ eventId: string; plaintext: string; k: number }>;
 }
 
 /** Event hashes to append to a Merkle accumulator (`IntakePool.appendLeaves`). */
@@ -117,7 +124,7 @@ export interface ProofMessage {
 export type WorkerMessage =
   | { id: number; job: IntakeJob }
   | { id: number; frame: readonly Uint8Array[] }
-  | { id: number; seal: SealMessage[] }
+  | { id: number; seal: SealMessage }
   | { id: number; leaves: LeavesMessage }
   | { id: number; proof: ProofMessage };
 
@@ -209,8 +216,18 @@ export class IntakePool {
   /** `content_sealed` of each job, in order, made on a worker (the keys travel without their KeyObject). */
   seal(jobs: SealJob[]): Promise<string[]> {
     // Keys as text: a small Buffer is a view of Node's 8 KiB pool, which a message copies whole.
-    const plain = jobs.map((j) => ({ eventId: j.eventId, plaintext: j.plaintext, kid: Buffer.from(j.key.kid).toString('hex'), keyId: j.key.keyId, key: Buffer.from(j.key.key).toString('base64') }));
-    return this.send<string[]>((id) => ({ id, seal: plain }));
+    const keys: SealKeyText[] = [];
+    // By the key's bytes: the vault hands out the same buffer for a subject's cached key.
+    const index = new Map<Uint8Array, number>();
+    const plain = jobs.map((j) => {
+      let k = index.get(j.key.key);
+      if (k === undefined) {
+        index.set(j.key.key, (k = keys.length));
+        keys.push({ keyId: j.key.keyId, kid: Buffer.from(j.key.kid).toString('hex'), key: Buffer.from(j.key.key).toString('base64') });
+      }
+      return { eventId: j.eventId, plaintext: j.plaintext, k };
+    });
+    return this.send<string[]>((id) => ({ id, seal: { keys, jobs: plain } }));
   }
 
   /** `appendEventHashes` (chain/leaves.ts) on a worker: the checkpointer's Merkle hashing. */

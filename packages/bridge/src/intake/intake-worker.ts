@@ -1,7 +1,7 @@
 /** A worker thread of IntakePool (intake-pool.ts): decode + intake of the requests it is sent. */
 import { createSecretKey, randomBytes } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { runIntake, type IntakeWorkerData, type SealMessage, type WorkerMessage } from './intake-pool.ts';
+import { runIntake, type IntakeWorkerData, type SealKeyText, type WorkerMessage } from './intake-pool.ts';
 import { frame } from '../spool/index.ts';
 // The policy's files, not its index: a worker must not load the store (and chDB) with it.
 import { PrivacyFilter } from '../policy/privacy.ts';
@@ -18,7 +18,7 @@ const walKey = data.walKey ? Buffer.from(data.walKey) : undefined;
 
 /** Data keys prepared for node:crypto, by key id and generation (subjects repeat). */
 const keys = new Map<string, SealingKey>();
-function keyOf(j: SealMessage): SealingKey {
+function keyOf(j: SealKeyText): SealingKey {
   const id = j.keyId + j.kid;
   let k = keys.get(id);
   if (!k) {
@@ -34,7 +34,8 @@ parentPort!.on('message', (message: WorkerMessage) => {
   const { id } = message;
   try {
     if ('seal' in message) {
-      const sealed = message.seal.map((j) => sealWith(keyOf(j), j.eventId, j.plaintext));
+      const keys = message.seal.keys.map(keyOf);
+      const sealed = message.seal.jobs.map((j) => sealWith(keys[j.k], j.eventId, j.plaintext));
       parentPort!.postMessage({ id, sealed });
       return;
     }
