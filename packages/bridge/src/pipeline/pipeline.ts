@@ -1,18 +1,17 @@
 import { join } from 'node:path';
-import { ChainWriter, riskChainId, riskChainIds, type ChainHead, type MerkleWorker } from '../chain/index.ts';
+import type { ChainHead, MerkleWorker } from '../chain/index.ts';
 import { Correlator, type ContentPiece, type PendingEvent, type SpanNode } from '../correlate/index.ts';
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
 import { bytesText } from '../internal/bytes.ts';
 import type { RawRequest, DecodeOptions, RejectedItem } from '../otlp/index.ts';
-import { Spool, WriteAheadLog, decodeRecord, type ChainedHeader, type WalRecord } from '../spool/index.ts';
-import { RowWriter } from '../store/rowbinary.ts';
+import { Spool, WriteAheadLog, decodeRecord, type WalRecord } from '../spool/index.ts';
 import type { Store } from '../store/store.ts';
-import type { AuditEvent } from '../model.ts';
 import { IntakePool, runIntake, type IntakeJob, type IntakeResult } from '../intake/index.ts';
 import type { PrivacyFilter } from '../policy/privacy.ts';
 import type { ForwardSink } from '../forward/index.ts';
+import { ChainStep } from './chain-step.ts';
 import { DecidedEvents } from './decided.ts';
 import { RecentIds } from './recent-ids.ts';
 import { checkPipelineConfig, type PipelineConfig } from './config.ts';
@@ -53,9 +52,8 @@ export class AuditPipeline {
   private readonly log: Logger;
   private readonly spool: Spool;
   private readonly pool: IntakePool | null;
-  /** One writer per chain id (the risk chains; a legacy chain only to finish a replay). */
-  private readonly chains = new Map<string, ChainWriter>();
-  private readonly recent: RecentIds;
+  /** The chain step: the chains' heads and the recent event ids (chain-step.ts). */
+  private readonly chain: ChainStep;
   /** Decided events on their way to the chain: held for the next batch, sealed in rounds. */
   private readonly decided: DecidedEvents;
   /**
@@ -79,7 +77,6 @@ export class AuditPipeline {
    * chain/checkpointer.ts, set by bridge.ts). Must be cheap and must not throw.
    */
   stored: ((chainId: string, firstSeq: number, lastSeq: number, hashes: string[]) => void) | null = null;
-  private readonly rowWriter = new RowWriter();
 
   private constructor(
     config: PipelineConfig,
@@ -97,20 +94,29 @@ export class AuditPipeline {
     this.store = store;
     this.privacy = privacy;
     this.log = log;
-    this.recent = recent;
     // With workers, content is sealed there (chainHeld), not at finalize.
     this.correlator = new Correlator(config.correlator, { finalizer: privacy, deferSealing: pool !== null });
     this.decided = new DecidedEvents({
       privacy,
       workers: pool,
-      chain: (ready) => this.chainDecided(ready),
+      chain: (ready) => {
+        this.chain.append(ready.map((p) => p.event));
+        this.kickInserts();
+      },
       onError: (err) => this.log.error('chaining failed', { error: err.message }),
     });
-    for (const id of riskChainIds(config.chainId)) this.chains.set(id, new ChainWriter(id, heads.get(id) ?? null));
     this.spool = new Spool(wal, store, { budgetBytes: config.spoolBudgetBytes, memoryBytes: config.spoolMemoryBytes }, log, metrics, {
       onStored: (b) => this.stored?.(b.chainId, b.firstSeq, b.lastSeq, b.hashes),
       onWalError: (err) => this.walFailed(err),
       frame: pool ? (parts) => pool.frame(parts) : undefined,
+    });
+    this.chain = new ChainStep({
+      chainId: config.chainId,
+      batchRows: config.batchRows,
+      heads,
+      recent,
+      spool: this.spool,
+      onDuplicate: () => this.m.eventsDeduplicated.inc(),
     });
     this.m = {
       spansReceived: metrics.counter('otel_audit_spans_received_total', 'Spans received and accepted by the decoder'),
@@ -125,7 +131,7 @@ export class AuditPipeline {
     metrics.gauge('otel_audit_intake_jobs_in_flight', 'Requests being decoded and normalized on the intake worker threads', () => this.pool?.inFlight ?? 0);
     metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content, or decided and waiting for the next batch', () => this.correlator.pending + this.decided.count);
     metrics.gauge('otel_audit_chain_head_seq', 'Seq of the newest chained event, per hash chain (one per risk level)', () =>
-      [...this.chains].map(([chain, w]): [Record<string, string>, number] => [{ chain }, w.current.seq]),
+      Object.entries(this.chain.heads).map(([chain, head]): [Record<string, string>, number] => [{ chain }, head.seq]),
     );
     metrics.gauge('otel_audit_ready', '1 when ClickHouse takes inserts and the bridge takes requests (as /readyz)', () => (this.healthy.ok ? 1 : 0));
   }
@@ -327,15 +333,7 @@ export class AuditPipeline {
 
   /** The head of each chain, by chain id. */
   get chainHead(): Record<string, ChainHead> {
-    const out: Record<string, ChainHead> = {};
-    for (const [id, w] of this.chains) out[id] = w.current;
-    return out;
-  }
-
-  private writer(chainId: string): ChainWriter {
-    let w = this.chains.get(chainId);
-    if (!w) this.chains.set(chainId, (w = new ChainWriter(chainId, null)));
-    return w;
+    return this.chain.heads;
   }
 
   /**
@@ -410,54 +408,6 @@ export class AuditPipeline {
     this.spool.compact(record);
   }
 
-  /** Appends decided events to their chains and hands each chained batch to the spool. */
-  private chainDecided(ready: PendingEvent[]): void {
-    if (ready.length === 0) return;
-    // One chain per risk level: events are grouped by chain, keeping their order in each.
-    const groups = new Map<string, AuditEvent[]>();
-    for (const p of ready) {
-      if (this.recent.has(p.event.event_id)) {
-        this.m.eventsDeduplicated.inc();
-        continue;
-      }
-      this.recent.add(p.event.event_id);
-      const chainId = riskChainId(this.config.chainId, p.event.risk);
-      let g = groups.get(chainId);
-      if (!g) groups.set(chainId, (g = []));
-      g.push(p.event);
-    }
-    for (const [chainId, fresh] of groups) this.appendToChain(chainId, fresh);
-    this.kickInserts();
-  }
-
-  private appendToChain(chainId: string, fresh: AuditEvent[]): void {
-    const chain = this.writer(chainId);
-    for (let i = 0; i < fresh.length; i += this.config.batchRows) {
-      const events = fresh.slice(i, i + this.config.batchRows);
-      // One serialization: the row bytes its hash covers are the bytes inserted, moved into
-      // the spool's chunks as they are written.
-      const rows: Buffer[] = [];
-      for (const e of events) {
-        chain.appendOne(e, this.rowWriter);
-        this.spool.moveRows(this.rowWriter, rows);
-      }
-      this.spool.moveRows(this.rowWriter, rows, true);
-      const first = events[0];
-      const last = events[events.length - 1];
-      const header: ChainedHeader = {
-        t: 'sealed',
-        token: `${chainId}:${first.seq}-${last.seq}:${last.hash}`,
-        chainId,
-        firstSeq: first.seq,
-        lastSeq: last.seq,
-        headHash: last.hash,
-        eventIds: events.map((e) => e.event_id),
-        hashes: events.map((e) => e.hash),
-      };
-      this.spool.add(header, rows);
-    }
-  }
-
   private kickInserts(): void {
     // ClickHouse is free: what was decided meanwhile goes now, as one batch (unless a
     // compaction is being prepared: tick chains then).
@@ -478,8 +428,7 @@ export class AuditPipeline {
     const found = this.spool.recover(records);
     if (found.records === 0) return;
     const chainedIds = found.chainedIds;
-    for (const id of chainedIds) this.recent.add(id);
-    for (const [chainId, head] of found.heads) this.writer(chainId).advanceTo(head);
+    this.chain.resumeAfter(chainedIds, found.heads);
     // Pass 2: replay requests and snapshots through the correlator, in order.
     const before = this.correlator.pending;
     for (const { payload } of records()) {
