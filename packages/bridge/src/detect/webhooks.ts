@@ -78,20 +78,27 @@ export class AlertWebhooks {
     // A few deliveries at once: one slow receiver does not hold up the others for long.
     while (this.running < 4 && this.queue.length) {
       this.running++;
-      void this.drain().finally(() => this.running--);
+      void this.drain();
     }
   }
 
+  /** Delivers until the queue is empty. Never rejects. */
   private async drain(): Promise<void> {
-    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-      try {
-        await this.deliver(next.url, next.alert);
-        this.delivered.inc();
-      } catch (err) {
-        if (this.abort.signal.aborted) return;
-        this.failed.inc();
-        this.log.error('alert not delivered to a webhook', { url: next.url, alert_id: next.alert.alert_id, error: (err as Error).message });
+    try {
+      for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+        try {
+          await this.deliver(next.url, next.alert);
+          this.delivered.inc();
+        } catch (err) {
+          if (this.abort.signal.aborted) return;
+          this.failed.inc();
+          this.log.error('alert not delivered to a webhook', { url: next.url, alert_id: next.alert.alert_id, error: (err as Error).message });
+        }
       }
+    } finally {
+      // In the same step as the empty queue was seen: an alert queued after it starts a new
+      // drain (decremented a microtask later, it found four running and waited for the next send).
+      this.running--;
     }
   }
 
