@@ -34,6 +34,12 @@ export interface MerkleWorker {
   consistencyProof(old: MerkleAccumulatorState, leaves: Uint8Array): Promise<string[]>;
 }
 
+/** Leaf hashes in the runs they were appended in, 32 bytes a leaf. */
+interface LeafRuns {
+  runs: Uint8Array[];
+  count: number;
+}
+
 /** Runs of fewer event hashes (or leaves) are hashed here: a worker's round trip costs more than they do. */
 const OFFLOAD_MIN_HASHES = 256;
 
@@ -89,8 +95,11 @@ export class Checkpointer {
   private acc = new MerkleAccumulator();
   private head = { seq: 0, hash: GENESIS_HASH };
   private last: AnchorRecord | null = null;
-  /** Leaf hashes since the last checkpoint (for its consistency proof); null once too many. */
-  private sinceLast: Buffer[] | null = [];
+  /**
+   * Leaf hashes since the last checkpoint, for its consistency proof: the runs as they came
+   * (32 bytes a leaf; one view per run, not one object per leaf), and how many; null once too many.
+   */
+  private sinceLast: LeafRuns | null = { runs: [], count: 0 };
   /** Checkpoints anchored but not yet in the table (the insert failed); retried. */
   private tableBacklog: Checkpoint[] = [];
   /** Dedup-token suffix for re-inserts of checkpoints the table lost (healTable). */
@@ -309,11 +318,12 @@ export class Checkpointer {
     this.acc = MerkleAccumulator.fromJSON(appended.state);
     const leaves = appended.leaves;
     if (!leaves || !this.sinceLast) return;
-    if (this.sinceLast.length + n > MAX_PENDING_LEAVES) {
+    if (this.sinceLast.count + n > MAX_PENDING_LEAVES) {
       this.sinceLast = null;
       return;
     }
-    for (let i = 0; i < n; i++) this.sinceLast.push(Buffer.from(leaves.buffer, leaves.byteOffset + i * 32, 32));
+    this.sinceLast.runs.push(leaves.subarray(0, n * 32));
+    this.sinceLast.count += n;
   }
 
   private async maybeCheckpoint(minNew: number): Promise<void> {
@@ -347,16 +357,16 @@ export class Checkpointer {
     // The anchors first: they are the copies an attacker on the database cannot reach.
     await this.anchors.write(record);
     this.last = record;
-    this.sinceLast = [];
+    this.sinceLast = { runs: [], count: 0 };
     this.tableBacklog.push(checkpoint);
     await this.flushTableBacklog();
     this.log.debug('checkpoint written', { chain_id: this.chainId, tree_size: checkpoint.tree_size });
   }
 
   /** The proof from `old` over `leaves`: on the worker when there are many, else (or if it fails) here. */
-  private async consistencyProof(old: MerkleAccumulatorState, leaves: readonly Buffer[]): Promise<string[]> {
-    const flat = Buffer.concat(leaves);
-    const there = this.merkle && leaves.length >= OFFLOAD_MIN_HASHES ? await this.merkle.consistencyProof(old, flat).catch(() => null) : null;
+  private async consistencyProof(old: MerkleAccumulatorState, leaves: LeafRuns): Promise<string[]> {
+    const flat = Buffer.concat(leaves.runs);
+    const there = this.merkle && leaves.count >= OFFLOAD_MIN_HASHES ? await this.merkle.consistencyProof(old, flat).catch(() => null) : null;
     return there ?? consistencyProofHex(old, flat);
   }
 
