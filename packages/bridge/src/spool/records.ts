@@ -39,11 +39,13 @@ const WITH_DATA = 0x01;
 
 /** A record with data as parts: its head (tag, header length, header), then the data's chunks. */
 export function recordParts(header: object, data: readonly Uint8Array[]): Uint8Array[] {
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const head = Buffer.allocUnsafe(5 + json.length);
+  // Written in place: a chained batch's header (its ids and hashes) is about 1 MB of JSON.
+  const json = JSON.stringify(header);
+  const length = Buffer.byteLength(json, 'utf8');
+  const head = Buffer.allocUnsafe(5 + length);
   head[0] = WITH_DATA;
-  head.writeUInt32LE(json.length, 1);
-  json.copy(head, 5);
+  head.writeUInt32LE(length, 1);
+  head.write(json, 5, 'utf8');
   return [head, ...data];
 }
 
