@@ -181,6 +181,37 @@ describe('sealed content and erasure', () => {
     expect(Number(n)).toBe(2);
   });
 
+  it('content on its way when its subject is erased is never sealed (410), while what arrives after is sealed under a new key', async () => {
+    const trace = traceId();
+    const rootId = spanId();
+    const mary = (name: string, note: string): SpanSpec => ({
+      ...toolSpan(name, { 'audit.risk': 'high', 'audit.on_behalf_of': 'mary@example.com', 'gen_ai.tool.call.arguments': JSON.stringify({ note }) }),
+      traceId: trace,
+    });
+    // The child arrives first and waits for its parent (its ancestry decides its context).
+    await sendSpans(bridge.otlpUrl, [{ ...mary('mary child', 'before the erasure'), parentSpanId: rootId }], undefined, APP);
+    const r = await runCli(['erase', '--subject', 'mary@example.com', '--format', 'json', '--token', TOKEN, '--api-url', bridge.apiUrl]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ keys_erased: 0, tenants: [], sealed_events: 0 });
+    await sendSpans(bridge.otlpUrl, [{ ...mary('mary root', 'after the erasure'), spanId: rootId }], undefined, APP);
+    await flush(bridge.apiUrl, TOKEN);
+    const rows = await sql<{ name: string; event_id: string; sealed: number; note: string }>(
+      bridge.apiUrl,
+      "SELECT name, event_id, content_sealed != '' AS sealed, attributes['otel_audit.content_sealed'] AS note FROM otel_audit.events WHERE name LIKE 'mary %' ORDER BY name",
+      TOKEN,
+    );
+    expect(rows.map(({ name, sealed, note }) => ({ name, sealed: Number(sealed), note }))).toEqual([
+      { name: 'mary child', sealed: 0, note: 'erased' },
+      { name: 'mary root', sealed: 1, note: '' },
+    ]);
+    const child = await content(rows[0].event_id);
+    expect(child.status).toBe(410);
+    expect((await child.json()).error).toMatch(/was never sealed: its subject was erased .* after the event arrived/);
+    const root = await content(rows[1].event_id);
+    expect(root.status).toBe(200);
+    expect(JSON.stringify(await root.json())).toContain('after the erasure');
+  });
+
   it('after a restart, keys persist and the erasure holds; --reviewer-token-file is refused with the way to migrate', async () => {
     expect(await bridge.stop()).toBe(0);
     bridge = await startBridge({ dataDir: bridge.dataDir, args: ['--auth-file', authFile] });

@@ -111,7 +111,7 @@ describe('IntakePool', () => {
   it('seals each job under its own subject\'s key, the keys sent once per message', async () => {
     const vault = new SubjectVault(join(mkdtempSync(join(tmpdir(), 'pool-seal-')), 'subjects'), randomBytes(32));
     const subjects = ['ann', 'bob', 'ann', 'cid', 'bob', 'ann'];
-    const jobs = subjects.map((s, i) => ({ eventId: `${i}`.padStart(32, '0'), key: vault.sealingKey('acme', s), plaintext: `{"who":"${s}","i":${i}}` }));
+    const jobs = subjects.map((s, i) => ({ eventId: `${i}`.padStart(32, '0'), key: vault.sealingKey('acme', s, Date.now())!, plaintext: `{"who":"${s}","i":${i}}` }));
     const sealed = await pool.seal(jobs);
     expect(sealed).toHaveLength(6);
     sealed.forEach((blob, i) => {

@@ -94,4 +94,17 @@ describe('assembleContent', () => {
     expect(event.attributes['otel_audit.content_sealed']).toBe('unavailable');
     expect(event.redactions).toBe(2);
   });
+
+  it('says the content was erased when its subject was erased after the event arrived (the finalizer seals nothing)', () => {
+    const asked: number[] = [];
+    const erased: EventFinalizer = { finalizeColumns: () => {}, contentMode: () => 'sealed', sealContent: (_e, _raw, arrivedAt) => (asked.push(arrivedAt), null) };
+    const event = { attributes: {}, redactions: 0, input_digest: '', output_digest: '', content: '' } as unknown as AuditEvent;
+    const pieces: ContentPiece[] = [{ section: 'input', json: '{"role":"user"}', rawJson: '{"role":"user","x":1}', digest: 'd', order: '1', redactions: 0 }];
+    assembleContent({ event, pieces, node: {} as PendingEvent['node'], awaitsContent: false, arrivedAt: 1234 }, erased);
+    expect(asked).toEqual([1234]);
+    expect(event.content).toBe('{"input":[{"role":"user"}]}');
+    expect((event as { content_sealed?: string }).content_sealed).toBeUndefined();
+    expect(event.attributes['otel_audit.content_sealed']).toBe('erased');
+  });
 });
+

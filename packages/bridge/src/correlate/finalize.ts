@@ -90,7 +90,7 @@ export function assembleContent(p: PendingEvent, finalizer: EventFinalizer = def
       // Pieces without their raw form (intake did not keep it) cannot be sealed: say so.
       if (!rawComplete) setSealedContent(p, '');
       else if (deferSealing) p.contentToSeal = joinSections(pieces, pieceRawJson);
-      else setSealedContent(p, finalizer.sealContent(e, joinSections(pieces, pieceRawJson)));
+      else setSealedContent(p, finalizer.sealContent(e, joinSections(pieces, pieceRawJson), p.arrivedAt));
     }
   }
   for (const piece of pieces) {
@@ -99,17 +99,20 @@ export function assembleContent(p: PendingEvent, finalizer: EventFinalizer = def
   }
 }
 
-/** Sets an event's sealed content ('': it could not be sealed, and the event says so). */
-export function setSealedContent(p: PendingEvent, sealed: string): void {
+/**
+ * Sets an event's sealed content. The event says why it has none: '' it could not be sealed
+ * (`unavailable`), null its subject was erased after it arrived (`erased`).
+ */
+export function setSealedContent(p: PendingEvent, sealed: string | null): void {
   delete p.contentToSeal;
   const e = p.event as StoredEvent;
   if (sealed) e.content_sealed = sealed;
-  else e.attributes['otel_audit.content_sealed'] = 'unavailable';
+  else e.attributes['otel_audit.content_sealed'] = sealed === null ? 'erased' : 'unavailable';
 }
 
 /** Seals content left for later (`contentToSeal`) here and now. */
 export function sealContentNow(p: PendingEvent, finalizer: EventFinalizer): void {
-  if (p.contentToSeal !== undefined) setSealedContent(p, finalizer.sealContent(p.event, p.contentToSeal));
+  if (p.contentToSeal !== undefined) setSealedContent(p, finalizer.sealContent(p.event, p.contentToSeal, p.arrivedAt));
 }
 
 const LIST_SECTIONS = new Set<ContentSection>(['system', 'input', 'output']);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Correlator, type PendingEvent } from '../correlate/index.ts';
 import { IntakePool, runIntake } from '../intake/index.ts';
-import { deriveSubjectIdKey, openSealedContent, PrivacyFilter, SubjectVault } from '../policy/index.ts';
+import { deriveSubjectIdKey, openSealedContent, PrivacyFilter, subjectOf, SubjectVault } from '../policy/index.ts';
 import { DecidedEvents } from './decided.ts';
 import { modelCalls } from './testdata/requests.ts';
 
@@ -29,12 +29,12 @@ afterAll(async () => {
 });
 
 /** `n` decided events of one request; high risk ones carry raw content to seal. */
-function decided(tag: string, n: number, risk: 'high' | 'low'): PendingEvent[] {
+function decided(tag: string, n: number, risk: 'high' | 'low', pf = privacy): PendingEvent[] {
   const body = modelCalls({ caseId: (i) => `${tag}-${i}`, spans: n, risk, input: (c) => `secret of ${c}` });
   const t = Date.now();
-  const r = runIntake({ raw: { signal: 'traces', encoding: 'json', body }, defaultRisk: 'medium', now: t, ingestTime: '2026-12-07 00:00:00.000000000' }, privacy);
+  const r = runIntake({ raw: { signal: 'traces', encoding: 'json', body }, defaultRisk: 'medium', now: t, ingestTime: '2026-12-07 00:00:00.000000000' }, pf);
   if (r.signal !== 'traces') throw new Error('expected traces');
-  const c = new Correlator({}, { finalizer: privacy, deferSealing: true });
+  const c = new Correlator({}, { finalizer: pf, deferSealing: true });
   for (const ev of r.intake.events) c.addSpan(ev.node, ev, t);
   return c.drain(t);
 }
@@ -42,7 +42,7 @@ function decided(tag: string, n: number, risk: 'high' | 'low'): PendingEvent[] {
 const ids = (events: PendingEvent[]) => events.map((p) => p.event.correlation_id);
 
 /** Every high-risk event's sealed content opens to its own raw content; nothing is left to seal. */
-function expectSealed(events: PendingEvent[]): void {
+function expectSealed(events: PendingEvent[], pf = privacy): void {
   for (const p of events) {
     expect(p.contentToSeal).toBeUndefined();
     const row = p.event as PendingEvent['event'] & { content_sealed?: string };
@@ -50,7 +50,7 @@ function expectSealed(events: PendingEvent[]): void {
       expect(row.content_sealed).toBeUndefined();
       continue;
     }
-    const opened = openSealedContent(privacy, { ...row, content_sealed: row.content_sealed ?? '' });
+    const opened = openSealedContent(pf, { ...row, content_sealed: row.content_sealed ?? '' });
     expect(opened.status).toBe('ok');
     expect(JSON.stringify((opened as { content: unknown }).content)).toContain(`secret of ${row.correlation_id}`);
   }
@@ -116,5 +116,44 @@ describe('DecidedEvents', () => {
     expect(ids(chained)).toEqual(ids([...a, ...b]));
     expect(d.count).toBe(0);
     expectSealed(chained);
+  });
+
+  it('content of events that arrived before their subject was erased is not sealed (on the workers or here), and says so', async () => {
+    const master = randomBytes(32);
+    const own = new PrivacyFilter(master, { vault: new SubjectVault(join(dir, 'erasure-subjects'), deriveSubjectIdKey(master)) });
+    const workers = new IntakePool(1, { policy: own.policy.policy, keepsRaw: own.keepsRaw });
+    try {
+      const chained: PendingEvent[] = [];
+      const d = new DecidedEvents({ privacy: own, workers, chain: (r) => chained.push(...r), onError: (e) => expect.fail(e.message) });
+      // Sealed once already: the subject has a key, which the erasure deletes.
+      const first = decided('E0', 2, 'high', own);
+      d.hold(first);
+      await d.chainAll();
+      expectSealed(first, own);
+      const onWorkers = decided('E1', 6, 'high', own);
+      const here = decided('E2', 3, 'high', own);
+      const e = onWorkers[0].event;
+      own.vault!.erase(e.tenant, subjectOf(e));
+      d.hold(onWorkers);
+      d.chainHeld();
+      await d.settled();
+      d.hold(here);
+      d.chainHeld(true);
+      for (const p of [...onWorkers, ...here]) {
+        expect(p.contentToSeal).toBeUndefined();
+        expect((p.event as { content_sealed?: string }).content_sealed).toBeUndefined();
+        expect(p.event.attributes['otel_audit.content_sealed']).toBe('erased');
+      }
+      expect(own.vault!.has(e.tenant, subjectOf(e))).toBe(false);
+      // Content that arrives after the erasure is sealed again, under a new key.
+      await new Promise((r) => setTimeout(r, 5));
+      const later = decided('E3', 2, 'high', own);
+      d.hold(later);
+      await d.chainAll();
+      expectSealed(later, own);
+      expect(ids(chained)).toEqual(ids([...first, ...onWorkers, ...here, ...later]));
+    } finally {
+      await workers.close();
+    }
   });
 });

@@ -149,9 +149,17 @@ export class DecidedEvents {
     let sealed: string[];
     try {
       // New subjects' keys are created off the event loop first (two fsyncs each).
-      const keys = privacy.prepareSealingKeys(events.map((p) => p.event));
+      const keys = privacy.prepareSealingKeys(events);
       if (keys) await keys;
-      sealed = await this.o.workers!.seal(events.map((p) => ({ eventId: p.event.event_id, key: privacy.sealingKey(p.event), plaintext: p.contentToSeal! })));
+      const jobs: SealJob[] = [];
+      for (const p of events) {
+        const key = privacy.sealingKey(p.event, p.arrivedAt);
+        // Its subject was erased after it arrived: never sealed, not even under a new key.
+        if (key) jobs.push({ eventId: p.event.event_id, key, plaintext: p.contentToSeal! });
+        else setSealedContent(p, null);
+      }
+      events = events.filter((p) => p.contentToSeal !== undefined);
+      sealed = jobs.length ? await this.o.workers!.seal(jobs) : [];
     } catch {
       for (const p of events) sealContentNow(p, privacy);
       return;

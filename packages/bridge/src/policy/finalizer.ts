@@ -27,6 +27,9 @@ export interface EventFinalizer {
   finalizeColumns(p: FinalizingEvent): void;
   /** What content the event keeps. */
   contentMode(e: AuditEvent): ContentMode;
-  /** The raw content (JSON) encrypted for `content_sealed`; '' when it cannot be sealed. */
-  sealContent(e: AuditEvent, raw: string): string;
+  /**
+   * The raw content (JSON) encrypted for `content_sealed`; '' when it cannot be sealed, null
+   * when its subject was erased after the event arrived (`arrivedAt`, epoch ms).
+   */
+  sealContent(e: AuditEvent, raw: string, arrivedAt: number): string | null;
 }

@@ -216,24 +216,28 @@ export class PrivacyFilter implements EventFinalizer {
   /**
    * Encrypts an event's raw content under its subject's data key. The subject is the first
    * non-empty of on_behalf_of, actor_id and correlation_id, as stored (pseudonyms included).
+   * Null when the subject was erased after the event arrived (`arrivedAt`, epoch ms).
    */
-  sealContent(e: AuditEvent, raw: string): string {
+  sealContent(e: AuditEvent, raw: string, arrivedAt: number): string | null {
     if (!this.vault) return '';
-    return this.vault.seal(e.tenant, subjectOf(e), e.event_id, raw);
+    return this.vault.seal(e.tenant, subjectOf(e), e.event_id, raw, arrivedAt);
   }
 
   /**
    * Reads or creates the data keys of these events' subjects off the event loop (vault.ts
    * `prepare`); null when they are at hand already. `sealingKey` then does no file I/O.
    */
-  prepareSealingKeys(events: readonly AuditEvent[]): Promise<void> | null {
-    return this.vault?.prepare(events.map((e) => [e.tenant, subjectOf(e)] as const)) ?? null;
+  prepareSealingKeys(events: ReadonlyArray<{ event: AuditEvent; arrivedAt: number }>): Promise<void> | null {
+    return this.vault?.prepare(events.map((p) => [p.event.tenant, subjectOf(p.event), p.arrivedAt] as const)) ?? null;
   }
 
-  /** The key `sealContent` would use, to seal elsewhere (vault.ts sealWith, on a worker thread). */
-  sealingKey(e: AuditEvent): SealingKey {
+  /**
+   * The key `sealContent` would use, to seal elsewhere (vault.ts sealWith, on a worker thread);
+   * null when the subject was erased after the event arrived.
+   */
+  sealingKey(e: AuditEvent, arrivedAt: number): SealingKey | null {
     if (!this.vault) throw new Error('no subject key store: content is not sealed');
-    return this.vault.sealingKey(e.tenant, subjectOf(e));
+    return this.vault.sealingKey(e.tenant, subjectOf(e), arrivedAt);
   }
 }
 

@@ -19,6 +19,14 @@ export type OpenedContent =
 /** Decrypts an event's sealed raw content with its subject's data key. */
 export function openSealedContent(privacy: PrivacyFilter, row: SealedRow): OpenedContent {
   const id = row.event_id;
+  if (!row.content_sealed && row.sealed_note === 'erased') {
+    return {
+      status: 'erased',
+      reason:
+        `the content of event ${id} was never sealed: its subject was erased (otel-audit erase) after the event arrived and before it was stored. ` +
+        `The event, its digests and its redacted content remain.`,
+    };
+  }
   if (!row.content_sealed) {
     return {
       status: 'none',

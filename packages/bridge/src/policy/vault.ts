@@ -12,9 +12,14 @@
  * encryption) | key id (32 bytes) | kid (8 bytes) | nonce (12 bytes) | GCM tag (16 bytes) |
  * ciphertext. AES-256-GCM, additional data = "otel-audit/content_sealed/v1\n" || event id ||
  * the 54 header bytes, so a blob copied onto another row does not open.
+ *
+ * Erasure also leaves `<dir>/<key id>.erased`, {"v":1,"erased_at":<epoch ms>}: content of events
+ * that arrived before that moment and was not sealed yet (held for its batch, waiting for its
+ * ancestors, or replayed from the write-ahead log after a restart) is never sealed, not even
+ * under a new key. Only what arrives afterwards is sealed again, under a new key.
  */
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { link, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
@@ -55,6 +60,10 @@ export class SubjectVault {
   private readonly ids = new Map<string, string>();
   /** Keys being read or created off the event loop (`prepare`), by key id. */
   private readonly loading = new Map<string, Promise<void>>();
+  /** When each erased key id was erased (epoch ms), from the `.erased` files. */
+  private readonly erasedAt = new Map<string, number>();
+  /** Counts erasures: a key read before one must not be cached after it. */
+  private erasures = 0;
 
   /** `idKey` names the files (an HMAC key; derived from the master key in privacy.ts). */
   constructor(dir: string, idKey: Buffer) {
@@ -62,7 +71,10 @@ export class SubjectVault {
     this.idKey = idKey;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     // A key written but not linked into place when the process stopped: never a key.
-    for (const f of readdirSync(dir)) if (f.endsWith('.tmp')) rmSync(join(dir, f), { force: true });
+    for (const f of readdirSync(dir)) {
+      if (f.endsWith('.tmp')) rmSync(join(dir, f), { force: true });
+      else if (f.endsWith('.erased')) this.erasedAt.set(f.slice(0, -'.erased'.length), parseErasure(join(dir, f)));
+    }
   }
 
   keyId(tenant: string, subject: string): string {
@@ -76,19 +88,31 @@ export class SubjectVault {
     return id;
   }
 
-  /** Encrypts raw content for one event under its subject's data key (created on first use). */
-  seal(tenant: string, subject: string, eventId: string, plaintext: string): string {
-    return sealWith(this.sealingKey(tenant, subject), eventId, plaintext);
+  /**
+   * Encrypts raw content for one event under its subject's data key (created on first use);
+   * null when the subject was erased after the event arrived (`arrivedAt`, epoch ms).
+   */
+  seal(tenant: string, subject: string, eventId: string, plaintext: string, arrivedAt: number): string | null {
+    const k = this.sealingKey(tenant, subject, arrivedAt);
+    return k && sealWith(k, eventId, plaintext);
   }
 
   /**
    * The subject's data key for sealing (created durably on first use), to seal with `sealWith`
-   * elsewhere: the pipeline seals on its worker threads, which never touch the key files.
+   * elsewhere: the pipeline seals on its worker threads, which never touch the key files. Null
+   * for content of an event that arrived (`arrivedAt`, epoch ms) before its subject was erased.
    */
-  sealingKey(tenant: string, subject: string): SealingKey {
+  sealingKey(tenant: string, subject: string, arrivedAt: number): SealingKey | null {
     const keyId = this.keyId(tenant, subject);
+    if (this.erasedSince(keyId, arrivedAt)) return null;
     const dk = this.dataKey(keyId);
     return { keyId, kid: dk.kid, key: dk.key, keyObject: (dk.keyObject ??= createSecretKey(dk.key)) };
+  }
+
+  /** Whether the key id was erased at or after `arrivedAt` (epoch ms). */
+  private erasedSince(keyId: string, arrivedAt: number): boolean {
+    const at = this.erasedAt.get(keyId);
+    return at !== undefined && at >= arrivedAt;
   }
 
   /**
@@ -96,11 +120,11 @@ export class SubjectVault {
    * `sealingKey` then finds them cached; null when all of them are cached already. Creating a
    * key takes two fsyncs, which on the main thread stalled every request for each new subject.
    */
-  prepare(subjects: ReadonlyArray<readonly [tenant: string, subject: string]>): Promise<void> | null {
+  prepare(subjects: ReadonlyArray<readonly [tenant: string, subject: string, arrivedAt: number]>): Promise<void> | null {
     let waits: Array<Promise<void>> | null = null;
-    for (const [tenant, subject] of subjects) {
+    for (const [tenant, subject, arrivedAt] of subjects) {
       const keyId = this.keyId(tenant, subject);
-      if (this.cache.has(keyId)) continue;
+      if (this.cache.has(keyId) || this.erasedSince(keyId, arrivedAt)) continue;
       let p = this.loading.get(keyId);
       if (!p) {
         p = this.loadOrCreate(keyId).finally(() => this.loading.delete(keyId));
@@ -140,19 +164,37 @@ export class SubjectVault {
     }
   }
 
-  /** Deletes the subject's data key (crypto-shredding). True when there was one. */
-  erase(tenant: string, subject: string): boolean {
+  /**
+   * Deletes the subject's data key (crypto-shredding), and records when: content of events
+   * that arrived until now is not sealed any more, even if it is not sealed yet. True when
+   * there was a key. The record is durable before the key goes, so that a crash in between
+   * leaves the key (the erasure did not answer; it is asked again), never in-flight content
+   * sealed under a new key.
+   */
+  erase(tenant: string, subject: string, now = Date.now()): boolean {
     const keyId = this.keyId(tenant, subject);
-    this.cache.delete(keyId);
-    const file = this.file(keyId);
+    const at = Math.max(now, this.erasedAt.get(keyId) ?? 0);
+    const tmp = this.tempFile(keyId);
+    const fd = openSync(tmp, 'wx', 0o600);
     try {
-      unlinkSync(file);
+      writeSync(fd, JSON.stringify({ v: 1, erased_at: at }) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, join(this.dir, `${keyId}.erased`));
+    this.erasedAt.set(keyId, at);
+    this.erasures++;
+    this.cache.delete(keyId);
+    let had = true;
+    try {
+      unlinkSync(this.file(keyId));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      had = false;
     }
     fsyncPath(this.dir);
-    return true;
+    return had;
   }
 
   has(tenant: string, subject: string): boolean {
@@ -217,6 +259,7 @@ export class SubjectVault {
 
   /** `dataKey` off the event loop: the same files, the same rules. */
   private async loadOrCreate(keyId: string): Promise<void> {
+    const erasures = this.erasures;
     let dk = await this.readKeyAsync(keyId);
     if (!dk) {
       const made = newKey();
@@ -240,6 +283,8 @@ export class SubjectVault {
         await unlink(tmp);
       }
     }
+    // A key read before an erasure of it may be the erased one: left for `dataKey` to read again.
+    if (erasures !== this.erasures && this.erasedAt.has(keyId)) return;
     if (!this.cache.has(keyId)) this.remember(keyId, dk);
   }
 
@@ -256,6 +301,17 @@ export class SubjectVault {
   private tempFile(keyId: string): string {
     return join(this.dir, `${keyId}.${randomBytes(6).toString('hex')}.tmp`);
   }
+}
+
+/** The time an `.erased` file records; a file that does not parse counts as erased now. */
+function parseErasure(file: string): number {
+  try {
+    const j = JSON.parse(readFileSync(file, 'utf8')) as { v: number; erased_at: number };
+    if (j.v === 1 && Number.isSafeInteger(j.erased_at)) return j.erased_at;
+  } catch {
+    // below
+  }
+  return Date.now();
 }
 
 function parseKey(keyId: string, text: string): DataKey {

@@ -326,6 +326,8 @@ export interface SealedEventRow {
   actor_id: string;
   correlation_id: string;
   content_sealed: string;
+  /** Why an event of the sealed policy has no sealed content (`otel_audit.content_sealed`: unavailable, erased). */
+  sealed_note?: string;
 }
 
 /**
@@ -335,7 +337,7 @@ export interface SealedEventRow {
 export async function sealedEvent(store: Store, id: string, o: ReadOptions): Promise<SealedEventRow | undefined> {
   const rows = await readerRows<SealedEventRow>(
     store,
-    `SELECT event_id, tenant, risk, on_behalf_of, actor_id, correlation_id, content_sealed FROM ${store.database}.events WHERE event_id = {id:String} LIMIT 1`,
+    `SELECT event_id, tenant, risk, on_behalf_of, actor_id, correlation_id, content_sealed, attributes['otel_audit.content_sealed'] AS sealed_note FROM ${store.database}.events WHERE event_id = {id:String} LIMIT 1`,
     { id },
     o,
   );
