@@ -6,7 +6,7 @@ import { EVENT_COLUMNS } from '../store/schema.ts';
  * What an event's hash covers (documented for auditors who re-implement `verify`; README.md
  * "Hash versions"). The column `hash_version` says which serialization a row was hashed with:
  *
- * Version 2 (every event sealed since hash_version existed): the row's own RowBinary bytes,
+ * Version 2 (every event chained since hash_version existed): the row's own RowBinary bytes,
  * exactly as the bridge inserts them, without the `hash` column:
  *
  *   hash = hex(SHA-256("otel-audit/event/v2\n" || RowBinary(columns of HASH_V2_COLUMNS)))
@@ -36,7 +36,7 @@ import { EVENT_COLUMNS } from '../store/schema.ts';
  * `content_sealed`) follow the first-schema columns as `[name, value]` pairs, in table order,
  * and only when their value is not the column's default ('', 0, false, null, [], {}). A row stored before such a
  * column existed reads back with the column's default ('') and so hashes exactly as it did
- * when it was sealed; a value set or cleared later changes the hash.
+ * when it was chained; a value set or cleared later changes the hash.
  */
 export const HASH_DOMAIN = 'otel-audit/event/v1\n';
 
@@ -104,7 +104,7 @@ export function eventHashV1(row: Record<string, unknown>): string {
   return hash('sha256', HASH_DOMAIN + canonicalEventJson(row), 'hex');
 }
 
-/** The hash version new events are sealed with. */
+/** The hash version new events are chained with. */
 export const HASH_VERSION = 2;
 export const HASH_DOMAIN_V2 = 'otel-audit/event/v2\n';
 const DOMAIN_V2 = Buffer.from(HASH_DOMAIN_V2);
@@ -127,7 +127,7 @@ const HASH_BYTES = 65; // a String of 64 hex characters: one length byte, then t
 
 const scratch = new RowWriter(64 * 1024);
 
-/** The version-2 hash of a row (as sealed in memory, or as read back from ClickHouse). */
+/** The version-2 hash of a row (as chained in memory, or as read back from ClickHouse). */
 export function eventHashV2(row: Record<string, unknown>): string {
   scratch.pos = 0;
   scratch.ensure(DOMAIN_V2.length);

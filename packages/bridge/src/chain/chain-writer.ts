@@ -11,7 +11,7 @@ export interface ChainHead {
 export const RISK_LEVELS = ['low', 'medium', 'high'] as const;
 
 /**
- * The chain an event of this risk is sealed into: `<instance chain id>-<risk>`. One chain per
+ * The chain an event of this risk is appended to: `<instance chain id>-<risk>`. One chain per
  * risk level, so that retention by risk deletes whole chain prefixes. An unknown risk goes to
  * the high chain (the longest retention).
  */
@@ -70,7 +70,7 @@ export class ChainWriter {
     this.head = { seq, hash: e.hash };
   }
 
-  /** Moves the head forward to a position already sealed elsewhere (WAL replay). */
+  /** Moves the head forward to a position already chained elsewhere (WAL replay). */
   advanceTo(head: ChainHead): void {
     if (head.seq > this.head.seq) this.head = { ...head };
   }

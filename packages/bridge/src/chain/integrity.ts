@@ -313,7 +313,7 @@ function judge(row: Row, iv: Interval | null, neighbours: Map<number, ChainLink[
     const included = leaf === row.hash;
     const before = seq === iv.from + 1 ? (iv.prevHead ?? null) : committed(seq - 1);
     const linkOk = before === null ? null : row.prev_hash === before;
-    if (!hashOk) return { status: 'modified', hash_ok: false, link_ok: linkOk, included, checkpoint, reason: 'its stored columns no longer hash to its hash: the row was changed after it was sealed' };
+    if (!hashOk) return { status: 'modified', hash_ok: false, link_ok: linkOk, included, checkpoint, reason: 'its stored columns no longer hash to its hash: the row was changed after it was chained' };
     if (!included) {
       return {
         status: 'modified',
@@ -332,7 +332,7 @@ function judge(row: Row, iv: Interval | null, neighbours: Map<number, ChainLink[
   const next = neighbours.get(seq + 1) ?? [];
   let linkOk: boolean | null = null;
   let problem: { status: 'modified' | 'broken'; reason: string } | null = null;
-  if (!hashOk) problem = { status: 'modified', reason: 'its stored columns no longer hash to its hash: the row was changed after it was sealed' };
+  if (!hashOk) problem = { status: 'modified', reason: 'its stored columns no longer hash to its hash: the row was changed after it was chained' };
   else if (here.length > 1) problem = { status: 'broken', reason: `seq ${seq} of chain ${row.chain_id} is stored more than once` };
   if (seq === 1) linkOk = row.prev_hash === GENESIS_HASH;
   else if (prev.length === 1) linkOk = row.prev_hash === prev[0].hash;

@@ -347,7 +347,7 @@ class ChainWalker {
         kind: 'reordered',
         seq: p.seq,
         event_id: p.id,
-        detail: `event ${p.id} is stored at seq ${p.seq} but was sealed at seq ${x} (its seq was changed)`,
+        detail: `event ${p.id} is stored at seq ${p.seq} but was chained at seq ${x} (its seq was changed)`,
       });
       this.remember(p.hash, x);
     } else {

@@ -33,7 +33,7 @@ export interface ContentPiece {
   redactions: number;
   /**
    * The raw (unredacted) piece as JSON text, kept only when the policy may seal content (high
-   * risk). It lives in memory and in the sealed write-ahead log only; finalize encrypts it into
+   * risk). It lives in memory and in the encrypted write-ahead log only; finalize encrypts it into
    * `content_sealed` and deletes it. Never store or log it.
    */
   rawJson?: string;
@@ -62,7 +62,7 @@ export interface PendingEvent extends FinalizingEvent {
   arrivedAt: number;
   /**
    * Raw values of the attributes a policy rule may apply to, by stored key: rules depend on the
-   * tenant and risk, decided only at finalize. Memory and sealed write-ahead log only.
+   * tenant and risk, decided only at finalize. Memory and encrypted write-ahead log only.
    */
   rawAttributes?: Record<string, string>;
 }

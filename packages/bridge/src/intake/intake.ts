@@ -59,7 +59,7 @@ export function intakeSpans(spans: TelemetrySpan[], privacy: IntakePrivacy, o: I
   for (let i = 0; i < spans.length; i++) {
     const span = spans[i];
     const draft = normalizeSpan(span);
-    // Identities stay raw in the context (memory and the sealed write-ahead log only): they are
+    // Identities stay raw in the context (memory and the encrypted write-ahead log only): they are
     // pseudonymized at finalize, under the key of the tenant decided there (policy/privacy.ts).
     // A draft read the span's context already (the same rules: normalize.test.ts checks it).
     let context = draft ? draft.context : spanContext(span);
@@ -247,7 +247,7 @@ function toPieces(content: Partial<EventContent>, privacy: IntakePrivacy, order:
         order: `${order}:${String(i).padStart(6, '0')}`,
         redactions: r.findings,
       };
-      // Kept for sealing (high risk) until finalize; memory and the sealed WAL only.
+      // Kept for sealing (high risk) until finalize; memory and the encrypted write-ahead log only.
       if (privacy.keepsRaw) piece.rawJson = raw;
       pieces.push(piece);
     });

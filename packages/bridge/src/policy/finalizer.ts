@@ -16,7 +16,7 @@ export interface FinalizingEvent {
   event: AuditEvent;
   /**
    * Raw values of the attributes a policy rule may apply to, by stored key: rules depend on the
-   * tenant and risk, decided only at finalize. Memory and sealed write-ahead log only.
+   * tenant and risk, decided only at finalize. Memory and the encrypted write-ahead log only.
    */
   rawAttributes?: Record<string, string>;
 }

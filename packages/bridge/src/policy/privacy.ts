@@ -39,7 +39,7 @@ export interface PrivacyOptions {
 /**
  * The privacy floor and the policy (policy/README.md):
  *  - at intake: masks in attributes and content pieces (the raw pieces stay in memory and in
- *    the sealed write-ahead log only, for sealing at finalize);
+ *    the encrypted write-ahead log only, for sealing at finalize);
  *  - at finalize (correlate/finalize.ts), once tenant and risk are decided: identity columns
  *    (keyed pseudonyms under the tenant's key), free-text columns, attribute rules, and the
  *    content policy of the event's risk (digests / redacted / sealed).

@@ -90,7 +90,7 @@ function alertsOpen(c: ReportContext): string[] {
 
 function integrity(c: ReportContext): string[] {
   const out: string[] = [];
-  if (one(c.figures.activity, 'events') && n(c.figures.checkpoints, 'checkpoints') === 0) out.push('No signed checkpoint was made in the period: the events of the period are not yet sealed against later change.');
+  if (one(c.figures.activity, 'events') && n(c.figures.checkpoints, 'checkpoints') === 0) out.push('No signed checkpoint was made in the period: none yet covers the events of the period against later change.');
   for (const a of c.anchors) {
     if (a.halted) out.push(`Checkpoints of chain ${a.chain_id} are halted: ${a.halted}.`);
     if (a.anchor_backlog > 0) out.push(`${a.anchor_backlog} checkpoints of chain ${a.chain_id} are waiting to be written to an external anchor.`);

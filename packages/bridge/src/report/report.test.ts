@@ -58,7 +58,7 @@ describe('compliance report', () => {
     ]);
     expect(gaps['Art. 19(1), Art. 26(6)']).toEqual([
       'Events of low risk are kept 90 days, less than the 184 days Art. 19 and 26(6) require (retention_days.low in the policy file).',
-      'No signed checkpoint was made in the period: the events of the period are not yet sealed against later change.',
+      'No signed checkpoint was made in the period: none yet covers the events of the period against later change.',
       'Checkpoints are anchored only in local directories (file:///var/lib/otel-audit/anchors; chains main-high): an administrator of this host could rewrite both the store and the anchor. Add an S3 Object Lock or RFC 3161 anchor (--anchor).',
     ]);
     expect(r.figures.activity[0]).toMatchObject({ events: '5', cases: '2' });

@@ -146,8 +146,8 @@ export class Spool {
     };
     metrics.gauge('otel_audit_wal_bytes', 'Bytes in the write-ahead log', () => this.wal.bytes);
     metrics.gauge('otel_audit_wal_queued_bytes', 'Bytes waiting for the next write-ahead log write and fsync', () => this.wal.queuedBytes);
-    metrics.gauge('otel_audit_events_unstored', 'Sealed events not yet confirmed by ClickHouse (= otel_audit_spooled_events)', () => this.spooledEvents);
-    metrics.gauge('otel_audit_spooled_events', 'Sealed events in the write-ahead log waiting for ClickHouse', () => this.spooledEvents);
+    metrics.gauge('otel_audit_events_unstored', 'Chained events not yet confirmed by ClickHouse (= otel_audit_spooled_events)', () => this.spooledEvents);
+    metrics.gauge('otel_audit_spooled_events', 'Chained events in the write-ahead log waiting for ClickHouse', () => this.spooledEvents);
     metrics.gauge('otel_audit_spool_unlogged_batches', 'Chained batches being framed or written to the write-ahead log (not yet durable there)', () => this.unlogged.length + this.loggingNow);
     metrics.gauge('otel_audit_spooled_bytes', 'Bytes of chained rows in the write-ahead log waiting for ClickHouse', () => this.spooledBytes);
     metrics.gauge('otel_audit_spool_memory_bytes', 'Bytes of the spooled rows also held in memory (kept under 64 MiB; the rest is read back from the log)', () => this.memoryBytes);

@@ -3,7 +3,7 @@ import { dateTime64ToBigInt } from '../internal/time.ts';
 /**
  * A RowBinary encoder for a fixed table schema. chDB parses RowBinary about 4× faster than
  * JSONEachRow for the events table (see bench/), and the bytes are what the write-ahead log
- * keeps for a sealed batch, so a row is serialized for storage exactly once.
+ * keeps for a chained batch, so a row is serialized for storage exactly once.
  *
  * Supported types: String, LowCardinality(String), UInt8, UInt32, UInt64, Float64, Bool,
  * DateTime64(9, ...), Nullable(T), Array(T), Tuple(named fields), Map(String, String).
