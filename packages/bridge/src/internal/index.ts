@@ -1,6 +1,7 @@
 /**
- * Helpers shared across the bridge, none of them part of its public API (src/index.ts): logging,
- * time formats, retries with backoff, key files, the data directory, metrics, validation.
+ * Helpers shared across the bridge (README.md): logging, time formats, retries with backoff, key
+ * files, the data directory, metrics, validation. Of these only the logger is public API
+ * (src/index.ts re-exports `createLogger`).
  */
 export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.ts';
 export { dateTime64ToBigInt, dateTime64ToNanos, dateToClickHouse, durationNanos, nanosToDateTime64, nowNanos, parseTimeArg } from './time.ts';

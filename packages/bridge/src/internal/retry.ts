@@ -1,6 +1,7 @@
 /**
  * Exponential backoff with jitter, and a retry loop around it: one small helper for every
- * stage that retries (forwarding, anchors, inserts), so that none writes its own loop.
+ * stage that retries (inserts and log appends, forwarding, alert webhooks), so that none writes
+ * its own loop.
  *
  *   const b = new Backoff({ initialMs: 500, maxMs: 30_000 });
  *   b.next();              // ~500 ms, then ~1 s, ~2 s, ... up to 30 s

@@ -125,8 +125,8 @@ const EVENT_RECORDS = new Set(['gen_ai.evaluation.result']);
  * and links to, the evaluated span; its id derives from the record (trace, span, time, name),
  * so the same record re-sent makes the same event. null for any other record.
  *
- * Intake is to run this over the log records that normalizeLog does not take, and feed the
- * spans it returns through the span path (intake/intake.ts).
+ * Intake runs this over the log records that normalizeLog does not take, and feeds the spans it
+ * returns through the span path (intake/intake.ts).
  */
 export function logEventSpan(log: TelemetryLog): TelemetrySpan | null {
   const name = log.eventName || str(log.attributes?.['event.name']);

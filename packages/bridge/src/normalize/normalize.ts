@@ -63,8 +63,9 @@ function triggered(span: TelemetrySpan, d: Dispatch): number {
 
 /**
  * The audit event a span makes, or null when it has none (the caller counts it as dropped).
- * Never throws: a failing mapper is noted in `notes`, what it wrote before failing is kept,
- * and if nothing proposed a type its table-lookup `fallbackType` decides.
+ * A failing mapper does not make it throw: the failure is noted in `notes`, what the mapper
+ * wrote before failing is kept, and if nothing proposed a type its table-lookup `fallbackType`
+ * decides. (It throws for a mapper list of more than 30, a programming error.)
  */
 export function normalizeSpan(span: TelemetrySpan, mappers: readonly Mapper[] = MAPPERS): EventDraft | null {
   const mask = triggered(span, dispatchFor(mappers));

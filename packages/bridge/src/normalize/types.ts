@@ -77,9 +77,9 @@ export interface EventDraft {
   consumedKeys: Set<string>;
   /**
    * Attributes the normalizer derives from raw ones it should not store as they are (the
-   * digest, names and count of `gen_ai.tool.definitions`). Intake is to add `attributes` to
-   * the event's attributes and drop the `replaces` keys from them; until it does, the raw keys
-   * stay (they are not consumed). Absent when there are none.
+   * digest, names and count of `gen_ai.tool.definitions`). Intake adds `attributes` to the
+   * event's attributes and drops the `replaces` keys from them (they are not consumed here).
+   * Absent when there are none.
    */
   derived?: { attributes: Record<string, string>; replaces: string[] };
   /**
