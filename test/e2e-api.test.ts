@@ -4,7 +4,7 @@
  * pages that are stable and complete; the filters; one event whole with its links both ways; a
  * case's summary and pages; readable CSV; the web UI's configuration.
  */
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flush, runCli, sql, startBridge, tempDir, type BridgeProcess } from './helpers/bridge-process.ts';
 import { sendSpans, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';

@@ -50,7 +50,7 @@ let nextAccount: string | null = 'alice';
 /** Rewrites the ID token the token endpoint answers with, when set. */
 let tamper: ((idToken: string) => string) | null = null;
 
-let provider: Provider;
+let provider: InstanceType<typeof Provider>;
 let providerServer: Server;
 let issuer: string;
 
@@ -82,7 +82,7 @@ async function startProvider(redirectUris: string[]): Promise<void> {
     ttl: { AccessToken: 600, AuthorizationCode: 60, Grant: 600, IdToken: 600, Interaction: 600, Session: 600 },
   });
   // A post-middleware: the token endpoint's answer, before it is sent.
-  provider.use(async (ctx, next) => {
+  provider.use(async (ctx: { body?: unknown; oidc?: { route?: string } }, next: () => Promise<void>) => {
     await next();
     const body = ctx.body as { id_token?: string } | undefined;
     if (tamper && ctx.oidc?.route === 'token' && body?.id_token) body.id_token = tamper(body.id_token);

@@ -133,7 +133,7 @@ describe('the systemd unit (deploy/systemd/otel-audit.service)', () => {
       w === '/usr/bin/node' ? process.execPath : w.replace('/usr/lib/node_modules/@otel-audit/bridge', join(REPO_ROOT, 'packages/bridge')).replace('/var/lib/otel-audit', stateDir);
     expect(execStart.slice(0, 2)).toEqual(['/usr/bin/node', '--max-semi-space-size=16']);
     const [command, ...args] = execStart.map(subst);
-    const serviceEnv = {
+    const serviceEnv: Record<string, string | undefined> = {
       PATH: process.env.PATH,
       ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, subst(v)])),
       // As /etc/otel-audit/otel-audit.env would set them: ephemeral loopback ports for the test.

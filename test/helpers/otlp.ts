@@ -140,7 +140,7 @@ export async function postOtlp(
     payload = gzipSync(payload);
     headers['content-encoding'] = 'gzip';
   }
-  const res = await fetch(`${otlpUrl}/v1/${signal}`, { method: 'POST', headers, body: payload });
+  const res = await fetch(`${otlpUrl}/v1/${signal}`, { method: 'POST', headers, body: payload as Uint8Array<ArrayBuffer> });
   return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
 }
 

@@ -35,7 +35,7 @@ const errorOf = (f: () => unknown): Error => {
   throw new Error('expected an error');
 };
 
-const req = (method: string, headers: Record<string, string> = {}) => ({ method, headers });
+const req = (method: string, headers: Record<string, string | undefined> = {}) => ({ method, headers });
 const cookieOf = (id: string, csrf?: string) => `otel_audit_session=${id}${csrf ? `; otel_audit_csrf=${csrf}` : ''}`;
 
 describe('sessions of a token', () => {

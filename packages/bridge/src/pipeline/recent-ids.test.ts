@@ -5,7 +5,10 @@ import { RecentIds } from './recent-ids.ts';
 /** The behaviour RecentIds must have: a set that forgets its oldest id past its capacity. */
 class Model {
   private ids = new Set<string>();
-  constructor(private readonly capacity: number) {}
+  private readonly capacity: number;
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
   has(id: string) {
     return this.ids.has(id);
   }
