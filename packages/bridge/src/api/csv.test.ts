@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_COLUMNS } from '../store/schema.ts';
+import { EVENT_COLUMNS } from '../store/index.ts';
 import { csvChunks, csvField, csvHeader, csvRow, CSV_COLUMNS } from './csv.ts';
 
 describe('CSV for people', () => {

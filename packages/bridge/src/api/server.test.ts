@@ -9,11 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Access, ROLES } from '../auth/index.ts';
-import type { Checkpointer } from '../chain/checkpointer.ts';
-import { createLogger } from '../internal/logger.ts';
-import { Metrics } from '../internal/metrics.ts';
-import type { PrivacyFilter } from '../policy/privacy.ts';
-import type { Store } from '../store/store.ts';
+import type { Checkpointer } from '../chain/index.ts';
+import { createLogger, Metrics } from '../internal/index.ts';
+import type { PrivacyFilter } from '../policy/index.ts';
+import type { Store } from '../store/index.ts';
 import { registerApiRoutes } from './routes/index.ts';
 import { ApiServer, DEFAULT_API_CONFIG, type ApiRoute } from './server.ts';
 

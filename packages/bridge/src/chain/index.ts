@@ -17,7 +17,7 @@ export {
 } from './checkpoint.ts';
 export { Checkpointer, tableCheckpoints, type CheckpointConfig, type CheckpointerStatus, type MerkleWorker } from './checkpointer.ts';
 export { appendEventHashes, consistencyProofHex, type AppendedLeaves } from './leaves.ts';
-export { MerkleAccumulator, verifyConsistency, type MerkleAccumulatorState } from './merkle.ts';
+export { inclusionProof, MerkleAccumulator, rootFromLeafHashes, verifyConsistency, verifyInclusion, type MerkleAccumulatorState } from './merkle.ts';
 export { ANCHOR_FORMAT, anchorFileName, DirectoryAnchorSink, type AnchorRecord, type AnchorSink } from './anchor.ts';
 export { buildInclusionBundle, proveStoredEvent, NotCoveredError, ProofUnavailableError } from './prove.ts';
 export { chainRows, storedChainHead, streamRows, type ChainRowsQuery } from './source.ts';

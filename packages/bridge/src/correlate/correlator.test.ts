@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../model.ts';
-import type { AuditContext } from '../normalize/types.ts';
+import type { AuditContext } from '../normalize/index.ts';
 import { Correlator } from './correlator.ts';
 import type { PendingEvent, SpanNode } from './types.ts';
 

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { eventLeafHash } from '../chain/checkpoint.ts';
-import { inclusionProof, rootFromLeafHashes, verifyInclusion } from '../chain/merkle.ts';
+import { eventLeafHash, inclusionProof, rootFromLeafHashes, verifyInclusion } from '../chain/index.ts';
 import { AuditPaths } from './audit-paths.ts';
 
 const hashes = (n: number) => Array.from({ length: n }, () => randomBytes(32).toString('hex'));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CSV_BOM, csvCell, csvRecord, csvRecords, csvText, jsonLines, schemaDocument } from './format.ts';
-import { EVENT_COLUMNS } from '../store/schema.ts';
+import { EVENT_COLUMNS } from '../store/index.ts';
 
 describe('events.csv', () => {
   const values: unknown[] = [

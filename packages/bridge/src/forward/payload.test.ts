@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { runIntake, eventId } from '../intake/index.ts';
-import { PrivacyFilter } from '../policy/privacy.ts';
+import { PrivacyFilter } from '../policy/index.ts';
 import { decodeLogsProtobuf, decodeTracesProtobuf, ExportTraceServiceRequest } from '../otlp/index.ts';
 import { EVENT_ID_ATTRIBUTE } from './index.ts';
 

@@ -7,15 +7,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DirectoryAnchorSink } from '../chain/anchor.ts';
-import { ChainWriter, riskChainId, riskChainIds } from '../chain/chain-writer.ts';
-import { Checkpointer } from '../chain/checkpointer.ts';
-import { verifyStoredChain } from '../chain/verify-store.ts';
-import { silentLogger } from '../internal/logger.ts';
+import { ChainWriter, Checkpointer, DirectoryAnchorSink, riskChainId, riskChainIds, verifyStoredChain } from '../chain/index.ts';
+import { silentLogger } from '../internal/index.ts';
 import type { AuditEvent } from '../model.ts';
-import { RowWriter, rowEncoder } from '../store/rowbinary.ts';
-import { EVENT_COLUMNS } from '../store/schema.ts';
-import { Store } from '../store/store.ts';
+import { EVENT_COLUMNS, RowWriter, rowEncoder, Store } from '../store/index.ts';
 import { sampleEvent } from '../store/testdata/sample-event.ts';
 
 let store: Store;

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig } from '../config.ts';
-import { createLogger } from '../internal/logger.ts';
+import { createLogger } from '../internal/index.ts';
 import { DEFAULT_POLICY, loadPolicy, parsePolicy, PolicyError } from './policy.ts';
 import { logRetentionRegime, RETENTION_REGIME_SPECS, retentionShortfalls } from './retention-regimes.ts';
 

@@ -7,15 +7,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DirectoryAnchorSink } from '../chain/anchor.ts';
-import { eventHash } from '../chain/canonical.ts';
-import { ChainWriter } from '../chain/chain-writer.ts';
-import { verifyStoredChain } from '../chain/verify-store.ts';
-import { silentLogger } from '../internal/logger.ts';
+import { ChainWriter, DirectoryAnchorSink, eventHash, verifyStoredChain } from '../chain/index.ts';
+import { silentLogger } from '../internal/index.ts';
 import type { AuditEvent } from '../model.ts';
-import { RowWriter, rowEncoder } from '../store/rowbinary.ts';
-import { EVENT_COLUMNS, EVENT_COLUMNS_V1, fullDdl, MIGRATIONS, migrationTableDdl } from '../store/schema.ts';
-import { Store } from '../store/store.ts';
+import { EVENT_COLUMNS, EVENT_COLUMNS_V1, fullDdl, MIGRATIONS, migrationTableDdl, RowWriter, rowEncoder, Store } from '../store/index.ts';
 import { sampleEvent } from '../store/testdata/sample-event.ts';
 import { applyRetention, currentRetention } from './retention.ts';
 

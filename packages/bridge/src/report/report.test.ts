@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ev, linkTo, time } from '../detect/testdata/scenarios.ts';
-import { Store } from '../store/store.ts';
+import { Store } from '../store/index.ts';
 import { FIGURES } from './figures.ts';
 import { buildReport, renderHtml, renderMarkdown, type Report } from './report.ts';
 

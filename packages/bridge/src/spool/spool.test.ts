@@ -9,13 +9,11 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChainWriter } from '../chain/chain-writer.ts';
-import { syntheticEvent } from '../chain/testdata/synthetic.ts';
-import { silentLogger } from '../internal/logger.ts';
-import { Metrics } from '../internal/metrics.ts';
+import { ChainWriter } from '../chain/index.ts';
+import { syntheticEvent } from '../chain/testdata/index.ts';
+import { Metrics, silentLogger } from '../internal/index.ts';
 import type { AuditEvent } from '../model.ts';
-import { RowWriter } from '../store/rowbinary.ts';
-import { Store } from '../store/store.ts';
+import { RowWriter, Store } from '../store/index.ts';
 import { checkSpoolConfig, frame, ROW_CHUNK_BYTES, RowBuffers, Spool, SpoolConfigError, WriteAheadLog, type ChainedHeader, type SpoolHooks, type StoredBatch } from './index.ts';
 import { IntakePool } from '../intake/index.ts';
 import { DEFAULT_POLICY } from '../policy/index.ts';

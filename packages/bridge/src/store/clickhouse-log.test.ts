@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../internal/logger.ts';
+import { createLogger } from '../internal/index.ts';
 import { ClickHouseLog, routeClickHouseLog } from './clickhouse-log.ts';
 
 describe('ClickHouseLog', () => {

@@ -8,8 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventHash } from '../chain/canonical.ts';
-import { chainRows } from '../chain/source.ts';
+import { chainRows, eventHash } from '../chain/index.ts';
 import { mapFromPairs, parseJsonSafeKeys, parseRow } from './json-rows.ts';
 import { Store } from './store.ts';
 

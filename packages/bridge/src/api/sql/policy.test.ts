@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Store } from '../../store/store.ts';
+import { Store } from '../../store/index.ts';
 import { AstReadError, readAst, walk } from './ast.ts';
 import { ALLOWED_CATEGORIES, ALLOWED_OTHER, functionRefusal, REFUSED_CATEGORIES, SqlRejectedError, type FunctionCatalog } from './policy.ts';
 import { ReadOnlySql } from './read-only-sql.ts';

@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Store } from '../../store/store.ts';
+import { Store } from '../../store/index.ts';
 import { ReadOnlySql, SqlBusyError, type SqlLimits } from './read-only-sql.ts';
 
 let store: Store;
