@@ -617,7 +617,8 @@ async function main(): Promise<number> {
     const memA = await metrics(bridge.api);
     say(
       `phase a: memory at the end: rss ${mib(memA.process_resident_memory_bytes ?? 0)}, ` +
-        `V8 heap ${mib(memA.nodejs_heap_size_used_bytes ?? 0)}, external ${mib(memA.nodejs_external_memory_bytes ?? 0)}, ` +
+        `V8 heap ${mib(memA.nodejs_heap_size_used_bytes ?? 0)} used of ${mib(memA.nodejs_heap_size_total_bytes ?? 0)}, external ${mib(memA.nodejs_external_memory_bytes ?? 0)}, ` +
+        `intake workers' heaps ${mib(memA.otel_audit_intake_heap_bytes ?? 0)}, embedded ClickHouse ${mib(memA.otel_audit_embedded_clickhouse_memory_bytes ?? 0)}, ` +
         `pending events ${memA.otel_audit_events_pending ?? 0}, unstored ${memA.otel_audit_events_unstored ?? 0}`,
     );
     const cpuA1 = procCpu(bridge.pid);

@@ -10,7 +10,8 @@ const APP = join(REPO_ROOT, 'test/fixtures/sdk-app.ts');
 let bridge: BridgeProcess;
 
 beforeAll(async () => {
-  bridge = await startBridge();
+  // One intake worker whatever the cores (its heap is one of the memory figures checked below).
+  bridge = await startBridge({ args: ['--intake-workers', '1'] });
 });
 afterAll(async () => {
   const code = await bridge?.stop();
@@ -132,6 +133,23 @@ describe('bridge bookkeeping', () => {
     const dropped = Number(/otel_audit_spans_dropped_total (\d+)/.exec(text)?.[1]);
     expect(dropped).toBeGreaterThanOrEqual(2);
     expect(text).toMatch(/otel_audit_events_stored_total \d+/);
+  });
+
+  it('shows where its memory is: the intake workers\' heaps and the embedded engine\'s own count, beside the process figures', async () => {
+    const read = async () => {
+      const text = await (await fetch(`${bridge.apiUrl}/metrics`)).text();
+      const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+      return { rss: value('process_resident_memory_bytes'), intake: value('otel_audit_intake_heap_bytes'), engine: value('otel_audit_embedded_clickhouse_memory_bytes') };
+    };
+    // The workers' heaps are read at a scrape and shown at the next; the engine's every second.
+    let m = await read();
+    for (let i = 0; i < 50 && !(m.intake > 0 && m.engine > 0); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      m = await read();
+    }
+    expect(m.intake).toBeGreaterThan(1024 * 1024);
+    expect(m.engine).toBeGreaterThan(1024 * 1024);
+    expect(m.intake + m.engine).toBeLessThan(m.rss);
   });
 
   it('the trace command lists one trace', async () => {

@@ -107,6 +107,10 @@ export class Bridge {
       // Privacy (policy/): the policy file, per-tenant keys, subject keys for sealed content, retention TTL.
       const privacy = await openPrivacy({ dataDir: config.dataDir, pseudonymKey: config.pseudonymKey, policy: config.privacy?.policy }, store, log);
       const metrics = new Metrics();
+      // The embedded engine's memory is the bridge's: /metrics shows it beside the V8 heaps.
+      if (store.mode === 'embedded') {
+        metrics.gauge('otel_audit_embedded_clickhouse_memory_bytes', 'Memory the embedded ClickHouse engine holds by its own count (MemoryTracking), in bytes', () => store.embeddedEngineMemory ?? 0);
+      }
       const walKey = loadOrCreateKey({ file: join(config.dataDir, 'keys', 'wal.key'), bytes: 32, exact: true, envName: 'OTEL_AUDIT_WAL_KEY', envValue: config.walKey });
       // Forward copies (forward/): their own queue in the data directory, handed to the write path.
       forwarder = config.forward ? await Forwarder.start(config.forward, join(config.dataDir, 'forward'), log, metrics) : null;

@@ -58,13 +58,8 @@ describe('Store on chDB', () => {
   });
 
   it('runs the embedded engine with its own configuration, and names the file when it cannot write it', async () => {
-    const settings = await store.rows<{ name: string; value: string }>(
-      "SELECT name, value FROM system.merge_tree_settings WHERE name IN ('vertical_merge_algorithm_min_rows_to_activate', 'max_compress_block_size') ORDER BY name",
-    );
-    expect(settings).toEqual([
-      { name: 'max_compress_block_size', value: '131072' },
-      { name: 'vertical_merge_algorithm_min_rows_to_activate', value: '1' },
-    ]);
+    const [{ v }] = await store.rows<{ v: string }>("SELECT value AS v FROM system.merge_tree_settings WHERE name = 'vertical_merge_algorithm_min_rows_to_activate'");
+    expect(v).toBe('1');
     // A directory where the configuration file goes: the write fails before any engine starts.
     const dataDir = mkdtempSync(join(tmpdir(), 'store-test-unwritable-'));
     mkdirSync(join(dataDir, 'clickhouse.xml'));

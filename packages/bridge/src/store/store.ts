@@ -52,6 +52,16 @@ export class Store {
   private staged = 0;
   private purgeTimer: NodeJS.Timeout | null = null;
   private purging: Promise<void> | null = null;
+  /** The embedded engine's own memory (its MemoryTracking), read with each purge; null with a server. */
+  private engineMemory: number | null = null;
+
+  /**
+   * The memory the embedded engine holds by its own count (`MemoryTracking`), in bytes, read
+   * every second; null with a server (whose memory is not the bridge's) or before the first read.
+   */
+  get embeddedEngineMemory(): number | null {
+    return this.engineMemory;
+  }
   /** The embedded engine's first connection, which holds its configuration (see open). */
   private engine: EngineSession | null = null;
   /** How openReader reaches the engine: a new chDB session on the data path, or an HTTP client. */
@@ -128,6 +138,10 @@ export class Store {
     store.purgeTimer = setInterval(() => {
       store.purging ??= store
         .command('SYSTEM JEMALLOC PURGE')
+        .then(() => store.rows<{ v: string }>("SELECT value AS v FROM system.metrics WHERE metric = 'MemoryTracking'"))
+        .then((r) => {
+          if (r[0]) store.engineMemory = Number(r[0].v);
+        })
         .catch(() => {})
         .finally(() => (store.purging = null));
     }, 1_000);
@@ -438,17 +452,15 @@ export function quoteString(s: string): string {
  *  - merge_selector_base 10 (default 5): fewer, wider merges. Under load, merges took more CPU
  *    than the inserts themselves (0.29 core at 10k spans/s); this halves that, for a few more
  *    parts between merges.
- *  - max_compress_block_size 128 KiB (default 1 MiB): a part being written holds a buffer of
- *    this size, and another for the file, per column stream, ~150 streams for events. One
- *    insert of a chained batch held ~370 MiB (system.processes under the bench); with this,
- *    ~80 MiB. Peak RSS under the bench: 966 and 1,006 MiB against 1,007 and 1,035 before.
+ *  - Not set: max_compress_block_size. At 128 KiB instead of 1 MiB an insert of a chained
+ *    batch held ~80 MiB instead of ~370 (buffers per column stream, mostly never touched), but
+ *    the bench's peak RSS did not move and its p99 at half rate was higher in 4 of 6 pairs.
  */
 const EMBEDDED_ENGINE_CONFIG = `<clickhouse>
   <merge_tree>
     <vertical_merge_algorithm_min_rows_to_activate>1</vertical_merge_algorithm_min_rows_to_activate>
     <vertical_merge_algorithm_min_columns_to_activate>1</vertical_merge_algorithm_min_columns_to_activate>
     <merge_selector_base>10</merge_selector_base>
-    <max_compress_block_size>131072</max_compress_block_size>
   </merge_tree>
 </clickhouse>
 `;
