@@ -4,27 +4,21 @@
  * strings, times as text, tuples as objects, nulls, non-BMP text).
  */
 import { hash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_COLUMNS, RowWriter, Store } from '../store/index.ts';
 import { encodeChainedRow, eventHash, eventHashV1, HASH_DOMAIN_V2, HASH_V2_COLUMNS, HASH_VERSION } from './canonical.ts';
 import { ChainWriter } from './chain-writer.ts';
 import { chainRows } from './source.ts';
 import { syntheticEvent } from './testdata/synthetic.ts';
+import { openTempStore, type TempStore } from '../store/testdata/index.ts';
 
+let temp: TempStore;
 let store: Store;
-let dataDir: string;
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'canonical-test-'));
-  store = await Store.open({ dataDir, database: 'otel_audit' });
-  await store.migrate();
+  temp = await openTempStore('canonical-test-');
+  store = temp.store;
 });
-afterAll(async () => {
-  await store?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => temp?.remove());
 
 function events(n: number, chainId: string) {
   return Array.from({ length: n }, (_, i) => {

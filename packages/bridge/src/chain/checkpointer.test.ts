@@ -1,5 +1,4 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,22 +14,21 @@ import { DEFAULT_POLICY } from '../policy/index.ts';
 import { consistencyProofFromCompactRange } from './compact-range.ts';
 import { consistencyProof, MerkleAccumulator, rootFromLeafHashes, verifyConsistency } from './merkle.ts';
 import { syntheticEvent } from './testdata/synthetic.ts';
+import { openTempStore, type TempStore } from '../store/testdata/index.ts';
 
 let store: Store;
 let dataDir: string;
 let anchorDir: string;
 let sink: DirectoryAnchorSink;
 
+let temp: TempStore;
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'checkpointer-test-'));
+  temp = await openTempStore('checkpointer-test-');
+  ({ dataDir, store } = temp);
   anchorDir = join(dataDir, 'anchors');
   sink = new DirectoryAnchorSink(anchorDir);
-  store = await Store.open({ dataDir, database: 'otel_audit' });
-  await store.migrate();
 });
-afterAll(async () => {
-  await store?.close();
-});
+afterAll(() => temp?.remove());
 
 /** A chain being written: seals and inserts batches, as the pipeline does. */
 class Writer {

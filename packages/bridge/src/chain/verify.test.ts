@@ -6,7 +6,6 @@
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../internal/index.ts';
@@ -23,6 +22,7 @@ import { chainRows } from './source.ts';
 import { syntheticEvent } from './testdata/synthetic.ts';
 import { verifyStoredChain } from './verify-store.ts';
 import { formatReport, scanContent, verifyChain, type Finding, type VerifyReport } from './verify.ts';
+import { openTempStore, type TempStore } from '../store/testdata/index.ts';
 
 const N = 300;
 let store: Store;
@@ -74,16 +74,14 @@ function rehashed(e: AuditEvent, patch: Partial<AuditEvent>): AuditEvent {
 
 const CHAINS = ['clean', 'modified', 'recomputed', 'rewritten', 'deleted', 'inserted', 'reordered', 'truncated', 'cpmissing', 'cpforged', 'retention', 'proof', 'swapfar', 'boundary', 'replaced', 'genesis'];
 
+let temp: TempStore;
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'verify-test-'));
+  temp = await openTempStore('verify-test-');
+  ({ dataDir, store } = temp);
   anchorDir = join(dataDir, 'anchors');
-  store = await Store.open({ dataDir, database: 'otel_audit' });
-  await store.migrate();
   for (const c of CHAINS) await buildChain(c);
 });
-afterAll(async () => {
-  await store?.close();
-});
+afterAll(() => temp?.remove());
 
 describe('verifyChain on chDB', () => {
   it('an untouched chain is intact, every checkpoint reproduced', async () => {

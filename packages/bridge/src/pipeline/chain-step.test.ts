@@ -3,8 +3,7 @@
  * chain of their risk, in batches of at most batchRows, each re-sent event once, and after a
  * replay the chains continue after the logged batches.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventHash, GENESIS_HASH } from '../chain/index.ts';
@@ -16,18 +15,16 @@ import { Store } from '../store/index.ts';
 import { ChainStep } from './chain-step.ts';
 import { RecentIds } from './recent-ids.ts';
 import { chainBreaks } from './testdata/requests.ts';
+import { openTempStore, type TempStore } from '../store/testdata/index.ts';
 
+let temp: TempStore;
 let dataDir: string;
 let store: Store;
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'chain-step-test-'));
-  store = await Store.open({ dataDir, database: 'otel_audit' });
-  await store.migrate();
+  temp = await openTempStore('chain-step-test-');
+  ({ dataDir, store } = temp);
 });
-afterAll(async () => {
-  await store?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => temp?.remove());
 
 async function step(name: string, batchRows: number) {
   const { wal } = await WriteAheadLog.openForReplay({ dir: join(dataDir, name), segmentBytes: 1 << 20, fsync: false });

@@ -4,8 +4,6 @@
  * that a compaction's snapshot caught before they were chained are chained after a restart.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventHash, GENESIS_HASH } from '../chain/index.ts';
@@ -17,20 +15,18 @@ import { encodeRecord, WriteAheadLog } from '../spool/index.ts';
 import { Store } from '../store/index.ts';
 import { AuditPipeline, DEFAULT_PIPELINE_CONFIG } from './index.ts';
 import { chainBreaks, modelCalls } from './testdata/requests.ts';
+import { openTempStore, type TempStore } from '../store/testdata/index.ts';
 
+let temp: TempStore;
 let dataDir: string;
 let store: Store;
 let privacy: PrivacyFilter;
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'pipeline-test-'));
-  store = await Store.open({ dataDir, database: 'otel_audit' });
-  await store.migrate();
+  temp = await openTempStore('pipeline-test-');
+  ({ dataDir, store } = temp);
   privacy = await openPrivacy({ dataDir }, store, silentLogger);
 });
-afterAll(async () => {
-  await store?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => temp?.remove());
 
 const attr = (key: string, value: string) => ({ key, value: { stringValue: value } });
 

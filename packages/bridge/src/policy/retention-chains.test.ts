@@ -3,15 +3,14 @@
  * deletes only rows of the low-risk chain, as a prefix of it, and every chain still verifies
  * (the low one from the checkpoint boundary after its oldest retained seq, `verify --from`).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChainWriter, Checkpointer, DirectoryAnchorSink, riskChainId, riskChainIds, verifyStoredChain } from '../chain/index.ts';
 import { silentLogger } from '../internal/index.ts';
 import type { AuditEvent } from '../model.ts';
 import { EVENT_COLUMNS, RowWriter, rowEncoder, Store } from '../store/index.ts';
-import { sampleEvent } from '../store/testdata/sample-event.ts';
+import { openTempStore, sampleEvent, type TempStore } from '../store/testdata/index.ts';
 
 let store: Store;
 let dataDir: string;
@@ -54,18 +53,18 @@ const verify = (chainId: string, from?: number) =>
 const count = async (chainId: string) =>
   Number((await store.rows<{ n: string }>('SELECT count() AS n FROM otel_audit.events WHERE chain_id = {c:String}', { c: chainId }))[0].n);
 
+let temp: TempStore;
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'retention-chains-'));
+  temp = await openTempStore('retention-chains-');
+  ({ dataDir, store } = temp);
   anchorDir = join(dataDir, 'anchors');
-  store = await Store.open({ dataDir, database: 'otel_audit' });
-  await store.migrate();
   for (const id of riskChainIds('main')) {
     checkpointers.set(id, await Checkpointer.start(store, { chainId: id, dataDir, anchorDir, everyEvents: 1_000, intervalMs: 0 }, silentLogger));
   }
 });
 afterAll(async () => {
   for (const cp of checkpointers.values()) await cp.close();
-  await store?.close();
+  await temp?.remove();
 });
 
 describe('one chain per risk level', () => {

@@ -11,7 +11,7 @@ import { ChainWriter, DirectoryAnchorSink, eventHash, verifyStoredChain } from '
 import { silentLogger } from '../internal/index.ts';
 import type { AuditEvent } from '../model.ts';
 import { EVENT_COLUMNS, EVENT_COLUMNS_V1, fullDdl, MIGRATIONS, migrationTableDdl, RowWriter, rowEncoder, Store } from '../store/index.ts';
-import { sampleEvent } from '../store/testdata/sample-event.ts';
+import { sampleEvent } from '../store/testdata/index.ts';
 import { applyRetention, currentRetention } from './retention.ts';
 
 /** Hashes of sampleEvent(1), sampleEvent(2) sealed as chain 'old', computed by the first schema's canonical.ts. */

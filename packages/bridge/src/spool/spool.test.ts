@@ -5,8 +5,7 @@
  * memory are read back from the log.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChainWriter } from '../chain/index.ts';
@@ -17,18 +16,16 @@ import { RowWriter, Store } from '../store/index.ts';
 import { checkSpoolConfig, frame, ROW_CHUNK_BYTES, RowBuffers, Spool, SpoolConfigError, WriteAheadLog, type ChainedHeader, type SpoolHooks, type StoredBatch } from './index.ts';
 import { IntakePool } from '../intake/index.ts';
 import { DEFAULT_POLICY } from '../policy/index.ts';
+import { openTempStore, type TempStore } from '../store/testdata/index.ts';
 
+let temp: TempStore;
 let store: Store;
 let dataDir: string;
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'spool-test-'));
-  store = await Store.open({ dataDir, database: 'otel_audit' });
-  await store.migrate();
+  temp = await openTempStore('spool-test-');
+  ({ dataDir, store } = temp);
 });
-afterAll(async () => {
-  await store?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => temp?.remove());
 
 const staging = () => join(dataDir, 'staging');
 const breakStore = () => {

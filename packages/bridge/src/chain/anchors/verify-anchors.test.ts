@@ -21,12 +21,14 @@ import { verifyStoredChain } from '../verify-store.ts';
 import { formatReport, type Finding } from '../verify.ts';
 import type { AnchorSpec } from './config.ts';
 import { AnchorSet } from './set.ts';
+import { openTempStore, type TempStore } from '../../store/testdata/index.ts';
 
 let store: Store;
 let dataDir: string;
 let tsa: LocalTsa;
 const local = (): AnchorSpec => ({ kind: 'file', url: pathToFileURL(join(dataDir, 'anchors')).href, dir: join(dataDir, 'anchors'), external: false });
 let externalDir: string;
+let temp: TempStore;
 const external = (): AnchorSpec => ({ kind: 'file', url: pathToFileURL(externalDir).href, dir: externalDir, external: true });
 const timestamps = (): AnchorSpec => ({ kind: 'rfc3161', url: tsa.anchorUrl, endpoint: tsa.endpoint, caFile: tsa.caFile, timeoutMs: 10_000 });
 
@@ -55,15 +57,15 @@ const verify = async (chainId: string, anchors: AnchorSpec[], key: Checkpointer[
   verifyStoredChain(store, await AnchorSet.open(anchors), key.publicKey, { chainId, timestampToleranceMs: toleranceMs });
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'verify-anchors-'));
+  temp = await openTempStore('verify-anchors-');
+  ({ dataDir, store } = temp);
   externalDir = mkdtempSync(join(tmpdir(), 'external-anchors-'));
   tsa = await startTsa();
-  store = await Store.open({ dataDir, database: 'otel_audit' });
-  await store.migrate();
 });
 afterAll(async () => {
-  await store?.close();
+  await temp?.remove();
   await tsa?.close();
+  rmSync(externalDir, { recursive: true, force: true });
 });
 
 describe('verify with several anchors', () => {
