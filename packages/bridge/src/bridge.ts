@@ -109,7 +109,7 @@ export class Bridge {
       const metrics = new Metrics();
       // The embedded engine's memory is the bridge's: /metrics shows it beside the V8 heaps.
       if (store.mode === 'embedded') {
-        metrics.gauge('otel_audit_embedded_clickhouse_memory_bytes', 'Memory the embedded ClickHouse engine holds by its own count (MemoryTracking), in bytes', () => store.embeddedEngineMemory ?? 0);
+        metrics.asyncGauge('otel_audit_embedded_clickhouse_memory_bytes', 'Memory the embedded ClickHouse engine holds by its own count (MemoryTracking), in bytes (read at the scrape before)', () => store.engineMemory());
       }
       const walKey = loadOrCreateKey({ file: join(config.dataDir, 'keys', 'wal.key'), bytes: 32, exact: true, envName: 'OTEL_AUDIT_WAL_KEY', envValue: config.walKey });
       // Forward copies (forward/): their own queue in the data directory, handed to the write path.

@@ -169,8 +169,6 @@ export class IntakePool {
    * and the pipeline does the intake on the main thread (see `usable`).
    */
   private brokenReason = '';
-  /** The workers' V8 heaps (reserved), as last read, and when (`heapBytes`). */
-  private heap = { bytes: 0, at: 0, reading: false };
   private readonly onWorkerError: (err: Error) => void;
   private readonly script: URL;
 
@@ -255,22 +253,12 @@ export class IntakePool {
   }
 
   /**
-   * The V8 heap the workers have reserved, in bytes, as last read: each call older than a second
-   * starts a new reading (asynchronous, answered by each worker between its jobs), so a scrape
-   * shows the value of the scrape before. 0 until the first reading is back, and on Node
-   * versions without `Worker#getHeapStatistics` (before 22.16).
+   * The V8 heap the workers have reserved, in bytes (each worker answers between its jobs);
+   * null without workers or on Node versions without `Worker#getHeapStatistics` (before 22.16).
    */
-  heapBytes(): number {
-    const now = Date.now();
-    if (!this.heap.reading && now - this.heap.at >= 1000 && this.slots.length > 0 && typeof this.slots[0]!.worker.getHeapStatistics === 'function') {
-      this.heap.reading = true;
-      this.heap.at = now;
-      Promise.all(this.slots.map((s) => s.worker.getHeapStatistics().then((h) => h.total_heap_size)))
-        .then((sizes) => (this.heap.bytes = sizes.reduce((a, b) => a + b, 0)))
-        .catch(() => {}) // a worker that stops meanwhile: the next reading counts the others
-        .finally(() => (this.heap.reading = false));
-    }
-    return this.heap.bytes;
+  heapBytes(): Promise<number> | null {
+    if (this.slots.length === 0 || typeof this.slots[0]!.worker.getHeapStatistics !== 'function') return null;
+    return Promise.all(this.slots.map((s) => s.worker.getHeapStatistics())).then((hs) => hs.reduce((sum, h) => sum + h.total_heap_size, 0));
   }
 
   /** Waits for the jobs in flight, then stops the workers. */

@@ -56,6 +56,31 @@ export class Metrics {
     this.gauges.set(name, { help, read });
   }
 
+  /**
+   * A gauge whose value is read asynchronously (from another thread, or the engine): a scrape
+   * shows the last value read and, when that is older than `maxAgeMs`, starts a read for the
+   * next scrape; nothing is read while nobody scrapes. 0 until the first read is back; a failed
+   * read keeps the last value. `read` returns null when there is nothing to read.
+   */
+  asyncGauge(name: string, help: string, read: () => Promise<number> | null, maxAgeMs = 1000): void {
+    const last = { value: 0, at: -Infinity, reading: false };
+    this.gauge(name, help, () => {
+      const now = Date.now();
+      if (!last.reading && now - last.at >= maxAgeMs) {
+        const pending = read();
+        if (pending) {
+          last.reading = true;
+          last.at = now;
+          pending
+            .then((v) => (last.value = v))
+            .catch(() => {})
+            .finally(() => (last.reading = false));
+        }
+      }
+      return last.value;
+    });
+  }
+
   /** Every value: labelled series under `name{label="value"}`. */
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};

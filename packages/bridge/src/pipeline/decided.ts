@@ -147,6 +147,7 @@ export class DecidedEvents {
   private async sealGroup(events: PendingEvent[]): Promise<void> {
     const privacy = this.o.privacy;
     let sealed: string[];
+    const sealing: PendingEvent[] = [];
     try {
       // New subjects' keys are created off the event loop first (two fsyncs each).
       const keys = privacy.prepareSealingKeys(events);
@@ -155,15 +156,18 @@ export class DecidedEvents {
       for (const p of events) {
         const key = privacy.sealingKey(p.event, p.arrivedAt);
         // Its subject was erased after it arrived: never sealed, not even under a new key.
-        if (key) jobs.push({ eventId: p.event.event_id, key, plaintext: p.contentToSeal! });
-        else setSealedContent(p, null);
+        if (!key) {
+          setSealedContent(p, null);
+          continue;
+        }
+        jobs.push({ eventId: p.event.event_id, key, plaintext: p.contentToSeal! });
+        sealing.push(p);
       }
-      events = events.filter((p) => p.contentToSeal !== undefined);
       sealed = jobs.length ? await this.o.workers!.seal(jobs) : [];
     } catch {
       for (const p of events) sealContentNow(p, privacy);
       return;
     }
-    events.forEach((p, i) => setSealedContent(p, sealed[i]));
+    sealing.forEach((p, i) => setSealedContent(p, sealed[i]));
   }
 }

@@ -129,7 +129,7 @@ export class AuditPipeline {
       overloaded: metrics.counter('otel_audit_overloaded_total', 'Times a receiver was told to refuse a request (spool budget, pending events, log errors, log behind)'),
     };
     metrics.gauge('otel_audit_intake_jobs_in_flight', 'Requests being decoded and normalized on the intake worker threads', () => this.pool?.inFlight ?? 0);
-    metrics.gauge('otel_audit_intake_heap_bytes', 'V8 heap reserved by the intake worker threads, in bytes (read at the scrape before)', () => this.pool?.heapBytes() ?? 0);
+    metrics.asyncGauge('otel_audit_intake_heap_bytes', 'V8 heap reserved by the intake worker threads, in bytes (read at the scrape before)', () => this.pool?.heapBytes() ?? null);
     metrics.gauge('otel_audit_events_pending', 'Events waiting for their context or content, or decided and waiting for the next batch', () => this.correlator.pending + this.decided.count);
     metrics.gauge('otel_audit_chain_head_seq', 'Seq of the newest chained event, per hash chain (one per risk level)', () =>
       Object.entries(this.chain.heads).map(([chain, head]): [Record<string, string>, number] => [{ chain }, head.seq]),

@@ -52,16 +52,6 @@ export class Store {
   private staged = 0;
   private purgeTimer: NodeJS.Timeout | null = null;
   private purging: Promise<void> | null = null;
-  /** The embedded engine's own memory (its MemoryTracking), read with each purge; null with a server. */
-  private engineMemory: number | null = null;
-
-  /**
-   * The memory the embedded engine holds by its own count (`MemoryTracking`), in bytes, read
-   * every second; null with a server (whose memory is not the bridge's) or before the first read.
-   */
-  get embeddedEngineMemory(): number | null {
-    return this.engineMemory;
-  }
   /** The embedded engine's first connection, which holds its configuration (see open). */
   private engine: EngineSession | null = null;
   /** How openReader reaches the engine: a new chDB session on the data path, or an HTTP client. */
@@ -138,15 +128,20 @@ export class Store {
     store.purgeTimer = setInterval(() => {
       store.purging ??= store
         .command('SYSTEM JEMALLOC PURGE')
-        .then(() => store.rows<{ v: string }>("SELECT value AS v FROM system.metrics WHERE metric = 'MemoryTracking'"))
-        .then((r) => {
-          if (r[0]) store.engineMemory = Number(r[0].v);
-        })
         .catch(() => {})
         .finally(() => (store.purging = null));
     }, 1_000);
     store.purgeTimer.unref();
     return store;
+  }
+
+  /**
+   * The memory the engine holds by its own count (`MemoryTracking`), in bytes. For the embedded
+   * engine, that is the bridge's own memory (a server's is not).
+   */
+  async engineMemory(): Promise<number> {
+    const [r] = await this.rows<{ v: string }>("SELECT value AS v FROM system.metrics WHERE metric = 'MemoryTracking'");
+    return Number(r?.v ?? 0);
   }
 
   async ping(): Promise<void> {
