@@ -164,13 +164,19 @@ let work: string;
 let bridge: BridgeProcess;
 let oidcOnly: BridgeProcess | null = null;
 let oidcArgs: string[];
+/** The second bridge's port, held from the provider's start until that bridge starts. */
+let onlyPort: Awaited<ReturnType<typeof reservePort>> | undefined;
 
-async function freePort(): Promise<number> {
+/**
+ * A loopback port held until `release`: the provider must know the callback URLs before the
+ * bridges listen, and a port freed long before its bridge starts can be taken by another test
+ * (EADDRINUSE seen in a full run for the second bridge, started minutes later).
+ */
+async function reservePort(): Promise<{ port: number; release: () => Promise<void> }> {
   const s = createNetServer();
   await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
   const port = (s.address() as AddressInfo).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
+  return { port, release: () => new Promise<void>((resolve) => s.close(() => resolve())) };
 }
 
 const isCallback = (b: BridgeProcess) => (u: URL) => u.href.startsWith(`${b.apiUrl}/api/v1/oidc/callback`);
@@ -198,19 +204,21 @@ function tool(name: string, caseId: string): SpanSpec {
 
 beforeAll(async () => {
   work = tempDir('oidc-e2e-');
-  const [mainPort, onlyPort] = [await freePort(), await freePort()];
-  await startProvider([`http://127.0.0.1:${mainPort}/api/v1/oidc/callback`, `http://127.0.0.1:${onlyPort}/api/v1/oidc/callback`]);
+  const [main, only] = [await reservePort(), await reservePort()];
+  onlyPort = only;
+  await startProvider([`http://127.0.0.1:${main.port}/api/v1/oidc/callback`, `http://127.0.0.1:${only.port}/api/v1/oidc/callback`]);
   const secretFile = join(work, 'client-secret');
   writeFileSync(secretFile, `${CLIENT_SECRET}\n`, { mode: 0o600 });
   oidcArgs = ['--oidc-issuer', issuer, '--oidc-client-id', CLIENT_ID, '--oidc-client-secret-file', secretFile, '--otlp-grpc', 'off'];
-  bridge = await startBridge({ args: ['--api', `127.0.0.1:${mainPort}`, '--auth-file', writeAuthFile(work, TOKENS), ...oidcArgs] });
-  (bridge as BridgeProcess & { port?: number }).port = onlyPort;
+  await main.release();
+  bridge = await startBridge({ args: ['--api', `127.0.0.1:${main.port}`, '--auth-file', writeAuthFile(work, TOKENS), ...oidcArgs] });
   await sendSpans(bridge.otlpUrl, [tool('acme call', 'CASE-A')], { 'service.name': 'e2e', 'audit.tenant': 'acme' }, T['ingest-both']);
   await sendSpans(bridge.otlpUrl, [tool('globex call', 'CASE-G')], { 'service.name': 'e2e', 'audit.tenant': 'globex' }, T['ingest-both']);
   await flush(bridge.apiUrl, T.ops);
 }, 120_000);
 
 afterAll(async () => {
+  await onlyPort?.release().catch(() => {});
   for (const b of [bridge, oidcOnly]) if (b && b.child.exitCode === null) expect(await b.stop()).toBe(0);
   await new Promise((resolve) => providerServer?.close(resolve));
 });
@@ -390,8 +398,8 @@ describe('refused sign-ins', () => {
 
 describe('OIDC without an auth file', () => {
   beforeAll(async () => {
-    const port = (bridge as BridgeProcess & { port?: number }).port!;
-    oidcOnly = await startBridge({ args: ['--api', `127.0.0.1:${port}`, ...oidcArgs] });
+    await onlyPort!.release();
+    oidcOnly = await startBridge({ args: ['--api', `127.0.0.1:${onlyPort!.port}`, ...oidcArgs] });
   }, 90_000);
 
   it('the API needs a session: no local user, no bearer tokens; ingest stays local, on loopback', async () => {
