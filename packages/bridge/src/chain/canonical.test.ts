@@ -6,7 +6,7 @@
 import { hash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_COLUMNS, RowWriter, Store } from '../store/index.ts';
-import { encodeChainedRow, eventHash, eventHashV1, HASH_DOMAIN_V2, HASH_V2_COLUMNS, HASH_VERSION } from './canonical.ts';
+import { chainRowParts, encodeChainedRow, encodeRowParts, eventHash, eventHashV1, HASH_DOMAIN_V2, HASH_V2_COLUMNS, HASH_VERSION } from './canonical.ts';
 import { ChainWriter } from './chain-writer.ts';
 import { chainRows } from './source.ts';
 import { syntheticEvent } from './testdata/synthetic.ts';
@@ -69,6 +69,30 @@ describe('hash version 2', () => {
     // A row claiming version 1 is checked as version 1: it does not verify.
     expect(eventHash({ ...back[3], hash_version: 0 })).toBe(eventHashV1({ ...back[3], hash_version: 0 }));
     expect(eventHashV1(back[3])).not.toBe(back[3].hash);
+  });
+
+  it('a row joined from the parts a worker encodes is the row encodeChainedRow writes, byte for byte', () => {
+    const evs: Array<ReturnType<typeof events>[number] & { content_sealed?: string }> = events(3, 'parts');
+    evs[1].content_sealed = 'sealed-bytes';
+    evs[2].seq = 0;
+    const whole = new RowWriter(256);
+    new ChainWriter('parts', { seq: 2 ** 33, hash: 'f'.repeat(64) }).append(evs.map((e) => ({ ...e })), whole);
+    // The worker's side: body and tail of each row, no chain columns.
+    const parts = new RowWriter(256);
+    const ends: number[] = [];
+    for (const e of evs) {
+      const start = parts.pos;
+      ends.push(start, encodeRowParts(parts, { ...e, hash_version: 2 } as never), 0);
+      ends[ends.length - 1] = parts.pos;
+    }
+    // The main thread's: joined around the chain columns, in order.
+    const joined = new RowWriter(16);
+    let prev = 'f'.repeat(64);
+    evs.forEach((_, i) => {
+      prev = chainRowParts(joined, parts.buf, ends[3 * i], ends[3 * i + 1], ends[3 * i + 2], 'parts', 2 ** 33 + 1 + i, prev);
+    });
+    expect(joined.take().equals(whole.take())).toBe(true);
+    expect(prev).not.toBe('f'.repeat(64));
   });
 
   it('covers every column of the table but hash: a column added later needs a new hash version', () => {

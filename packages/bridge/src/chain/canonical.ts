@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { RowWriter, rowEncoder } from '../store/rowbinary.ts';
+import { encoderFor, RowWriter, rowEncoder } from '../store/rowbinary.ts';
 import { EVENT_COLUMNS } from '../store/schema.ts';
 
 /**
@@ -154,6 +154,56 @@ export function encodeChainedRow(w: RowWriter, row: Record<string, unknown>): st
   w.ensure(HASH_BYTES);
   w.pos += HASH_BYTES;
   encodeAfter(w, row);
+  return hashRow(w, start, at);
+}
+
+/**
+ * A row's columns before `chain_id` (its body) and after `hash` (its tail): the parts that do
+ * not depend on the row's place in its chain. An intake worker encodes them
+ * (`encodeRowParts`), and the main thread, which orders, joins them around the chain columns
+ * (`chainRowParts`): the bytes and the version-2 hash are those `encodeChainedRow` gives.
+ */
+const CHAIN_AT = EVENT_COLUMNS.findIndex(([name]) => name === 'chain_id');
+if (EVENT_COLUMNS.slice(CHAIN_AT, HASH_INDEX + 1).map(([n]) => n).join() !== 'chain_id,seq,prev_hash,hash') {
+  throw new Error('canonical.ts: the chain columns must be the last of the first schema, in this order');
+}
+const encodeBody = rowEncoder(columnsV2(HASH_V2_COLUMNS.slice(0, CHAIN_AT)));
+const encodeSeq = encoderFor('UInt64');
+
+/**
+ * Appends a row's body and then its tail (see above) to `w`; returns where the body ends.
+ * `row.hash_version` must be 2.
+ */
+export function encodeRowParts(w: RowWriter, row: Record<string, unknown>): number {
+  encodeBody(w, row);
+  const bodyEnd = w.pos;
+  encodeAfter(w, row);
+  return bodyEnd;
+}
+
+/**
+ * Appends a whole row to `w` from its parts (`encodeRowParts`: `parts[start, bodyEnd)` the body,
+ * `[bodyEnd, end)` the tail) and its chain columns, and returns its version-2 hash (written into
+ * the row's `hash` column).
+ */
+export function chainRowParts(w: RowWriter, parts: Uint8Array, start: number, bodyEnd: number, end: number, chainId: string, seq: number, prevHash: string): string {
+  const rowStart = w.pos;
+  w.ensure(end - start);
+  w.buf.set(parts.subarray(start, bodyEnd), w.pos);
+  w.pos += bodyEnd - start;
+  w.string(chainId);
+  encodeSeq(w, seq);
+  w.string(prevHash);
+  const at = w.pos;
+  w.ensure(HASH_BYTES + end - bodyEnd);
+  w.pos += HASH_BYTES;
+  w.buf.set(parts.subarray(bodyEnd, end), w.pos);
+  w.pos += end - bodyEnd;
+  return hashRow(w, rowStart, at);
+}
+
+/** Hashes the row `w` holds from `start` (its hash column at `at`, the row ending at `w.pos`) and writes the hash in. */
+function hashRow(w: RowWriter, start: number, at: number): string {
   const end = w.pos;
   // The hashed bytes: domain, before, after (contiguous in a scratch copy, hashed one-shot).
   const n = DOMAIN_V2.length + (at - start) + (end - at - HASH_BYTES);

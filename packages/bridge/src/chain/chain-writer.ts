@@ -1,6 +1,6 @@
 import type { AuditEvent } from '../model.ts';
 import { RowWriter } from '../store/rowbinary.ts';
-import { encodeChainedRow, eventHashV1, GENESIS_HASH, HASH_VERSION } from './canonical.ts';
+import { chainRowParts, encodeChainedRow, eventHashV1, GENESIS_HASH, HASH_VERSION } from './canonical.ts';
 
 export interface ChainHead {
   seq: number;
@@ -68,6 +68,19 @@ export class ChainWriter {
       e.hash = encodeChainedRow(w, e as unknown as Record<string, unknown>);
     }
     this.head = { seq, hash: e.hash };
+  }
+
+  /**
+   * `appendOne` of a row encoded elsewhere without its chain columns (canonical.ts
+   * `encodeRowParts`: `parts[start, bodyEnd)` its body, `[bodyEnd, end)` its tail): appends the
+   * whole row to `rows` and returns its chain position.
+   */
+  appendParts(parts: Uint8Array, start: number, bodyEnd: number, end: number, rows: RowWriter): ChainHead {
+    if (this.hashVersion !== HASH_VERSION) throw new Error(`ChainWriter.appendParts: rows encoded elsewhere are hash version ${HASH_VERSION}`);
+    const seq = this.head.seq + 1;
+    const hash = chainRowParts(rows, parts, start, bodyEnd, end, this.chainId, seq, this.head.hash);
+    this.head = { seq, hash };
+    return { seq, hash };
   }
 
   /** Moves the head forward to a position already chained elsewhere (WAL replay). */

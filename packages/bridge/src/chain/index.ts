@@ -3,7 +3,7 @@
  * checkpoints and their anchors, inclusion proofs, and verify.
  */
 export { ChainWriter, riskChainId, riskChainIds, RISK_LEVELS, type ChainHead } from './chain-writer.ts';
-export { canonicalEventJson, encodeChainedRow, eventHash, eventHashV1, eventHashV2, GENESIS_HASH, HASH_DOMAIN, HASH_DOMAIN_V2, HASH_V2_COLUMNS, HASH_VERSION } from './canonical.ts';
+export { canonicalEventJson, chainRowParts, encodeChainedRow, encodeRowParts, eventHash, eventHashV1, eventHashV2, GENESIS_HASH, HASH_DOMAIN, HASH_DOMAIN_V2, HASH_V2_COLUMNS, HASH_VERSION } from './canonical.ts';
 export {
   eventLeafHash,
   exportPublicKeyPem,
