@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ChainWriter, eventLeafHash } from '../packages/bridge/src/chain/index.ts';
-import { Correlator } from '../packages/bridge/src/correlate/index.ts';
+import { Correlator, type PendingEvent } from '../packages/bridge/src/correlate/index.ts';
 import { nanosToDateTime64, nowNanos } from '../packages/bridge/src/internal/index.ts';
 import { intakeSpans } from '../packages/bridge/src/intake/index.ts';
 import { deriveSubjectIdKey, PrivacyFilter, SubjectVault } from '../packages/bridge/src/policy/index.ts';
@@ -71,7 +71,7 @@ export function runStages(opts: StagesOptions = {}): StagesResult {
     const encode = rowEncoder(EVENT_COLUMNS);
     const writer = new RowWriter();
     const chain = new ChainWriter('bench-high', null, { hashVersion });
-    const correlator = new Correlator({}, { finalizer: privacy });
+    const correlator = new Correlator<PendingEvent>({}, { finalizer: privacy });
 
     const out: StagesRound[] = [];
     for (let round = 0; round < rounds; round++) {

@@ -17,7 +17,7 @@ function pending(n: SpanNode, arrivedAt: number, opts: Partial<PendingEvent> = {
 
 describe('Correlator', () => {
   it('holds a child that arrives before its root, then gives it the root correlation id and identity', () => {
-    const c = new Correlator({ decisionWaitMs: 10_000, contentWaitMs: 1000 });
+    const c = new Correlator<PendingEvent>({ decisionWaitMs: 10_000, contentWaitMs: 1000 });
     const child = node('c1', 'r1', {});
     c.addSpan(child, pending(child, 0), 0);
     expect(c.takeReady(100)).toEqual([]);
@@ -35,7 +35,7 @@ describe('Correlator', () => {
   });
 
   it('inherits through spans that have no audit meaning (nodes only), nearest ancestor first', () => {
-    const c = new Correlator();
+    const c = new Correlator<PendingEvent>();
     const grandchild = node('g', 'm', { actorId: 'bot-1' });
     c.addSpan(grandchild, pending(grandchild, 0), 0);
     c.addSpan(node('m', 'r', { actorId: 'svc', purpose: 'draft' }), null, 1);
@@ -48,7 +48,7 @@ describe('Correlator', () => {
   });
 
   it('own conversation id beats an ancestor; a missing ancestor falls back to the trace id after the window', () => {
-    const c = new Correlator({ decisionWaitMs: 500 });
+    const c = new Correlator<PendingEvent>({ decisionWaitMs: 500 });
     const a = node('a', 'missing', { correlationId: 'conv-1', correlationSource: 'conversation' });
     const b = node('b', 'missing', {});
     c.addSpan(a, pending(a, 0), 0);
@@ -64,7 +64,7 @@ describe('Correlator', () => {
   });
 
   it('waits for content of a model call, joining content that arrives before or after the span', () => {
-    const c = new Correlator({ contentWaitMs: 1000 });
+    const c = new Correlator<PendingEvent>({ contentWaitMs: 1000 });
     const early = node('m1', '');
     c.addContent(T, 'm1', [{ section: 'input', value: { role: 'user' }, digest: 'd1', order: '1', redactions: 0 }], 0);
     c.addSpan(early, pending(early, 0, { awaitsContent: true }), 0);
@@ -79,7 +79,7 @@ describe('Correlator', () => {
   });
 
   it('orders the messages of a call by log time, whatever order their records arrive in', () => {
-    const c = new Correlator({ contentWaitMs: 1000 });
+    const c = new Correlator<PendingEvent>({ contentWaitMs: 1000 });
     const m = node('m2', '');
     const piece = (section: 'input' | 'output', text: string, order: string) => ({ section, value: text, digest: text, order, redactions: 0 });
     // The later user message and the choice arrive before the first message of the prompt.
@@ -92,7 +92,7 @@ describe('Correlator', () => {
   });
 
   it('decides a model call without content once the content window passes', () => {
-    const c = new Correlator({ contentWaitMs: 300 });
+    const c = new Correlator<PendingEvent>({ contentWaitMs: 300 });
     const m = node('m', '');
     c.addSpan(m, pending(m, 0, { awaitsContent: true }), 0);
     expect(c.takeReady(299)).toEqual([]);
@@ -100,7 +100,7 @@ describe('Correlator', () => {
   });
 
   it('ignores a duplicate of a pending or decided span', () => {
-    const c = new Correlator();
+    const c = new Correlator<PendingEvent>();
     const r = node('r', '');
     c.addSpan(r, pending(r, 0), 0);
     c.addSpan(r, pending(r, 0), 0);
@@ -111,7 +111,7 @@ describe('Correlator', () => {
   });
 
   it('drains everything on shutdown and bounds the traces it holds', () => {
-    const c = new Correlator({ maxTraces: 10, traceTtlMs: 1_000_000 });
+    const c = new Correlator<PendingEvent>({ maxTraces: 10, traceTtlMs: 1_000_000 });
     for (let i = 0; i < 50; i++) {
       const n = node('s', 'p', {}, i.toString(16).padStart(32, '0'));
       c.addSpan(n, null, i);
@@ -125,7 +125,7 @@ describe('Correlator', () => {
   });
 
   it('waits for each missing ancestor in turn when a chain arrives leaf first, one link at a time', () => {
-    const c = new Correlator();
+    const c = new Correlator<PendingEvent>();
     const leaf = node('d', 'c');
     c.addSpan(leaf, pending(leaf, 0), 0);
     c.addSpan(node('c', 'b'), null, 1);
@@ -142,7 +142,7 @@ describe('Correlator', () => {
   });
 
   it('keeps a snapshot of a waiting trace whole, including spans kept only as ancestry links', () => {
-    const c = new Correlator();
+    const c = new Correlator<PendingEvent>();
     const leaf = node('l', 'm');
     c.addSpan(leaf, pending(leaf, 0), 0);
     c.addSpan(node('m', 'root'), null, 0);
@@ -150,7 +150,7 @@ describe('Correlator', () => {
     expect(snap.nodes.map((n) => [n.spanId, n.parentSpanId]).sort()).toEqual([['l', 'm'], ['m', 'root']]);
     expect(snap.pending.map((p) => p.node.spanId)).toEqual(['l']);
     // Replayed into a new correlator, the root's arrival decides the leaf as before.
-    const d = new Correlator();
+    const d = new Correlator<PendingEvent>();
     for (const n of snap.nodes) d.addSpan(n, null, 0);
     for (const p of snap.pending) d.addSpan(p.node, p, 0);
     d.addSpan(node('root', '', { correlationId: 'CASE-2', correlationSource: 'attribute' }), null, 1);
@@ -158,7 +158,7 @@ describe('Correlator', () => {
   });
 
   it('stays linear in a large trace whose root arrives last (20,000 children waiting)', () => {
-    const c = new Correlator({ maxTraces: 10 });
+    const c = new Correlator<PendingEvent>({ maxTraces: 10 });
     const started = performance.now();
     for (let i = 0; i < 20_000; i++) {
       const n = node(`s${i}`, 'root');

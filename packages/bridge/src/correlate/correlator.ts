@@ -1,5 +1,5 @@
 import type { AuditContext } from '../normalize/types.ts';
-import type { ContentPiece, PendingEvent, SpanNode } from './types.ts';
+import { isHeld, type ContentPiece, type HeldEvent, type PendingEvent, type SpanNode, type WaitingEvent } from './types.ts';
 import { finalizeEvent } from './finalize.ts';
 import type { EventFinalizer } from './types.ts';
 import { checkCorrelatorConfig, type CorrelatorConfig } from './config.ts';
@@ -27,7 +27,7 @@ interface TraceState {
    * Events by span id: pending, or DECIDED (then content arriving for the span is late, and
    * the span re-sent is a duplicate).
    */
-  events: Map<string, PendingEvent | typeof DECIDED>;
+  events: Map<string, WaitingEvent | typeof DECIDED>;
   pendingCount: number;
   /** Content log records that arrived before their span. */
   earlyContent: Map<string, ContentPiece[]> | null;
@@ -35,7 +35,7 @@ interface TraceState {
    * Pending events by the ancestor span they wait for: a new node re-evaluates only the events
    * waiting for it (not every pending event of the trace, which is quadratic in a large trace).
    */
-  waiting: Map<string, PendingEvent[]> | null;
+  waiting: Map<string, WaitingEvent[]> | null;
   lastSeen: number;
 }
 
@@ -55,7 +55,7 @@ export interface CorrelatorStats {
  * as separate log records. Decisions are made as soon as the ancestry reaches the root, or
  * when the decision window expires (then with what is known, falling back to the trace id).
  */
-export class Correlator {
+export class Correlator<E extends WaitingEvent = WaitingEvent> {
   readonly config: CorrelatorConfig;
   private readonly finalizer: EventFinalizer | undefined;
   private readonly deferSealing: boolean;
@@ -63,7 +63,7 @@ export class Correlator {
   /** FIFO by arrival: [deadline, traceId, spanId]. Deadlines are monotonic per queue. */
   private decisionQueue: Array<[number, string, string]> = [];
   private contentQueue: Array<[number, string, string]> = [];
-  private ready: PendingEvent[] = [];
+  private ready: WaitingEvent[] = [];
   private pendingCount = 0;
   readonly stats: CorrelatorStats = {
     pendingEvents: 0,
@@ -100,9 +100,13 @@ export class Correlator {
     return t;
   }
 
-  /** Adds a span (every span, so ancestry is known) and, if it is an audit event, the event. */
-  addSpan(node: SpanNode, pending: PendingEvent | null, now: number): void {
+  /**
+   * Adds a span (every span, so ancestry is known) and, if it is an audit event, the event.
+   * False when the event is not taken: its span's event is here already (a re-sent span).
+   */
+  addSpan(node: SpanNode, pending: E | null, now: number): boolean {
     const t = this.trace(node.traceId, now);
+    let taken = true;
     let added = false;
     if (!t.nodes.has(node.spanId)) {
       node.traceId = t.id;
@@ -114,6 +118,7 @@ export class Correlator {
     if (pending) {
       if (t.events.has(node.spanId)) {
         this.stats.duplicatesIgnored++;
+        taken = false;
       } else {
         const early = t.earlyContent?.get(node.spanId);
         if (early) {
@@ -139,6 +144,7 @@ export class Correlator {
         for (const p of waiters) if (t.events.get(p.node.spanId) === p) this.tryDecide(t, p, now, false);
       }
     }
+    return taken;
   }
 
   /** Joins content that arrived as log records to its span's event, whichever came first. */
@@ -161,7 +167,7 @@ export class Correlator {
   }
 
   /** Moves expired waits to decided, and returns every event decided since the last call. */
-  takeReady(now: number): PendingEvent[] {
+  takeReady(now: number): E[] {
     this.expire(this.contentQueue, now, (t, p) => {
       p.awaitsContent = false;
       this.tryDecide(t, p, now, false);
@@ -173,11 +179,11 @@ export class Correlator {
     this.collectGarbage(now);
     const out = this.ready;
     this.ready = [];
-    return out;
+    return out as E[];
   }
 
   /** Decides everything still pending (shutdown). */
-  drain(now: number): PendingEvent[] {
+  drain(now: number): E[] {
     for (const t of this.traces.values()) {
       for (const p of [...t.events.values()]) {
         if (p === DECIDED) continue;
@@ -189,29 +195,41 @@ export class Correlator {
     this.contentQueue = [];
     const out = this.ready;
     this.ready = [];
-    return out;
+    return out as E[];
   }
 
-  /** What must survive a restart: pending events, nodes of live traces, early content. */
-  snapshot(): { nodes: SpanNode[]; pending: PendingEvent[]; content: Array<[string, string, ContentPiece[]]> } {
+  /**
+   * What must survive a restart: pending events, nodes of live traces, early content. Events
+   * held on a worker are listed apart (`held`): the caller keeps the requests they were made
+   * of; the content that joined them here is in `content`, to join them again.
+   */
+  snapshot(): { nodes: SpanNode[]; pending: PendingEvent[]; held: HeldEvent[]; content: Array<[string, string, ContentPiece[]]> } {
     const nodes: SpanNode[] = [];
     const pending: PendingEvent[] = [];
+    const held: HeldEvent[] = [];
     const content: Array<[string, string, ContentPiece[]]> = [];
     for (const [traceId, t] of this.traces) {
       // Only traces still waiting matter after a restart; the ancestry of decided traces is
       // kept in memory for late descendants but not worth a snapshot's size.
       if (t.pendingCount === 0 && !t.earlyContent?.size) continue;
       for (const [spanId, n] of t.nodes) nodes.push(typeof n === 'string' ? { traceId, spanId, parentSpanId: n, context: {} } : n);
-      for (const p of t.events.values()) if (p !== DECIDED) pending.push(p);
+      for (const p of t.events.values()) {
+        if (p === DECIDED) continue;
+        if (!isHeld(p)) pending.push(p);
+        else {
+          held.push(p);
+          if (p.pieces.length > 0) content.push([traceId, p.node.spanId, p.pieces]);
+        }
+      }
       for (const [spanId, pieces] of t.earlyContent ?? []) content.push([traceId, spanId, pieces]);
     }
-    return { nodes, pending, content };
+    return { nodes, pending, held, content };
   }
 
   private expire(
     queue: Array<[number, string, string]>,
     now: number,
-    onExpired: (t: TraceState, p: PendingEvent) => void,
+    onExpired: (t: TraceState, p: WaitingEvent) => void,
   ): void {
     let i = 0;
     while (i < queue.length && queue[i][0] <= now) {
@@ -223,7 +241,7 @@ export class Correlator {
     if (i > 0) queue.splice(0, i);
   }
 
-  private tryDecide(t: TraceState, p: PendingEvent, now: number, force: boolean): void {
+  private tryDecide(t: TraceState, p: WaitingEvent, now: number, force: boolean): void {
     if (p.awaitsContent && !force) return;
     const chain: AuditContext[] = [];
     let complete = true;
@@ -251,7 +269,9 @@ export class Correlator {
       else waiting.set(parent, [p]);
       return;
     }
-    finalizeEvent(p, chain, this.finalizer, this.deferSealing);
+    // An event held on a worker is finalized there (pipeline/decided.ts); it takes its ancestors' contexts.
+    if (isHeld(p)) p.ancestors = chain;
+    else finalizeEvent(p, chain, this.finalizer, this.deferSealing);
     t.events.set(p.node.spanId, DECIDED);
     t.pendingCount--;
     this.pendingCount--;

@@ -5,4 +5,5 @@
 export { checkCorrelatorConfig, CorrelatorConfigError, DEFAULT_CORRELATOR_CONFIG, type CorrelatorConfig } from './config.ts';
 export { Correlator, type CorrelatorOptions, type CorrelatorStats } from './correlator.ts';
 export { applyContext, assembleContent, finalizeEvent, sealContentNow, setSealedContent } from './finalize.ts';
-export type { ContentPiece, ContentSection, EventFinalizer, PendingEvent, SpanNode, StoredEvent } from './types.ts';
+export { isHeld } from './types.ts';
+export type { ContentPiece, ContentSection, EventFinalizer, HeldEvent, HeldRow, PendingEvent, SpanNode, StoredEvent, WaitingEvent } from './types.ts';

@@ -72,3 +72,44 @@ export type StoredEvent = AuditEvent & {
   /** base64 of the raw content encrypted under the subject's data key (policy/vault.ts); '' when none. */
   content_sealed?: string;
 };
+
+/**
+ * An event whose columns stay on the intake worker that made it (pipeline/README.md, "Where an
+ * event lives"): what correlating it needs. The worker finalizes, seals and encodes it once the
+ * main thread has decided its context, and sends back only its row's bytes.
+ */
+export interface HeldEvent {
+  /**
+   * Where it is: the worker (the pool's number for it) and its number there; `request` is the
+   * pipeline's note of the logged request it was made of (what a compaction keeps, and what is
+   * read back if the worker is lost).
+   */
+  held: { worker: number; handle: number; request?: object };
+  eventId: string;
+  node: SpanNode;
+  /** Content that arrived as log records (its own pieces are on the worker). */
+  pieces: ContentPiece[];
+  awaitsContent: boolean;
+  /** Epoch ms when the bridge first received it (survives WAL replay). */
+  arrivedAt: number;
+  /** Once decided: the contexts of its ancestors, nearest first (finalize.ts `applyContext`). */
+  ancestors?: AuditContext[];
+  /** Once encoded on its worker: its row but the chain columns, and the risk that picks its chain. */
+  row?: HeldRow;
+}
+
+/** A held event's row without its chain columns (chain/canonical.ts `encodeRowParts`): `parts[start, bodyEnd)` its body, `[bodyEnd, end)` its tail. */
+export interface HeldRow {
+  risk: string;
+  parts: Uint8Array;
+  start: number;
+  bodyEnd: number;
+  end: number;
+}
+
+/** An event in the correlator: its columns here (`PendingEvent`), or on an intake worker (`HeldEvent`). */
+export type WaitingEvent = PendingEvent | HeldEvent;
+
+export function isHeld(p: WaitingEvent): p is HeldEvent {
+  return (p as HeldEvent).held !== undefined;
+}

@@ -5,3 +5,4 @@
  */
 export { defaultIntakeWorkers, IntakePool, runIntake, type IntakeJob, type IntakeResult, type IntakeWorkerData, type SealJob } from './intake-pool.ts';
 export { eventId, intakeLogs, intakeSpans, type IntakeOptions, type IntakePrivacy, type LogIntake, type SpanIntake } from './intake.ts';
+export { ERASED, HeldEvents, NOT_SEALED, type EncodedRows, type EncodeItem, type Finalized, type FinalizeItem } from './held.ts';

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { PrivacyPolicy, SealingKey } from '../policy/index.ts';
+import type { FinalizerSettings, PrivacyPolicy, SealingKey } from '../policy/index.ts';
+import type { PendingEvent, WaitingEvent } from '../correlate/index.ts';
 import { OtlpDecodeError, type DecodeOptions, type RejectedItem, decodeRequest, type RawRequest } from '../otlp/index.ts';
 import { intakeLogs, intakeSpans, type IntakePrivacy, type LogIntake, type SpanIntake } from './intake.ts';
 import { forwardLogs, forwardSpans, type ForwardPayload } from '../forward/payload.ts';
@@ -8,6 +9,7 @@ import { frame, recordParts } from '../spool/index.ts';
 // The file, not chain/index.ts: a worker must not load the store (and chDB) with the chain.
 import type { AppendedLeaves } from '../chain/leaves.ts';
 import type { MerkleAccumulatorState } from '../chain/merkle.ts';
+import type { EncodedRows, EncodeItem, Finalized, FinalizeItem, HeldEvents } from './held.ts';
 
 /**
  * Decode + intake (normalize, redact, digest) of one request: pure, per request, and about a
@@ -28,27 +30,47 @@ export interface IntakeJob {
    * encrypted with the log key) here, so that the main thread only appends the bytes.
    */
   walHeader?: object;
+  /**
+   * The worker keeps the events (held.ts) and sends stubs (`HeldEvent`): only for a job run on
+   * a worker of an `IntakePool` made with `finalizer` settings.
+   */
+  hold?: boolean;
 }
 
-export type IntakeResult = (
-  | { signal: 'traces'; received: number; rejected: RejectedItem[]; intake: SpanIntake }
-  | { signal: 'logs'; received: number; rejected: RejectedItem[]; intake: LogIntake }
+/** A request's intake; its events are stubs (`HeldEvent`) when a worker holds them. */
+export type IntakeResult<E extends WaitingEvent = WaitingEvent> = (
+  | { signal: 'traces'; received: number; rejected: RejectedItem[]; intake: SpanIntake<E> }
+  | { signal: 'logs'; received: number; rejected: RejectedItem[]; intake: LogIntake<E> }
 ) & {
+  /** The pool's number of the worker that holds the events (a `hold` job); 0: they are in the result. */
+  worker?: number;
   /** The redacted forward copy, when the job asked for one and the request had items. */
   forward?: ForwardPayload;
   /** The request's framed log record, when the job gave its header and the request had items. */
   walFrame?: Uint8Array;
 };
 
-/** Runs one job here, on the calling thread (also what each worker runs); `walKey` frames its log record. */
-export function runIntake(job: IntakeJob, privacy: IntakePrivacy, walKey?: Buffer): IntakeResult {
-  const result = intakeOf(job, privacy);
+/**
+ * Runs one job here, on the calling thread (also what each worker runs); `walKey` frames its
+ * log record; `held` keeps the events of a `hold` job (on a worker).
+ */
+export function runIntake(job: IntakeJob, privacy: IntakePrivacy, walKey?: Buffer): IntakeResult<PendingEvent>;
+export function runIntake(job: IntakeJob, privacy: IntakePrivacy, walKey: Buffer | undefined, held: HeldEvents | undefined): IntakeResult;
+export function runIntake(job: IntakeJob, privacy: IntakePrivacy, walKey?: Buffer, held?: HeldEvents): IntakeResult {
+  const made = intakeOf(job, privacy);
+  let result: IntakeResult = made;
+  if (job.hold && held) {
+    const spans = made.signal === 'traces' ? made.intake : made.intake.spans;
+    const stubs = spans?.events.map((p) => held.hold(p));
+    result = made.signal === 'traces' ? { ...made, intake: { ...made.intake, events: stubs! } } : { ...made, intake: { ...made.intake, spans: spans && { ...spans, events: stubs! } } };
+    result.worker = 0; // the pool's number for this worker, set when the result reaches it
+  }
   // Framed from its parts: the body is not copied into a joined record first.
   if (job.walHeader && result.received > 0) result.walFrame = frame(recordParts(job.walHeader, [job.raw.body]), walKey);
   return result;
 }
 
-function intakeOf(job: IntakeJob, privacy: IntakePrivacy): IntakeResult {
+function intakeOf(job: IntakeJob, privacy: IntakePrivacy): IntakeResult<PendingEvent> {
   const decoded = decodeRequest(job.raw, job.decode);
   const o = {
     tenant: job.raw.tenant,
@@ -71,6 +93,8 @@ function intakeOf(job: IntakeJob, privacy: IntakePrivacy): IntakeResult {
 export interface IntakeWorkerData {
   policy: PrivacyPolicy;
   keepsRaw: boolean;
+  /** To finalize the events it holds (`hold` jobs) as the main thread's filter would. */
+  finalizer?: FinalizerSettings;
   /** The write-ahead log's key (requests are framed on the workers). */
   walKey?: Uint8Array;
 }
@@ -123,6 +147,10 @@ export interface ProofMessage {
  */
 export type WorkerMessage =
   | { id: number; job: IntakeJob }
+  | { id: number; finalize: FinalizeItem[] }
+  | { id: number; encode: { keys: SealKeyText[]; items: EncodeItem[] } }
+  | { id: number; drop: number[] }
+  | { id: number; recycle: ArrayBuffer[] }
   | { id: number; frame: readonly Uint8Array[] }
   | { id: number; seal: SealMessage }
   | { id: number; leaves: LeavesMessage }
@@ -130,6 +158,9 @@ export type WorkerMessage =
 
 type Reply =
   | { id: number; result: IntakeResult }
+  | { id: number; finalized: Finalized[] }
+  | { id: number; encoded: EncodedRows }
+  | { id: number; dropped: true }
   | { id: number; framed: Uint8Array }
   | { id: number; sealed: string[] }
   | { id: number; appended: AppendedLeaves }
@@ -137,10 +168,17 @@ type Reply =
   | { id: number; error: { name: string; message: string } };
 
 interface Slot {
+  /** The pool's number for it: events it holds name it (`HeldEvent.held.worker`). */
+  id: number;
   worker: Worker;
   pending: Map<number, { resolve: (r: never) => void; reject: (e: Error) => void }>;
   /** Set by the worker's first message ('ready'): it loaded. */
   started: boolean;
+}
+
+/** A data key as sent to a worker. */
+function keyText(k: SealingKey): SealKeyText {
+  return { keyId: k.keyId, kid: Buffer.from(k.kid).toString('hex'), key: Buffer.from(k.key).toString('base64') };
 }
 
 /** Workers that fail before they start, in a row, after which the pool stops replacing them. */
@@ -152,11 +190,13 @@ export function defaultIntakeWorkers(): number {
 }
 
 /**
- * A fixed set of worker threads running decode + intake, jobs dealt to the least busy. Results
- * come back by structured clone, which costs the main thread about a third of doing the work
- * itself. Order across requests does not matter: the pipeline logs and applies each request
- * when its result is back. A worker that dies fails its jobs (the requests get an error and
- * are re-sent by the exporter) and is replaced.
+ * A fixed set of worker threads running decode + intake, jobs dealt to the least busy. With
+ * `hold`, a worker keeps the events it made (held.ts) and sends stubs; what it holds is then
+ * finalized and encoded there (`finalizeHeld`, `encodeHeld`), by the worker's number
+ * (`IntakeResult.worker`). Order across requests does not matter: the pipeline logs and applies
+ * each request when its result is back. A worker that dies fails its jobs (the requests get an
+ * error and are re-sent by the exporter; the events it held are made again by the pipeline from
+ * the log) and is replaced under a new number.
  */
 export class IntakePool {
   private readonly slots: Slot[] = [];
@@ -171,6 +211,7 @@ export class IntakePool {
   private brokenReason = '';
   private readonly onWorkerError: (err: Error) => void;
   private readonly script: URL;
+  private nextSlotId = 0;
 
   /** `script` is the worker's module (tests give another). */
   constructor(size: number, data: IntakeWorkerData, onWorkerError: (err: Error) => void = () => {}, script = new URL(`./intake-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)) {
@@ -223,11 +264,34 @@ export class IntakePool {
       let k = index.get(j.key.key);
       if (k === undefined) {
         index.set(j.key.key, (k = keys.length));
-        keys.push({ keyId: j.key.keyId, kid: Buffer.from(j.key.kid).toString('hex'), key: Buffer.from(j.key.key).toString('base64') });
+        keys.push(keyText(j.key));
       }
       return { eventId: j.eventId, plaintext: j.plaintext, k };
     });
     return this.send<string[]>((id) => ({ id, seal: { keys, jobs: plain } }));
+  }
+
+  /**
+   * Finalizes events that worker `worker` holds (held.ts), now that their context is decided.
+   * Rejects if that worker is gone (its events with it).
+   */
+  finalizeHeld(worker: number, items: FinalizeItem[]): Promise<Finalized[]> {
+    return this.sendTo<Finalized[]>(worker, (id) => ({ id, finalize: items }));
+  }
+
+  /** Seals (with these keys) and encodes finalized events that `worker` holds, which it then forgets. */
+  encodeHeld(worker: number, items: EncodeItem[], keys: SealingKey[]): Promise<EncodedRows> {
+    return this.sendTo<EncodedRows>(worker, (id) => ({ id, encode: { keys: keys.map(keyText), items } }));
+  }
+
+  /** Tells `worker` to forget events that will not be chained. */
+  dropHeld(worker: number, handles: number[]): void {
+    if (handles.length > 0) this.sendTo(worker, (id) => ({ id, drop: handles })).catch(() => {});
+  }
+
+  /** Gives row buffers (`EncodedRows.rows`, read and done with) back to `worker` for reuse: moved, not copied. */
+  recycleRows(worker: number, buffers: ArrayBuffer[]): void {
+    if (buffers.length > 0) this.sendTo(worker, (id) => ({ id, recycle: buffers }), buffers).catch(() => {});
   }
 
   /** `appendEventHashes` (chain/leaves.ts) on a worker: the checkpointer's Merkle hashing. */
@@ -245,6 +309,17 @@ export class IntakePool {
     if (this.brokenReason) return Promise.reject(new Error(`the intake workers could not be started: ${this.brokenReason}`));
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
+    return this.post(slot, message, transfer);
+  }
+
+  /** To the worker with this number; rejects when it is gone. */
+  private sendTo<T>(worker: number, message: (id: number) => WorkerMessage, transfer: ArrayBuffer[] = []): Promise<T> {
+    const slot = this.slots.find((s) => s.id === worker);
+    if (!slot) return Promise.reject(new Error(`intake worker ${worker} is gone, and the events it held with it`));
+    return this.post(slot, message, transfer);
+  }
+
+  private post<T>(slot: Slot, message: (id: number) => WorkerMessage, transfer: ArrayBuffer[]): Promise<T> {
     const id = ++this.nextId;
     return new Promise<T>((resolve, reject) => {
       slot.pending.set(id, { resolve: resolve as (r: never) => void, reject });
@@ -261,23 +336,29 @@ export class IntakePool {
     return Promise.all(this.slots.map((s) => s.worker.getHeapStatistics())).then((hs) => hs.reduce((sum, h) => sum + h.total_heap_size, 0));
   }
 
-  /** Waits for the jobs in flight, then stops the workers. */
+  /** Waits until no job is in flight (the caller sends no new ones). */
+  async settled(): Promise<void> {
+    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** Waits for the jobs in flight, then stops the workers (and the events they hold). */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+    await this.settled();
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
   private spawn(): Slot {
     const worker = new Worker(this.script, {
       workerData: this.data,
-      // A worker's objects die young (its results leave by copy): a smaller young generation
-      // than the main thread's keeps its memory down at little cost.
+      // Most of a worker's objects die young (decoded spans, its results leave by copy; only the
+      // events it holds stay): a smaller young generation than the main thread's keeps its
+      // memory down at little cost.
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
     // Idle workers must not keep the process alive (the CLI exits when the bridge stops).
     worker.unref();
-    const slot: Slot = { worker, pending: new Map(), started: false };
+    const slot: Slot = { id: ++this.nextSlotId, worker, pending: new Map(), started: false };
     worker.on('message', (reply: Reply | 'ready') => {
       if (reply === 'ready') {
         slot.started = true;
@@ -287,7 +368,13 @@ export class IntakePool {
       const p = slot.pending.get(reply.id);
       if (!p) return;
       slot.pending.delete(reply.id);
-      if ('result' in reply) p.resolve(reply.result as never);
+      if ('result' in reply) {
+        const r = reply.result;
+        if (r.worker !== undefined) r.worker = slot.id;
+        p.resolve(r as never);
+      } else if ('finalized' in reply) p.resolve(reply.finalized as never);
+      else if ('encoded' in reply) p.resolve(reply.encoded as never);
+      else if ('dropped' in reply) p.resolve(undefined as never);
       else if ('framed' in reply) p.resolve(reply.framed as never);
       else if ('sealed' in reply) p.resolve(reply.sealed as never);
       else if ('appended' in reply) p.resolve(reply.appended as never);

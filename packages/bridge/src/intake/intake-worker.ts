@@ -8,12 +8,15 @@ import { PrivacyFilter } from '../policy/privacy.ts';
 import { sealWith, type SealingKey } from '../policy/vault.ts';
 // Likewise the chain's file: chain/index.ts loads the store.
 import { appendEventHashes, consistencyProofHex } from '../chain/leaves.ts';
+import { HeldEvents } from './held.ts';
 
 const data = workerData as IntakeWorkerData;
-// Intake masks and digests only; pseudonyms are made at finalize on the main thread, so this
-// filter's key is never used.
-const filter = new PrivacyFilter(randomBytes(32), { policy: data.policy });
+// Intake masks and digests; finalize (of the events held here) makes pseudonyms, under the
+// main thread's key, and leaves content to seal with the keys the main thread sends.
+const fin = data.finalizer;
+const filter = new PrivacyFilter(fin ? Buffer.from(fin.masterKey) : randomBytes(32), { policy: fin?.policy ?? data.policy, sealsElsewhere: fin?.seals ?? false });
 const privacy = { value: (v: unknown) => filter.value(v), policy: filter.policy, keepsRaw: data.keepsRaw };
+const held = fin ? new HeldEvents(filter) : undefined;
 const walKey = data.walKey ? Buffer.from(data.walKey) : undefined;
 
 /** Data keys prepared for node:crypto, by key id and generation (subjects repeat). */
@@ -45,6 +48,25 @@ parentPort!.on('message', (message: WorkerMessage) => {
       parentPort!.postMessage({ id, appended }, appended.leaves ? [appended.leaves.buffer as ArrayBuffer] : []);
       return;
     }
+    if ('finalize' in message) {
+      parentPort!.postMessage({ id, finalized: held!.finalize(message.finalize) });
+      return;
+    }
+    if ('encode' in message) {
+      const encoded = held!.encode(message.encode.items, message.encode.keys.map(keyOf));
+      parentPort!.postMessage({ id, encoded }, [encoded.rows.buffer as ArrayBuffer]);
+      return;
+    }
+    if ('recycle' in message) {
+      held!.recycle(message.recycle);
+      parentPort!.postMessage({ id, dropped: true });
+      return;
+    }
+    if ('drop' in message) {
+      held!.drop(message.drop);
+      parentPort!.postMessage({ id, dropped: true });
+      return;
+    }
     if ('proof' in message) {
       parentPort!.postMessage({ id, consistency: consistencyProofHex(message.proof.old, message.proof.leaves) });
       return;
@@ -57,7 +79,7 @@ parentPort!.on('message', (message: WorkerMessage) => {
     const { job } = message;
     // The body arrives as a Uint8Array (structured clone): the decoder wants a Buffer.
     const body = Buffer.from(job.raw.body.buffer, job.raw.body.byteOffset, job.raw.body.byteLength);
-    const result = runIntake({ ...job, raw: { ...job.raw, body } }, privacy, walKey);
+    const result = runIntake({ ...job, raw: { ...job.raw, body } }, privacy, walKey, held);
     // The framed log record moves to the main thread without a copy (frame() allocates it unpooled).
     const transfer = result.walFrame && result.walFrame.byteLength === result.walFrame.buffer.byteLength ? [result.walFrame.buffer as ArrayBuffer] : [];
     parentPort!.postMessage({ id, result }, transfer);

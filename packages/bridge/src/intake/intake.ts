@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import type { AttrValue, Attributes, AuditEvent, EventContent, TelemetryLog, TelemetrySpan } from '../model.ts';
 import { logEventSpan, normalizeLog, normalizeSpan, spanContext } from '../normalize/normalize.ts';
 import type { AuditContext, EventDraft } from '../normalize/types.ts';
-import type { ContentPiece, ContentSection, PendingEvent, SpanNode } from '../correlate/types.ts';
+import type { ContentPiece, ContentSection, PendingEvent, SpanNode, WaitingEvent } from '../correlate/types.ts';
 import { durationNanos, nanosToDateTime64 } from '../internal/time.ts';
 import { TRUNCATED_ATTRIBUTE, type RejectedItem } from '../otlp/index.ts';
 import type { PrivacyFilter } from '../policy/privacy.ts';
@@ -27,19 +27,20 @@ export interface IntakeOptions {
   ingestTime: string;
 }
 
-export interface SpanIntake {
+export interface SpanIntake<E extends WaitingEvent = WaitingEvent> {
   nodes: SpanNode[];
-  events: PendingEvent[];
+  /** Made here; stubs of them when a worker holds them (held.ts). */
+  events: E[];
   /** Spans refused by access rules (a tenant outside the token's), by index in the request. */
   rejected: RejectedItem[];
   /** Spans with no audit meaning (kept only as ancestry nodes). */
   dropped: number;
 }
 
-export interface LogIntake {
+export interface LogIntake<E extends WaitingEvent = WaitingEvent> {
   content: Array<[traceId: string, spanId: string, pieces: ContentPiece[]]>;
   /** Records that are audit events of their own (gen_ai.evaluation.result), through the span path. */
-  spans?: SpanIntake;
+  spans?: SpanIntake<E>;
   dropped: number;
 }
 
@@ -50,7 +51,7 @@ export function eventId(traceId: string, spanId: string): string {
   return (hash('sha256', `${traceId}:${spanId}`, 'buffer') as Buffer).toString('hex', 0, 16);
 }
 
-export function intakeSpans(spans: TelemetrySpan[], privacy: IntakePrivacy, o: IntakeOptions): SpanIntake {
+export function intakeSpans(spans: TelemetrySpan[], privacy: IntakePrivacy, o: IntakeOptions): SpanIntake<PendingEvent> {
   const nodes: SpanNode[] = [];
   const events: PendingEvent[] = [];
   const rejected: RejectedItem[] = [];
@@ -92,7 +93,7 @@ function isEmpty(o: object): boolean {
   return true;
 }
 
-export function intakeLogs(logs: TelemetryLog[], privacy: IntakePrivacy, o: IntakeOptions): LogIntake {
+export function intakeLogs(logs: TelemetryLog[], privacy: IntakePrivacy, o: IntakeOptions): LogIntake<PendingEvent> {
   const content: LogIntake['content'] = [];
   const eventSpans: TelemetrySpan[] = [];
   let dropped = 0;

@@ -1,4 +1,5 @@
 import { ChainWriter, riskChainId, riskChainIds, type ChainHead } from '../chain/index.ts';
+import type { HeldEvent } from '../correlate/index.ts';
 import type { AuditEvent } from '../model.ts';
 import type { ChainedHeader, Spool } from '../spool/index.ts';
 import { RowWriter } from '../store/rowbinary.ts';
@@ -42,16 +43,22 @@ export class ChainStep {
     return out;
   }
 
-  /** Chains events in the order given (grouped by chain, keeping their order in each). */
-  append(events: readonly AuditEvent[]): void {
-    const groups = new Map<string, AuditEvent[]>();
+  /**
+   * Chains events in the order given (grouped by chain, keeping their order in each): events
+   * here, and events held on a worker, which sent their rows (`HeldEvent.row`).
+   */
+  append(events: ReadonlyArray<AuditEvent | HeldEvent>): void {
+    const groups = new Map<string, Array<AuditEvent | HeldEvent>>();
     for (const e of events) {
-      if (this.o.recent.has(e.event_id)) {
+      const held = isHeldEvent(e);
+      if (held && !e.row) throw new Error(`held event ${e.eventId} has no row to chain`);
+      const id = held ? e.eventId : e.event_id;
+      if (this.o.recent.has(id)) {
         this.o.onDuplicate();
         continue;
       }
-      this.o.recent.add(e.event_id);
-      const chainId = riskChainId(this.o.chainId, e.risk);
+      this.o.recent.add(id);
+      const chainId = riskChainId(this.o.chainId, held ? e.row!.risk : e.risk);
       let g = groups.get(chainId);
       if (!g) groups.set(chainId, (g = []));
       g.push(e);
@@ -74,32 +81,51 @@ export class ChainStep {
     return w;
   }
 
-  private appendTo(chainId: string, fresh: AuditEvent[]): void {
+  private appendTo(chainId: string, fresh: Array<AuditEvent | HeldEvent>): void {
     const chain = this.writer(chainId);
     const spool = this.o.spool;
     for (let i = 0; i < fresh.length; i += this.o.batchRows) {
       const events = fresh.slice(i, i + this.o.batchRows);
       // One serialization: the row bytes its hash covers are the bytes inserted, moved into
-      // the spool's chunks as they are written.
+      // the spool's chunks as they are written (a held event's were encoded on its worker).
       const rows: Buffer[] = [];
+      const eventIds: string[] = [];
+      const hashes: string[] = [];
+      let firstSeq = 0;
       for (const e of events) {
-        chain.appendOne(e, this.rowWriter);
+        let at: ChainHead;
+        if (isHeldEvent(e)) {
+          const r = e.row!;
+          at = chain.appendParts(r.parts, r.start, r.bodyEnd, r.end, this.rowWriter);
+          eventIds.push(e.eventId);
+          // The row's bytes are in the batch now: the message's buffer can go.
+          delete e.row;
+        } else {
+          chain.appendOne(e, this.rowWriter);
+          at = e;
+          eventIds.push(e.event_id);
+        }
+        hashes.push(at.hash);
+        firstSeq ||= at.seq;
         spool.moveRows(this.rowWriter, rows);
       }
       spool.moveRows(this.rowWriter, rows, true);
-      const first = events[0];
-      const last = events[events.length - 1];
+      const head = chain.current;
       const header: ChainedHeader = {
         t: 'sealed',
-        token: `${chainId}:${first.seq}-${last.seq}:${last.hash}`,
+        token: `${chainId}:${firstSeq}-${head.seq}:${head.hash}`,
         chainId,
-        firstSeq: first.seq,
-        lastSeq: last.seq,
-        headHash: last.hash,
-        eventIds: events.map((e) => e.event_id),
-        hashes: events.map((e) => e.hash),
+        firstSeq,
+        lastSeq: head.seq,
+        headHash: head.hash,
+        eventIds,
+        hashes,
       };
       spool.add(header, rows);
     }
   }
+}
+
+function isHeldEvent(e: AuditEvent | HeldEvent): e is HeldEvent {
+  return (e as HeldEvent).held !== undefined;
 }

@@ -38,7 +38,7 @@ function decided(caseId: string): PendingEvent[] {
   const now = Date.now();
   const r = runIntake({ raw: { signal: 'traces', encoding: 'json', body: modelCall(caseId) }, defaultRisk: 'medium', now, ingestTime: '2026-12-07 00:00:00.000000000' }, privacy);
   if (r.signal !== 'traces') throw new Error('expected traces');
-  const c = new Correlator({}, { finalizer: privacy, deferSealing: true });
+  const c = new Correlator<PendingEvent>({}, { finalizer: privacy, deferSealing: true });
   for (const ev of r.intake.events) c.addSpan(ev.node, ev, now);
   return c.drain(now);
 }
@@ -217,4 +217,39 @@ describe('AuditPipeline', () => {
       expect(chainBreaks(rows, GENESIS_HASH, eventHash)).toEqual([]);
     });
   }
+
+  it('events held on a worker that dies are made again from the write-ahead log and stored, their content sealed', async () => {
+    const chainId = 'lost';
+    const dir = join(dataDir, 'lost');
+    const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId, walKey: randomBytes(32), intakeWorkers: 1 };
+    const warned: Array<Record<string, unknown>> = [];
+    const log = { ...silentLogger, warn: (_: string, f?: Record<string, unknown>) => void warned.push(f ?? {}) };
+    const pipeline = await AuditPipeline.start(store, privacy, config, log, new Metrics());
+    try {
+      // 30 events that wait for their parents (the decision window is 10 s), held on the worker.
+      await pipeline.ingest({ signal: 'traces', encoding: 'json', body: modelCalls({ caseId: (n) => `CASE-LOST-${n}`, spans: 30, orphan: true }) });
+      // 20 that are decided at once, and 10 that arrive once the worker is gone.
+      await pipeline.ingest({ signal: 'traces', encoding: 'json', body: modelCalls({ caseId: (n) => `CASE-LOST-B${n}`, spans: 20 }) });
+      const pool = (pipeline as unknown as { pool: { slots: Array<{ worker: { terminate(): Promise<number> } }> } }).pool;
+      await pool.slots[0].worker.terminate();
+      await new Promise((r) => setTimeout(r, 50));
+      await pipeline.ingest({ signal: 'traces', encoding: 'json', body: modelCalls({ caseId: (n) => `CASE-LOST-C${n}`, spans: 10 }) });
+      await pipeline.flush();
+    } finally {
+      await pipeline.close();
+    }
+    const rows = await store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
+    expect(rows).toHaveLength(60);
+    expect(new Set(rows.map((r) => r.correlation_id)).size).toBe(60);
+    // The waiting ones were made again here (the others may have been chained before the worker went).
+    expect(warned.reduce((n, f) => n + Number(f.events ?? 0), 0)).toBeGreaterThanOrEqual(30);
+    expect(warned.every((f) => f.missing === 0)).toBe(true);
+    expect(chainBreaks(rows, GENESIS_HASH, eventHash)).toEqual([]);
+    for (const row of rows) {
+      expect(String(row.content)).not.toContain('jane.doe@example.com');
+      const opened = openSealedContent(privacy, row as unknown as SealedRow);
+      expect(opened.status).toBe('ok');
+      expect(JSON.stringify((opened as { content: unknown }).content)).toContain(`refund for jane.doe@example.com (${String(row.correlation_id)})`);
+    }
+  });
 });

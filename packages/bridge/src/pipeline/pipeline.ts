@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import type { ChainHead, MerkleWorker } from '../chain/index.ts';
-import { Correlator, type ContentPiece, type PendingEvent, type SpanNode } from '../correlate/index.ts';
+import { Correlator, finalizeEvent, isHeld, type ContentPiece, type HeldEvent, type PendingEvent, type SpanNode, type WaitingEvent } from '../correlate/index.ts';
+import type { AuditContext } from '../normalize/index.ts';
 import type { Logger } from '../internal/logger.ts';
 import type { Metrics } from '../internal/metrics.ts';
 import { nowNanos, nanosToDateTime64 } from '../internal/time.ts';
 import { bytesText } from '../internal/bytes.ts';
 import type { RawRequest, DecodeOptions, RejectedItem } from '../otlp/index.ts';
-import { Spool, WriteAheadLog, decodeRecord, type WalRecord } from '../spool/index.ts';
+import { Spool, WriteAheadLog, decodeRecord, type WalRecord, type WalRef } from '../spool/index.ts';
 import type { Store } from '../store/store.ts';
 import { IntakePool, runIntake, type IntakeJob, type IntakeResult } from '../intake/index.ts';
 import type { PrivacyFilter } from '../policy/privacy.ts';
@@ -15,6 +16,12 @@ import { ChainStep } from './chain-step.ts';
 import { DecidedEvents } from './decided.ts';
 import { RecentIds } from './recent-ids.ts';
 import { checkPipelineConfig, type PipelineConfig } from './config.ts';
+
+/** What a replay knows besides the records: events already chained, and decided contexts of events held on workers. */
+interface Replay {
+  chained: Set<string>;
+  decisions: Map<string, [ancestors: AuditContext[], pieces: ContentPiece[]]>;
+}
 
 /** A request as received, replayed through the same decode and intake after a crash. */
 interface RequestHeader {
@@ -37,6 +44,24 @@ interface SnapshotRecord {
   content: Array<[string, string, ContentPiece[]]>;
   /** Decided and not chained yet (held, or their content being sealed): chained after a replay. */
   decided?: PendingEvent[];
+  /**
+   * Events held on intake workers, decided and not chained yet: their decided context, and the
+   * content that joined them here. Their requests follow the snapshot in the log; a replay
+   * finalizes these events with this context as it makes them again.
+   */
+  heldDecided?: Array<[eventId: string, ancestors: AuditContext[], pieces: ContentPiece[]]>;
+}
+
+/**
+ * A logged request whose events intake workers hold (pipeline/README.md, "Where an event
+ * lives"): a compaction keeps it in the log while they are not chained, and if their worker
+ * is lost they are made again from it.
+ */
+interface LoggedRequest {
+  /** Where it is in the log once written (moved in place by compactions). */
+  ref: WalRef | null;
+  /** Resolves once it is written; null if it could not be. */
+  written: Promise<WalRef | null>;
 }
 
 /**
@@ -56,13 +81,6 @@ export class AuditPipeline {
   private readonly chain: ChainStep;
   /** Decided events on their way to the chain: held for the next batch, sealed in rounds. */
   private readonly decided: DecidedEvents;
-  /**
-   * A compaction is due. It is prepared on `tick`: what is held goes to the workers as one last
-   * round, and no other round starts; once the rounds are chained, the few events decided
-   * meanwhile are sealed and chained here, and the snapshot is taken (it rarely carries any).
-   */
-  private compactWanted = false;
-  private compactRoundSent = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
@@ -100,9 +118,10 @@ export class AuditPipeline {
       privacy,
       workers: pool,
       chain: (ready) => {
-        this.chain.append(ready.map((p) => p.event));
+        this.chain.append(ready.map((p) => (isHeld(p) ? p : p.event)));
         this.kickInserts();
       },
+      materialize: (events) => this.materialize(events),
       onError: (err) => this.log.error('chaining failed', { error: err.message }),
     });
     this.spool = new Spool(wal, store, { budgetBytes: config.spoolBudgetBytes, memoryBytes: config.spoolMemoryBytes }, log, metrics, {
@@ -150,7 +169,7 @@ export class AuditPipeline {
     recent.seed(await store.recentEventIds(config.dedupIds));
     const pool =
       config.intakeWorkers > 0
-        ? new IntakePool(config.intakeWorkers, { policy: privacy.policy.policy, keepsRaw: privacy.keepsRaw, walKey: config.walKey }, (err) =>
+        ? new IntakePool(config.intakeWorkers, { policy: privacy.policy.policy, keepsRaw: privacy.keepsRaw, walKey: config.walKey, finalizer: privacy.finalizerSettings() }, (err) =>
             log.error('an intake worker failed; its requests got an error. It is replaced, unless workers keep failing to start: then intake runs on the main thread', { error: err.message }),
           )
         : null;
@@ -185,7 +204,8 @@ export class AuditPipeline {
       ingestTime: nanosToDateTime64(nowNanos()),
     };
     const job: IntakeJob = { raw, decode, defaultRisk: this.config.defaultRisk, now: header.at, ingestTime: header.ingestTime, forward: this.forward !== null, walHeader: header };
-    const taken = this.logAndApply(this.pool?.usable ? await this.pool.run(job) : runIntake(job, this.privacy, this.config.walKey), header.at);
+    // On a worker, the worker keeps the events (intake/held.ts) and this thread gets stubs.
+    const taken = this.logAndApply(this.pool?.usable ? await this.pool.run({ ...job, hold: true }) : runIntake(job, this.privacy, this.config.walKey), header.at);
     if (!taken.durable) return { rejected: taken.rejected };
     try {
       await taken.durable;
@@ -209,9 +229,14 @@ export class AuditPipeline {
     // Framed where it was decoded (encoding and encryption off the main thread): appended as is.
     const f = result.walFrame!;
     const durable = this.spool.appendFramed(Buffer.from(f.buffer, f.byteOffset, f.byteLength));
+    let request: LoggedRequest | undefined;
+    if (result.worker !== undefined) {
+      const r: LoggedRequest = { ref: null, written: durable.then((ref) => (r.ref = ref), () => null) };
+      request = r;
+    }
     // State changes now (not after the fsync) so that a concurrent compaction snapshot covers it.
     // If the write fails, the client gets an error and re-sends: the events are deduplicated.
-    this.apply(result, at);
+    this.apply(result, at, undefined, request);
     return { durable, rejected: result.rejected, forward: result.forward };
   }
 
@@ -265,30 +290,105 @@ export class AuditPipeline {
   }
 
   /**
-   * A request's intake → correlator (also the replay path). On replay (`chained` given) the
-   * events a chained batch already holds are skipped, and nothing is counted as received again.
+   * A request's intake → correlator (also the replay path). On replay (`replay` given) the
+   * events a chained batch already holds are skipped, those a snapshot gave a decided context
+   * are finalized with it, and nothing is counted as received again. Events a worker holds
+   * (`r.worker`) are noted with their logged `request`.
    */
-  private apply(r: IntakeResult, at: number, chained?: Set<string>): void {
-    const count = !chained;
+  private apply(r: IntakeResult, at: number, replay?: Replay, request?: LoggedRequest): void {
+    const count = !replay;
+    let spans;
     if (r.signal === 'traces') {
       if (count) {
         this.m.spansReceived.inc(r.received);
         this.m.spansDropped.inc(r.intake.dropped);
       }
-      for (const node of r.intake.nodes) this.correlator.addSpan(node, null, at);
-      for (const ev of r.intake.events) if (!chained?.has(ev.event.event_id)) this.correlator.addSpan(ev.node, ev, at);
+      spans = r.intake;
     } else {
       if (count) {
         this.m.logsReceived.inc(r.received);
         this.m.logsDropped.inc(r.intake.dropped);
       }
       for (const [traceId, spanId, pieces] of r.intake.content) this.correlator.addContent(traceId, spanId, pieces, at);
-      const spans = r.intake.spans;
-      if (spans) {
-        for (const node of spans.nodes) this.correlator.addSpan(node, null, at);
-        for (const ev of spans.events) if (!chained?.has(ev.event.event_id)) this.correlator.addSpan(ev.node, ev, at);
-      }
+      spans = r.intake.spans;
     }
+    if (!spans) return;
+    for (const node of spans.nodes) this.correlator.addSpan(node, null, at);
+    const dropped: number[] = [];
+    for (const ev of spans.events) {
+      if (isHeld(ev)) {
+        ev.held.worker = r.worker!;
+        ev.held.request = request;
+        if (!this.correlator.addSpan(ev.node, ev, at)) dropped.push(ev.held.handle);
+        continue;
+      }
+      const id = ev.event.event_id;
+      if (replay?.chained.has(id)) continue;
+      const decided = replay?.decisions.get(id);
+      if (decided) {
+        replay!.decisions.delete(id);
+        for (const piece of decided[1]) ev.pieces.push(piece);
+        finalizeEvent(ev, decided[0], this.privacy, this.pool !== null);
+        this.decided.hold([ev]);
+        continue;
+      }
+      this.correlator.addSpan(ev.node, ev, at);
+    }
+    if (dropped.length > 0) this.pool?.dropHeld(r.worker!, dropped);
+  }
+
+  /**
+   * Makes events a lost worker held local again: each request they were made of is read back
+   * from the log and its intake run here; decided ones are finalized with their decided
+   * context. One whose request cannot be read stays held without a row (the round drops it).
+   */
+  private async materialize(events: HeldEvent[]): Promise<void> {
+    const byRequest = new Map<LoggedRequest | undefined, HeldEvent[]>();
+    for (const h of events) {
+      if (!isHeld(h)) continue; // made local by an earlier call
+      const req = h.held.request as LoggedRequest | undefined;
+      let list = byRequest.get(req);
+      if (!list) byRequest.set(req, (list = []));
+      list.push(h);
+    }
+    for (const [req, list] of byRequest) {
+      const made = new Map<string, PendingEvent>();
+      try {
+        const ref = req ? (req.ref ?? (await req.written)) : null;
+        if (!ref) throw new Error('its request is not in the write-ahead log');
+        const { header, body } = await this.spool.readRecord(ref);
+        const r = this.intakeOfLogged(header as unknown as RequestHeader, body!);
+        const spans = r.signal === 'traces' ? r.intake : r.intake.spans;
+        for (const ev of spans?.events ?? []) made.set(ev.event.event_id, ev);
+      } catch (err) {
+        this.log.error('events an intake worker held could not be made again from the write-ahead log; they are not stored', { events: list.length, error: (err as Error).message });
+        continue;
+      }
+      let remade = 0;
+      for (const h of list) {
+        const p = made.get(h.eventId);
+        if (!p) continue;
+        const ancestors = h.ancestors;
+        const local = makeLocal(h, p);
+        if (ancestors) finalizeEvent(local, ancestors, this.privacy, true);
+        remade++;
+      }
+      this.log.warn('events a lost intake worker held were made again from the write-ahead log', { events: remade, missing: list.length - remade });
+    }
+  }
+
+  /** A logged request's intake, run here (replays, and events a lost worker held). */
+  private intakeOfLogged(h: RequestHeader, body: Buffer): IntakeResult<PendingEvent> {
+    const raw: RawRequest = {
+      signal: h.signal,
+      encoding: h.encoding,
+      body,
+      tenant: h.tenant,
+      defaultTenant: h.defaultTenant,
+      allowedTenants: h.allowedTenants,
+      principal: h.principal,
+    };
+    return runIntake({ raw, decode: this.config.decode, defaultRisk: this.config.defaultRisk, now: h.at, ingestTime: h.ingestTime }, this.privacy);
   }
 
   /** Decides everything pending and waits until it is in ClickHouse (tests, shutdown). */
@@ -347,10 +447,12 @@ export class AuditPipeline {
   }
 
   private async shutdown(): Promise<void> {
-    // Requests still on a worker are logged and applied first (the receivers take no new ones).
-    await this.pool?.close();
+    // Requests still on a worker are logged and applied first (the receivers take no new ones);
+    // the workers stop once what they hold is chained.
+    await this.pool?.settled();
     if (this.timer) clearInterval(this.timer);
     await this.chainEverything();
+    await this.pool?.close();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), this.config.shutdownTimeoutMs);
@@ -372,10 +474,8 @@ export class AuditPipeline {
     try {
       const now = Date.now();
       this.decided.hold(this.correlator.takeReady(now));
-      if (this.spool.compactionDue(now)) this.compactWanted = true;
-      if (this.compactWanted) {
-        if (!this.decided.sealing) this.prepareCompaction();
-      } else if (this.spool.idle || this.decided.heldCount >= this.config.batchRows || this.decided.heldFor(now) >= this.config.maxHoldMs) {
+      if (this.spool.compactionDue(now)) this.compact();
+      if (this.spool.idle || this.decided.heldCount >= this.config.batchRows || this.decided.heldFor(now) >= this.config.maxHoldMs) {
         // Chain now when ClickHouse is idle; else let the batch grow while the insert runs, up
         // to batchRows or maxHoldMs.
         this.decided.chainHeld();
@@ -387,34 +487,31 @@ export class AuditPipeline {
   }
 
   /**
-   * With no round on the workers: first, what is held goes there as one last round (its
-   * content sealed there, not here); then, once that round is chained, what was decided
-   * meanwhile is chained here and the log is compacted.
+   * Compacts the log: a snapshot of what the correlator and the decided events hold, the
+   * requests of the events intake workers hold (not chained yet), then the spool's
+   * unconfirmed batches. Events chained after the snapshot are skipped by a replay (their
+   * batches follow it in the log).
    */
-  private prepareCompaction(): void {
-    if (!this.compactRoundSent) {
-      this.compactRoundSent = true;
-      this.decided.chainHeld();
-      if (this.decided.sealing) return;
-    }
-    this.decided.chainHeld(true);
-    this.compact();
-    this.compactWanted = false;
-    this.compactRoundSent = false;
-  }
-
-  /** Compacts the log: a snapshot of what the correlator holds, then the spool's unconfirmed batches. */
   private compact(): void {
-    const record: SnapshotRecord = { t: 'snapshot', ...this.correlator.snapshot(), decided: this.decided.all() };
-    this.spool.compact(record);
+    const { nodes, pending, held, content } = this.correlator.snapshot();
+    const requests = new Set<LoggedRequest>();
+    for (const h of held) if (h.held.request) requests.add(h.held.request as LoggedRequest);
+    const decided: PendingEvent[] = [];
+    const heldDecided: NonNullable<SnapshotRecord['heldDecided']> = [];
+    for (const p of this.decided.all()) {
+      if (!isHeld(p)) decided.push(p);
+      else {
+        heldDecided.push([p.eventId, p.ancestors ?? [], p.pieces]);
+        if (p.held.request) requests.add(p.held.request as LoggedRequest);
+      }
+    }
+    const record: SnapshotRecord = { t: 'snapshot', nodes, pending, content, decided, heldDecided };
+    this.spool.compact(record, [...requests].map((r) => r.ref ?? r.written));
   }
 
   private kickInserts(): void {
-    // ClickHouse is free: what was decided meanwhile goes now, as one batch (unless a
-    // compaction is being prepared: tick chains then).
-    this.spool.kick(() => {
-      if (!this.compactWanted) this.decided.chainHeld();
-    });
+    // ClickHouse is free: what was decided meanwhile goes now, as one batch.
+    this.spool.kick(() => this.decided.chainHeld());
   }
 
   /**
@@ -431,38 +528,31 @@ export class AuditPipeline {
     const chainedIds = found.chainedIds;
     this.chain.resumeAfter(chainedIds, found.heads);
     // Pass 2: replay requests and snapshots through the correlator, in order.
-    const before = this.correlator.pending;
+    const before = this.correlator.pending + this.decided.count;
+    const replay: Replay = { chained: chainedIds, decisions: new Map() };
     for (const { payload } of records()) {
       const { header, body } = decodeRecord(payload);
       if (header.t === 'request') {
         const h = header as unknown as RequestHeader;
         let result: IntakeResult;
         try {
-          const raw: RawRequest = {
-            signal: h.signal,
-            encoding: h.encoding,
-            body: body!,
-            tenant: h.tenant,
-            defaultTenant: h.defaultTenant,
-            allowedTenants: h.allowedTenants,
-            principal: h.principal,
-          };
-          result = runIntake({ raw, decode: this.config.decode, defaultRisk: this.config.defaultRisk, now: h.at, ingestTime: h.ingestTime }, this.privacy);
+          result = this.intakeOfLogged(h, body!);
         } catch (err) {
           // The error's message can quote the payload (JSON.parse does): log its kind only.
           this.log.error('a logged request no longer decodes; skipped', { error: (err as Error).name, signal: h.signal, encoding: h.encoding });
           continue;
         }
-        this.apply(result, h.at, chainedIds);
+        this.apply(result, h.at, replay);
       } else if (header.t === 'snapshot') {
         const snap = header as unknown as SnapshotRecord;
         for (const n of snap.nodes) this.correlator.addSpan(n, null, Date.now());
         for (const e of snap.pending) if (!chainedIds.has(e.event.event_id)) this.correlator.addSpan(e.node, e, e.arrivedAt);
         for (const [traceId, spanId, pieces] of snap.content) this.correlator.addContent(traceId, spanId, pieces, Date.now());
         for (const e of snap.decided ?? []) if (!chainedIds.has(e.event.event_id)) this.decided.hold([e]);
+        for (const [id, ancestors, pieces] of snap.heldDecided ?? []) replay.decisions.set(id, [ancestors, pieces]);
       }
     }
-    const replayed = this.correlator.pending - before;
+    const replayed = this.correlator.pending + this.decided.count - before;
     this.m.eventsReplayed.inc(replayed + this.spool.spooledEvents);
     this.log.info('recovered from the write-ahead log', {
       records: found.records,
@@ -473,4 +563,21 @@ export class AuditPipeline {
     this.kickInserts();
     this.compact();
   }
+}
+
+/**
+ * Turns a held event's stub into the event made again here (`made`), in place: the correlator
+ * and the decided events keep the same object. Content that joined the stub here joins it.
+ */
+function makeLocal(h: HeldEvent, made: PendingEvent): PendingEvent {
+  const p = h as unknown as PendingEvent & Partial<HeldEvent>;
+  const joined = h.pieces;
+  delete p.held;
+  delete p.eventId;
+  delete p.row;
+  delete p.ancestors;
+  p.event = made.event;
+  p.pieces = [...made.pieces, ...joined];
+  if (made.rawAttributes) p.rawAttributes = made.rawAttributes;
+  return p;
 }

@@ -16,7 +16,7 @@ export { eraseSubject, openSealedContent, type ErasureResult, type OpenedContent
 export { resolvePrivacyConfig, type PrivacyConfig, type PrivacyServeOptions } from './config.ts';
 export { loadPolicy, parsePolicy, PolicyError, DEFAULT_POLICY, type ContentMode, type PrivacyPolicy } from './policy.ts';
 export { RETENTION_REGIME_SPECS, RETENTION_REGIMES, retentionShortfalls, type RetentionRegime, type RetentionRegimeId } from './retention-regimes.ts';
-export { deriveSubjectIdKey, loadPseudonymKey, PrivacyFilter, subjectOf } from './privacy.ts';
+export { deriveSubjectIdKey, loadPseudonymKey, PrivacyFilter, subjectOf, type FinalizerSettings } from './privacy.ts';
 export type { EventFinalizer, FinalizingEvent } from './finalizer.ts';
 export { SubjectVault, sealWith, type SealingKey } from './vault.ts';
 export { applyHotDays, applyRetention, checkStoragePolicy, currentRetention, currentTtl, StoragePolicyError } from './retention.ts';

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Correlator, type StoredEvent } from '../correlate/index.ts';
+import { Correlator, type PendingEvent, type StoredEvent } from '../correlate/index.ts';
 import type { Attributes } from '../model.ts';
 import { makeSpan } from '../normalize/testdata/load.ts';
 import { parsePolicy, type PrivacyPolicy } from './policy.ts';
@@ -24,7 +24,7 @@ function run(privacy: PrivacyFilter, spans: Array<{ name: string; attributes: At
     makeSpan({ name: s.name, attributes: s.attributes, resource: s.resource ?? { 'service.name': 'svc', 'audit.tenant': 'acme' }, parentSpanId: s.parent ?? '' }),
   );
   const intake = intakeSpans(telemetry, privacy, { defaultRisk: 'medium', now: 0, ingestTime: '2026-01-01 00:00:00.000000000' });
-  const c = new Correlator({}, { finalizer: privacy });
+  const c = new Correlator<PendingEvent>({}, { finalizer: privacy });
   for (const n of intake.nodes) c.addSpan(n, null, 0);
   for (const e of intake.events) c.addSpan(e.node, e, 0);
   return c.drain(0).map((p) => p.event as StoredEvent);

@@ -33,7 +33,20 @@ export interface PrivacyOptions {
   policy?: PrivacyPolicy;
   /** Where high-risk raw content is sealed; without one, `sealed` behaves like `redacted`. */
   vault?: SubjectVault | null;
+  /**
+   * Content is sealed elsewhere, with another thread's vault (an intake worker's filter,
+   * intake/held.ts): `sealed` stays `sealed`, and `sealContent` is never called here.
+   */
+  sealsElsewhere?: boolean;
   redactor?: Redactor;
+}
+
+/** What an intake worker needs to finalize events as this filter does (intake/held.ts). */
+export interface FinalizerSettings {
+  masterKey: Uint8Array;
+  policy: PrivacyPolicy;
+  /** Content is sealed (the main thread has a vault): finalize leaves it to seal. */
+  seals: boolean;
 }
 
 /**
@@ -52,6 +65,7 @@ export class PrivacyFilter implements EventFinalizer {
   readonly policy: CompiledPolicy;
   readonly vault: SubjectVault | null;
   private readonly masterKey: Buffer;
+  private readonly sealsElsewhere: boolean;
   private readonly tenantKeys = new Map<string, Buffer>();
   /** Stored forms of identities by tenant (actors and cases repeat across events). */
   private readonly identityCache = new Map<string, string>();
@@ -62,11 +76,22 @@ export class PrivacyFilter implements EventFinalizer {
     this.redactor = opts.redactor ?? new Redactor(policy.redaction);
     this.policy = new CompiledPolicy(policy);
     this.vault = opts.vault ?? null;
+    this.sealsElsewhere = opts.sealsElsewhere ?? false;
+  }
+
+  /** Whether content is sealed: here (a vault) or elsewhere. */
+  private get seals(): boolean {
+    return this.vault !== null || this.sealsElsewhere;
   }
 
   /** Whether intake keeps the raw content pieces (some risk level seals content). */
   get keepsRaw(): boolean {
-    return this.vault !== null && this.policy.seals;
+    return this.seals && this.policy.seals;
+  }
+
+  /** The settings of a filter that finalizes events as this one does, on another thread. */
+  finalizerSettings(): FinalizerSettings {
+    return { masterKey: this.masterKey, policy: this.policy.policy, seals: this.vault !== null };
   }
 
   private tenantKey(salt: string, tenant: string): Buffer {
@@ -210,7 +235,7 @@ export class PrivacyFilter implements EventFinalizer {
   /** Finalize, step 2: what content the event keeps (the policy of its tenant and risk). */
   contentMode(e: AuditEvent): ContentMode {
     const mode = this.policy.contentMode(e.tenant, e.risk);
-    return mode === 'sealed' && !this.vault ? 'redacted' : mode;
+    return mode === 'sealed' && !this.seals ? 'redacted' : mode;
   }
 
   /**
@@ -236,8 +261,18 @@ export class PrivacyFilter implements EventFinalizer {
    * null when the subject was erased after the event arrived.
    */
   sealingKey(e: AuditEvent, arrivedAt: number): SealingKey | null {
+    return this.subjectKey(e.tenant, subjectOf(e), arrivedAt);
+  }
+
+  /** `prepareSealingKeys` for subjects named elsewhere (by a worker that finalized their events). */
+  prepareSubjectKeys(subjects: ReadonlyArray<readonly [tenant: string, subject: string, arrivedAt: number]>): Promise<void> | null {
+    return subjects.length === 0 ? null : (this.vault?.prepare(subjects) ?? null);
+  }
+
+  /** `sealingKey` of a subject named elsewhere. */
+  subjectKey(tenant: string, subject: string, arrivedAt: number): SealingKey | null {
     if (!this.vault) throw new Error('no subject key store: content is not sealed');
-    return this.vault.sealingKey(e.tenant, subjectOf(e), arrivedAt);
+    return this.vault.sealingKey(tenant, subject, arrivedAt);
   }
 }
 

@@ -5,7 +5,7 @@ import type { Metrics } from '../internal/metrics.ts';
 import { EVENT_COLUMNS } from '../store/schema.ts';
 import type { RowWriter } from '../store/rowbinary.ts';
 import type { Store } from '../store/store.ts';
-import { decodeRecord, encodeRecord, isSnapshot, recordParts, type ChainedHeader } from './records.ts';
+import { decodeRecord, encodeRecord, isSnapshot, recordParts, type ChainedHeader, type RecordHeader } from './records.ts';
 import { ROW_CHUNK_BYTES, RowBuffers } from './row-buffers.ts';
 import type { WalRecord, WalRef, WriteAheadLog } from './wal.ts';
 
@@ -396,6 +396,17 @@ export class Spool {
     }
   }
 
+  /**
+   * Reads a record back from the log (a request whose events a lost worker held), retrying
+   * while a compaction moves it.
+   */
+  readRecord(ref: WalRef): Promise<{ header: RecordHeader; body?: Buffer }> {
+    return retry(async () => decodeRecord(await this.wal.read(ref)), {
+      ...LOAD_RETRY,
+      classify: (err) => ({ retry: (err as NodeJS.ErrnoException).code === 'ENOENT' }),
+    });
+  }
+
   /** The batch's header and rows, from memory or read back from the log. */
   private async load(b: ChainedBatch): Promise<{ header: ChainedHeader; rows: readonly Buffer[] }> {
     return retry(
@@ -426,12 +437,13 @@ export class Spool {
   }
 
   /**
-   * Compacts the log: the caller's snapshot record (what is pending upstream), then the
-   * unconfirmed batches. Batches already in the log are copied from it as they are, a few MiB
+   * Compacts the log: the caller's snapshot record (what is pending upstream), the caller's
+   * `records` still needed (requests whose events are held on intake workers; a promise for
+   * one not written yet, null if it never is), then the unconfirmed batches. Batches already in the log are copied from it as they are, a few MiB
    * at a time (their refs move to the new segment); only those not yet logged are written from
    * memory. A compaction thus costs little memory, however large the spool.
    */
-  compact(snapshot: object): void {
+  compact(snapshot: object, records: ReadonlyArray<WalRef | Promise<WalRef | null>> = []): void {
     if (this.compacting) return;
     this.compacting = true;
     this.lastCompactAt = Date.now();
@@ -440,8 +452,8 @@ export class Spool {
     // and the snapshot is framed like them: the log keeps the rotation's place in its queue.
     const carried = batches.map((b) => b.ref ?? (b.framed ? { framed: b.framed } : Buffer.concat(recordParts(b.full!.header, b.full!.rows))));
     this.wal
-      .compact({ framed: this.frameOf([encodeRecord(snapshot)]) }, carried)
-      .then((refs) => batches.forEach((b, i) => (b.ref = refs[i])))
+      .compact({ framed: this.frameOf([encodeRecord(snapshot)]) }, [...records, ...carried])
+      .then((refs) => batches.forEach((b, i) => (b.ref = refs[records.length + i])))
       .catch((err) => this.log.error('write-ahead log compaction failed', { error: (err as Error).message }))
       .finally(() => {
         this.compacting = false;

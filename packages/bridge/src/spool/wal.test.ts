@@ -145,9 +145,9 @@ describe('WriteAheadLog refs', () => {
     expect(refs[3].segment).toBeGreaterThan(oldSegment); // updated in place
     expect(moved[0]).toEqual(refs[3]);
     expect(String(await wal.read(refs[3]))).toBe('batch 3');
-    expect(String(await wal.read(moved[1]))).toBe('fresh');
+    expect(String(await wal.read(moved[1]!))).toBe('fresh');
     const after = await wal.append('after');
-    expect(after.offset).toBe(moved[1].offset + moved[1].length);
+    expect(after.offset).toBe(moved[1]!.offset + moved[1]!.length);
     await wal.close();
     const { records, wal: w2 } = await WriteAheadLog.openForReplay({ dir: d, segmentBytes: 1 << 20, fsync: true, key });
     // Iterable twice, one segment at a time.

@@ -65,7 +65,7 @@ interface Waiter {
 
 type QueuedOp =
   | { kind: 'data'; payload: Buffer; ref: WalRef | null; waiter: Waiter }
-  | { kind: 'rotate'; snapshot: Promise<Buffer>; carried: Array<Promise<Buffer> | WalRef>; waiter: Waiter };
+  | { kind: 'rotate'; snapshot: Promise<Buffer>; carried: Array<Promise<Buffer> | WalRef | Promise<WalRef | null>>; waiter: Waiter };
 
 /** A record being framed elsewhere (`frame`, on a worker thread), for `compact`. It must not reject. */
 export interface FramedLater {
@@ -282,16 +282,18 @@ export class WriteAheadLog {
    * their content is either in ClickHouse or in the new segment. Records queued before the
    * call land in the old segment, records queued after it in the new one. Resolves with the new
    * refs of the carried records (ref arguments are also updated in place). A record given as
-   * `FramedLater` holds its place in the queue while it is framed elsewhere.
+   * `FramedLater` holds its place in the queue while it is framed elsewhere. A ref may also be
+   * given as a promise of a record queued before the call: it is carried once written, and
+   * left out (its new ref null) if it resolves to null.
    */
-  compact(snapshot: string | Buffer | FramedLater, carried: Array<string | Buffer | WalRef | FramedLater> = []): Promise<WalRef[]> {
+  compact(snapshot: string | Buffer | FramedLater, carried: Array<string | Buffer | WalRef | FramedLater | Promise<WalRef | null>> = []): Promise<Array<WalRef | null>> {
     if (this.closed) return Promise.reject(new Error('write-ahead log is closed'));
     const framed = (c: string | Buffer | FramedLater): Promise<Buffer> => (typeof c === 'string' || Buffer.isBuffer(c) ? Promise.resolve(this.frame(c)) : c.framed);
     return new Promise<WalRef[]>((resolve, reject) => {
       this.queue.push({
         kind: 'rotate',
         snapshot: framed(snapshot),
-        carried: carried.map((c) => (typeof c === 'string' || Buffer.isBuffer(c) || 'framed' in c ? framed(c) : c)),
+        carried: carried.map((c) => (c instanceof Promise ? c : typeof c === 'string' || Buffer.isBuffer(c) || 'framed' in c ? framed(c) : c)),
         waiter: { resolve: resolve as (v: unknown) => void, reject },
       });
       this.kick();
@@ -404,7 +406,7 @@ export class WriteAheadLog {
     this.dirty = false;
   }
 
-  private async rotate(snapshot: Buffer, carried: Array<Buffer | WalRef>): Promise<WalRef[]> {
+  private async rotate(snapshot: Buffer, carried: Array<Buffer | WalRef | null>): Promise<Array<WalRef | null>> {
     const old = this.listSegments().filter((s) => s <= this.segment);
     // Opened before the current one is closed: if the disk cannot take a new file, nothing changed.
     const next = await open(this.path(this.segment + 1), 'a');
@@ -415,12 +417,16 @@ export class WriteAheadLog {
     this.dirty = false;
     this.syncDir();
     this.appendedSinceRotate = 0;
-    const refs: WalRef[] = [];
+    const refs: Array<WalRef | null> = [];
     let written = 0;
     try {
       let chunk: Buffer[] = [snapshot];
       let chunkBytes = snapshot.length;
       for (const c of carried) {
+        if (c === null) {
+          refs.push(null);
+          continue;
+        }
         const bytes = Buffer.isBuffer(c) ? c : await this.readFrame(c);
         refs.push({ segment: this.segment, offset: written + chunkBytes, length: bytes.length });
         chunk.push(bytes);
@@ -445,7 +451,7 @@ export class WriteAheadLog {
     this.segmentSize = written;
     this.totalBytes += written;
     carried.forEach((c, i) => {
-      if (!Buffer.isBuffer(c)) Object.assign(c, refs[i]);
+      if (c !== null && !Buffer.isBuffer(c)) Object.assign(c, refs[i]);
     });
     for (const seq of old) {
       const file = this.path(seq);

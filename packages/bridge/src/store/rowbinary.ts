@@ -14,8 +14,9 @@ export class RowWriter {
   buf: Buffer;
   pos = 0;
 
-  constructor(initial = 1 << 20) {
-    this.buf = Buffer.allocUnsafe(initial);
+  /** `initial`: a size, or a buffer to write into (reused memory). */
+  constructor(initial: number | Buffer = 1 << 20) {
+    this.buf = typeof initial === 'number' ? Buffer.allocUnsafe(initial) : initial;
   }
 
   ensure(n: number): void {
