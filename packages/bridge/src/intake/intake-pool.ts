@@ -100,6 +100,8 @@ export interface IntakeWorkerData {
 }
 
 const YOUNG_GENERATION_MB = 48;
+/** Requests sent to one worker at a time; more wait in the pool (`pump`). */
+const JOBS_PER_WORKER = 2;
 /** Bodies from this size move to the worker (smaller ones live in Node's shared buffer pool). */
 const TRANSFER_MIN_BYTES = 64 * 1024;
 
@@ -174,6 +176,8 @@ interface Slot {
   pending: Map<number, { resolve: (r: never) => void; reject: (e: Error) => void }>;
   /** Set by the worker's first message ('ready'): it loaded. */
   started: boolean;
+  /** Requests (`run`) sent to it and not answered yet. */
+  jobs: number;
 }
 
 /** A data key as sent to a worker. */
@@ -212,6 +216,8 @@ export class IntakePool {
   private readonly onWorkerError: (err: Error) => void;
   private readonly script: URL;
   private nextSlotId = 0;
+  /** Requests waiting for a worker with room (`pump`). */
+  private readonly waiting: Array<{ job: IntakeJob; resolve: (r: IntakeResult) => void; reject: (e: Error) => void }> = [];
 
   /** `script` is the worker's module (tests give another). */
   constructor(size: number, data: IntakeWorkerData, onWorkerError: (err: Error) => void = () => {}, script = new URL(`./intake-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)) {
@@ -227,9 +233,9 @@ export class IntakePool {
     return !this.brokenReason && !this.closed;
   }
 
-  /** Jobs sent to the workers and not answered yet. */
+  /** Jobs sent to the workers and not answered yet, and requests waiting to be sent. */
   get inFlight(): number {
-    let n = 0;
+    let n = this.waiting.length;
     for (const s of this.slots) n += s.pending.size;
     return n;
   }
@@ -239,9 +245,39 @@ export class IntakePool {
    * copied: `job.raw.body` is empty afterwards, as RawRequest allows).
    */
   run(job: IntakeJob): Promise<IntakeResult> {
-    const body = job.raw.body;
-    const owned = body.byteLength >= TRANSFER_MIN_BYTES && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
-    return this.send<IntakeResult>((id) => ({ id, job }), owned ? [body.buffer as ArrayBuffer] : []);
+    if (this.closed) return Promise.reject(new Error('the intake workers are stopped'));
+    if (this.brokenReason) return Promise.reject(new Error(`the intake workers could not be started: ${this.brokenReason}`));
+    return new Promise<IntakeResult>((resolve, reject) => {
+      this.waiting.push({ job, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /**
+   * Sends waiting jobs to workers with fewer than JOBS_PER_WORKER in flight. The rest wait here:
+   * a worker takes its messages in order, and a round of held events (`finalizeHeld`,
+   * `encodeHeld`) queued behind many requests kept those events, and their memory, waiting.
+   */
+  private pump(): void {
+    while (this.waiting.length > 0) {
+      if (this.brokenReason || this.slots.length === 0) {
+        for (const w of this.waiting.splice(0)) w.reject(new Error(`the intake workers could not be started: ${this.brokenReason}`));
+        return;
+      }
+      let slot = this.slots[0]!;
+      for (const s of this.slots) if (s.jobs < slot.jobs) slot = s;
+      if (slot.jobs >= JOBS_PER_WORKER) return;
+      const { job, resolve, reject } = this.waiting.shift()!;
+      const body = job.raw.body;
+      const owned = body.byteLength >= TRANSFER_MIN_BYTES && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+      slot.jobs++;
+      this.post<IntakeResult>(slot, (id) => ({ id, job }), owned ? [body.buffer as ArrayBuffer] : [])
+        .then(resolve, reject)
+        .finally(() => {
+          slot.jobs--;
+          this.pump();
+        });
+    }
   }
 
   /**
@@ -358,7 +394,7 @@ export class IntakePool {
     });
     // Idle workers must not keep the process alive (the CLI exits when the bridge stops).
     worker.unref();
-    const slot: Slot = { id: ++this.nextSlotId, worker, pending: new Map(), started: false };
+    const slot: Slot = { id: ++this.nextSlotId, worker, pending: new Map(), started: false, jobs: 0 };
     worker.on('message', (reply: Reply | 'ready') => {
       if (reply === 'ready') {
         slot.started = true;
