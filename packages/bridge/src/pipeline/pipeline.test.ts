@@ -252,4 +252,31 @@ describe('AuditPipeline', () => {
       expect(JSON.stringify((opened as { content: unknown }).content)).toContain(`refund for jane.doe@example.com (${String(row.correlation_id)})`);
     }
   });
+
+  it('a compaction at the end of a replay keeps the events the replay decided at once: a crash right after it loses none', async () => {
+    const chainId = 'replaycompact';
+    const dir = join(dataDir, 'replay-compact');
+    const walKey = randomBytes(32);
+    // No tick: nothing is taken from the correlator or chained unless the code under test does it.
+    const frozen = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId, walKey, intakeWorkers: 1, flushIntervalMs: 60_000 };
+    type WithPool = { pool: { close(): Promise<void> } };
+    // Run 1: three requests of model calls without parents, decided at once, acknowledged; then a "crash".
+    const first = await AuditPipeline.start(store, privacy, frozen, silentLogger, new Metrics());
+    for (let i = 0; i < 3; i++) await first.ingest({ signal: 'traces', encoding: 'json', body: modelCalls({ caseId: (n) => `CASE-RC-${i}-${n}`, spans: 10 }) });
+    await (first as unknown as WithPool).pool.close();
+    // Run 2 replays them, decides them at once and compacts the log (its requests go); "crash" again.
+    const second = await AuditPipeline.start(store, privacy, frozen, silentLogger, new Metrics());
+    await new Promise((r) => setTimeout(r, 500)); // the compaction's rotation
+    await (second as unknown as WithPool).pool.close();
+    // Run 3 must find them in the log.
+    const third = await AuditPipeline.start(store, privacy, { ...frozen, flushIntervalMs: 100 }, silentLogger, new Metrics());
+    try {
+      await third.flush();
+    } finally {
+      await third.close();
+    }
+    const rows = await store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
+    expect(rows).toHaveLength(30);
+    expect(chainBreaks(rows, GENESIS_HASH, eventHash)).toEqual([]);
+  });
 });

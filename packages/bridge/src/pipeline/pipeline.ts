@@ -493,6 +493,9 @@ export class AuditPipeline {
    * batches follow it in the log).
    */
   private compact(): void {
+    // Events decided and not taken yet are in neither the correlator's snapshot nor the decided
+    // events: taken first, or a compaction at the end of a replay lost them with their requests.
+    this.decided.hold(this.correlator.takeReady(Date.now()));
     const { nodes, pending, held, content } = this.correlator.snapshot();
     const requests = new Set<LoggedRequest>();
     for (const h of held) if (h.held.request) requests.add(h.held.request as LoggedRequest);
