@@ -14,6 +14,7 @@ import {
   millisBetween,
   modelOutput,
   parseContent,
+  rawContentNote,
   stepTitle,
   traceUrl,
 } from './format.ts';
@@ -69,6 +70,13 @@ describe('content, as stored (redacted)', () => {
   it("shows a reviewer's edits when the app captured them", () => {
     expect(approvalEdits(event({ attributes: { 'audit.approval.edits': '{"amount":40}' } }))).toBe('{\n  "amount": 40\n}');
     expect(approvalEdits(event())).toBeNull();
+  });
+
+  it('says why an event has no raw content to open: erased before it was sealed, or not kept', () => {
+    expect(rawContentNote(event({ has_sealed_content: false, attributes: { 'otel_audit.content_sealed': 'erased' } }))).toMatch(/^Raw content erased: its subject was erased/);
+    expect(rawContentNote(event({ has_sealed_content: false, attributes: { 'otel_audit.content_sealed': 'unavailable' } }))).toMatch(/^Raw content not kept/);
+    expect(rawContentNote(event({ has_sealed_content: true, attributes: { 'otel_audit.content_sealed': 'erased' } }))).toBeNull();
+    expect(rawContentNote(event({ has_sealed_content: false }))).toBeNull();
   });
 });
 

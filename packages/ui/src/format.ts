@@ -386,6 +386,18 @@ export function approvalEdits(e: Pick<AuditEvent, 'attributes'>): string | null 
   }
 }
 
+/**
+ * Why a sealed-content event has no raw content to open (`otel_audit.content_sealed`, set by the
+ * bridge at finalize): its subject was erased before it was stored, or it could not be sealed.
+ */
+export function rawContentNote(e: Pick<AuditEvent, 'attributes' | 'has_sealed_content'>): string | null {
+  if (e.has_sealed_content) return null;
+  const why = e.attributes?.['otel_audit.content_sealed'];
+  if (why === 'erased') return 'Raw content erased: its subject was erased (otel-audit erase) after the event arrived, before it was sealed. Digests and redacted content remain.';
+  if (why === 'unavailable') return 'Raw content not kept: part of it arrived without its raw form, so it could not be sealed.';
+  return null;
+}
+
 /** Pretty JSON of a value that may be JSON text. */
 export function prettyJson(v: unknown): string {
   if (typeof v === 'string') {

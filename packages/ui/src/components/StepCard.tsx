@@ -13,6 +13,7 @@ import {
   modelOutput,
   parseContent,
   prettyJson,
+  rawContentNote,
   stepTitle,
   type Message,
 } from '../format.ts';
@@ -409,6 +410,7 @@ function Footer({ event: e, onOpenRaw }: { event: AuditEvent; onOpenRaw: (e: Aud
       </span>
       {e.service_name && <span class="muted">{e.service_name}</span>}
       {e.risk && <span class={`risk risk-${e.risk}`}>{e.risk} risk</span>}
+      {rawContentNote(e) && <span class="muted raw-note">{rawContentNote(e)}</span>}
       {e.has_sealed_content &&
         (mayRead ? (
           <button type="button" class="small" onClick={() => onOpenRaw(e)}>
