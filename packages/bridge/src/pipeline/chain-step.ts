@@ -66,6 +66,11 @@ export class ChainStep {
     for (const [chainId, fresh] of groups) this.appendTo(chainId, fresh);
   }
 
+  /** Whether the event was chained lately (stored, or in a chained batch of the log): chaining it again would drop it. */
+  chained(eventId: string): boolean {
+    return this.o.recent.has(eventId);
+  }
+
   /**
    * After a replay found chained batches in the log: their events are not chained again, and
    * each chain continues after the newest of them.

@@ -279,4 +279,27 @@ describe('AuditPipeline', () => {
     expect(rows).toHaveLength(30);
     expect(chainBreaks(rows, GENESIS_HASH, eventHash)).toEqual([]);
   });
+
+  it('a replay skips events already stored: they are not decided again, nor carried by the next compaction', async () => {
+    const chainId = 'replayskip';
+    const dir = join(dataDir, 'replay-skip');
+    const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId, walKey: randomBytes(32), intakeWorkers: 1 };
+    type WithPool = { pool: { close(): Promise<void> } };
+    const first = await AuditPipeline.start(store, privacy, config, silentLogger, new Metrics());
+    await first.ingest({ signal: 'traces', encoding: 'json', body: modelCalls({ caseId: (n) => `CASE-SKIP-${n}`, spans: 20 }) });
+    await first.flush();
+    // A "crash" after they were stored: the log still holds their request.
+    await (first as unknown as WithPool).pool.close();
+    const metrics = new Metrics();
+    const second = await AuditPipeline.start(store, privacy, config, silentLogger, metrics);
+    try {
+      expect(metrics.snapshot().otel_audit_events_replayed_total).toBe(0);
+      expect(metrics.snapshot().otel_audit_events_pending).toBe(0);
+      await second.flush();
+    } finally {
+      await second.close();
+    }
+    const rows = await store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
+    expect(rows).toHaveLength(20);
+  });
 });

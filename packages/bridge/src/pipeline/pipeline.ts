@@ -17,9 +17,8 @@ import { DecidedEvents } from './decided.ts';
 import { RecentIds } from './recent-ids.ts';
 import { checkPipelineConfig, type PipelineConfig } from './config.ts';
 
-/** What a replay knows besides the records: events already chained, and decided contexts of events held on workers. */
+/** What a replay knows besides the records: the decided contexts of events that were held on workers. */
 interface Replay {
-  chained: Set<string>;
   decisions: Map<string, [ancestors: AuditContext[], pieces: ContentPiece[]]>;
 }
 
@@ -291,7 +290,7 @@ export class AuditPipeline {
 
   /**
    * A request's intake → correlator (also the replay path). On replay (`replay` given) the
-   * events a chained batch already holds are skipped, those a snapshot gave a decided context
+   * events chained already (stored, or in a chained batch of the log) are skipped, those a snapshot gave a decided context
    * are finalized with it, and nothing is counted as received again. Events a worker holds
    * (`r.worker`) are noted with their logged `request`.
    */
@@ -323,7 +322,9 @@ export class AuditPipeline {
         continue;
       }
       const id = ev.event.event_id;
-      if (replay?.chained.has(id)) continue;
+      // Chained already (stored, or in a chained batch of the log): it would be dropped as re-sent
+      // at the chain step, and until then a compaction would carry it again.
+      if (replay && this.chain.chained(id)) continue;
       const decided = replay?.decisions.get(id);
       if (decided) {
         replay!.decisions.delete(id);
@@ -532,7 +533,7 @@ export class AuditPipeline {
     this.chain.resumeAfter(chainedIds, found.heads);
     // Pass 2: replay requests and snapshots through the correlator, in order.
     const before = this.correlator.pending + this.decided.count;
-    const replay: Replay = { chained: chainedIds, decisions: new Map() };
+    const replay: Replay = { decisions: new Map() };
     for (const { payload } of records()) {
       const { header, body } = decodeRecord(payload);
       if (header.t === 'request') {
@@ -549,9 +550,9 @@ export class AuditPipeline {
       } else if (header.t === 'snapshot') {
         const snap = header as unknown as SnapshotRecord;
         for (const n of snap.nodes) this.correlator.addSpan(n, null, Date.now());
-        for (const e of snap.pending) if (!chainedIds.has(e.event.event_id)) this.correlator.addSpan(e.node, e, e.arrivedAt);
+        for (const e of snap.pending) if (!this.chain.chained(e.event.event_id)) this.correlator.addSpan(e.node, e, e.arrivedAt);
         for (const [traceId, spanId, pieces] of snap.content) this.correlator.addContent(traceId, spanId, pieces, Date.now());
-        for (const e of snap.decided ?? []) if (!chainedIds.has(e.event.event_id)) this.decided.hold([e]);
+        for (const e of snap.decided ?? []) if (!this.chain.chained(e.event.event_id)) this.decided.hold([e]);
         for (const [id, ancestors, pieces] of snap.heldDecided ?? []) replay.decisions.set(id, [ancestors, pieces]);
       }
     }
