@@ -63,10 +63,6 @@ export class HeldEvents {
     this.finalizer = finalizer;
   }
 
-  get size(): number {
-    return this.events.size;
-  }
-
   /** Keeps the event; returns the stub that goes to the main thread (its `worker` set there). */
   hold(p: PendingEvent): HeldEvent {
     const handle = ++this.next;

@@ -245,8 +245,8 @@ export class IntakePool {
    * copied: `job.raw.body` is empty afterwards, as RawRequest allows).
    */
   run(job: IntakeJob): Promise<IntakeResult> {
-    if (this.closed) return Promise.reject(new Error('the intake workers are stopped'));
-    if (this.brokenReason) return Promise.reject(new Error(`the intake workers could not be started: ${this.brokenReason}`));
+    const unusable = this.unusable();
+    if (unusable) return Promise.reject(unusable);
     return new Promise<IntakeResult>((resolve, reject) => {
       this.waiting.push({ job, resolve, reject });
       this.pump();
@@ -341,11 +341,18 @@ export class IntakePool {
   }
 
   private send<T>(message: (id: number) => WorkerMessage, transfer: ArrayBuffer[] = []): Promise<T> {
-    if (this.closed) return Promise.reject(new Error('the intake workers are stopped'));
-    if (this.brokenReason) return Promise.reject(new Error(`the intake workers could not be started: ${this.brokenReason}`));
+    const unusable = this.unusable();
+    if (unusable) return Promise.reject(unusable);
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
     return this.post(slot, message, transfer);
+  }
+
+  /** Why no job can be sent now, or null. */
+  private unusable(): Error | null {
+    if (this.closed) return new Error('the intake workers are stopped');
+    if (this.brokenReason) return new Error(`the intake workers could not be started: ${this.brokenReason}`);
+    return null;
   }
 
   /** To the worker with this number; rejects when it is gone. */

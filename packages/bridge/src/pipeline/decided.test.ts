@@ -71,7 +71,7 @@ describe('DecidedEvents', () => {
     const c = decided('C', 25, 'high');
     d.hold(a);
     d.chainHeld();
-    expect(d.sealing).toBe(true);
+    expect(d.roundsOut).toBe(true);
     // Nothing to seal, but a round is out: it waits its turn instead of overtaking it.
     d.hold(b);
     d.chainHeld();
@@ -82,7 +82,7 @@ describe('DecidedEvents', () => {
     expect(chained).toEqual([]);
     await d.settled();
     expect(errors).toEqual([]);
-    expect(d.sealing).toBe(false);
+    expect(d.roundsOut).toBe(false);
     expect(d.count).toBe(0);
     expect(chained.map(ids)).toEqual([ids(a), ids(b), ids(c)]);
     expectSealed(chained.flat());

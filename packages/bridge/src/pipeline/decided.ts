@@ -74,7 +74,7 @@ export class DecidedEvents {
   }
 
   /** True while a round is on the workers. */
-  get sealing(): boolean {
+  get roundsOut(): boolean {
     return this.rounds.length > 0;
   }
 
@@ -108,7 +108,7 @@ export class DecidedEvents {
       if (isHeld(p)) anyHeld = true;
       else if (p.contentToSeal !== undefined) anyToSeal = true;
     }
-    if (!this.sealing && !anyHeld && (!anyToSeal || !this.o.workers?.usable)) {
+    if (!this.roundsOut && !anyHeld && (!anyToSeal || !this.o.workers?.usable)) {
       for (const p of ready) sealContentNow(p as PendingEvent, this.o.privacy);
       this.o.chain(ready);
       return;

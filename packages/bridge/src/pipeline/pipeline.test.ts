@@ -50,6 +50,16 @@ async function storedRows(caseId: string): Promise<Array<SealedRow & { content: 
   );
 }
 
+/** A chain's high-risk rows in seq order. */
+const highChain = (chainId: string) =>
+  store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
+
+/**
+ * A "crash" of a pipeline in this process: it is left as it is (nothing flushed, closed or
+ * compacted), and only its intake workers are stopped; a new pipeline then opens its log.
+ */
+const crash = (p: AuditPipeline) => (p as unknown as { pool: { close(): Promise<void> } }).pool.close();
+
 describe('AuditPipeline', () => {
   it('finalize with deferred sealing leaves the raw content to seal, and nothing sealed yet', () => {
     const [p] = decided('CASE-DEFER');
@@ -156,7 +166,7 @@ describe('AuditPipeline', () => {
       sampling = false;
       await pipeline.close();
     }
-    const rows = await store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
+    const rows = await highChain(chainId);
     expect(rows).toHaveLength(600);
     expect(chainBreaks(rows, GENESIS_HASH, eventHash)).toEqual([]);
     // One batch of rows is about 50 × 3 KB; all 600 at once would have been about 1.8 MB.
@@ -181,7 +191,7 @@ describe('AuditPipeline', () => {
       await pipeline.close();
     }
     const read = () =>
-      store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
+      highChain(chainId);
     const rows = await read();
     expect(rows).toHaveLength(960);
     expect(new Set(rows.map((r) => r.event_id)).size).toBe(960);
@@ -212,7 +222,7 @@ describe('AuditPipeline', () => {
       } finally {
         await pipeline.close();
       }
-      const rows = await store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
+      const rows = await highChain(chainId);
       expect(rows).toHaveLength(300);
       expect(chainBreaks(rows, GENESIS_HASH, eventHash)).toEqual([]);
     });
@@ -238,7 +248,7 @@ describe('AuditPipeline', () => {
     } finally {
       await pipeline.close();
     }
-    const rows = await store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
+    const rows = await highChain(chainId);
     expect(rows).toHaveLength(60);
     expect(new Set(rows.map((r) => r.correlation_id)).size).toBe(60);
     // The waiting ones were made again here (the others may have been chained before the worker went).
@@ -259,15 +269,14 @@ describe('AuditPipeline', () => {
     const walKey = randomBytes(32);
     // No tick: nothing is taken from the correlator or chained unless the code under test does it.
     const frozen = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId, walKey, intakeWorkers: 1, flushIntervalMs: 60_000 };
-    type WithPool = { pool: { close(): Promise<void> } };
     // Run 1: three requests of model calls without parents, decided at once, acknowledged; then a "crash".
     const first = await AuditPipeline.start(store, privacy, frozen, silentLogger, new Metrics());
     for (let i = 0; i < 3; i++) await first.ingest({ signal: 'traces', encoding: 'json', body: modelCalls({ caseId: (n) => `CASE-RC-${i}-${n}`, spans: 10 }) });
-    await (first as unknown as WithPool).pool.close();
+    await crash(first);
     // Run 2 replays them, decides them at once and compacts the log (its requests go); "crash" again.
     const second = await AuditPipeline.start(store, privacy, frozen, silentLogger, new Metrics());
     await new Promise((r) => setTimeout(r, 500)); // the compaction's rotation
-    await (second as unknown as WithPool).pool.close();
+    await crash(second);
     // Run 3 must find them in the log.
     const third = await AuditPipeline.start(store, privacy, { ...frozen, flushIntervalMs: 100 }, silentLogger, new Metrics());
     try {
@@ -275,7 +284,7 @@ describe('AuditPipeline', () => {
     } finally {
       await third.close();
     }
-    const rows = await store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
+    const rows = await highChain(chainId);
     expect(rows).toHaveLength(30);
     expect(chainBreaks(rows, GENESIS_HASH, eventHash)).toEqual([]);
   });
@@ -284,12 +293,11 @@ describe('AuditPipeline', () => {
     const chainId = 'replayskip';
     const dir = join(dataDir, 'replay-skip');
     const config = { ...DEFAULT_PIPELINE_CONFIG, dataDir: dir, chainId, walKey: randomBytes(32), intakeWorkers: 1 };
-    type WithPool = { pool: { close(): Promise<void> } };
     const first = await AuditPipeline.start(store, privacy, config, silentLogger, new Metrics());
     await first.ingest({ signal: 'traces', encoding: 'json', body: modelCalls({ caseId: (n) => `CASE-SKIP-${n}`, spans: 20 }) });
     await first.flush();
     // A "crash" after they were stored: the log still holds their request.
-    await (first as unknown as WithPool).pool.close();
+    await crash(first);
     const metrics = new Metrics();
     const second = await AuditPipeline.start(store, privacy, config, silentLogger, metrics);
     try {
@@ -299,7 +307,7 @@ describe('AuditPipeline', () => {
     } finally {
       await second.close();
     }
-    const rows = await store.rows<Record<string, unknown>>(`SELECT * FROM otel_audit.events WHERE chain_id = {c:String} ORDER BY seq`, { c: `${chainId}-high` });
+    const rows = await highChain(chainId);
     expect(rows).toHaveLength(20);
   });
 });
