@@ -163,12 +163,39 @@ describe('IntakePool', () => {
     }
   });
 
+  it('bounds the old generation of each worker, so V8 collects it before it grows to several times what it holds', async () => {
+    const slots = (pool as unknown as { slots: Array<{ worker: { getHeapStatistics(): Promise<{ heap_size_limit: number }> } }> }).slots;
+    const { heap_size_limit } = await slots[0].worker.getHeapStatistics();
+    // Under 2 GiB, V8's growing factor is capped at 1.3–2 instead of 4 (intake-pool.ts).
+    expect(heap_size_limit).toBeGreaterThanOrEqual(1024 * 2 ** 20);
+    expect(heap_size_limit).toBeLessThan(2048 * 2 ** 20);
+  });
+
+  it('a worker that reaches its heap limit dies alone: its jobs fail, it is replaced, this thread goes on', async () => {
+    const failures: string[] = [];
+    const tight = new IntakePool(1, { policy: DEFAULT_POLICY, keepsRaw: false }, (err) => failures.push(err.message), { oldGenerationMb: 16 });
+    try {
+      // One request of 20,000 spans: its decoded spans and events outgrow 16 MiB.
+      const t = traceId();
+      const spans: SpanSpec[] = Array.from({ length: 20_000 }, (_, i) => ({ traceId: t, spanId: spanId(), name: `step ${i}`, kind: 1, attributes: { 'audit.correlation_id': `CASE-${i}`, note: 'x'.repeat(200 + (i % 50)) } }));
+      const small = tracesJob('protobuf');
+      const big: IntakeJob = { ...small, raw: { ...small.raw, body: Buffer.from(encodeTraces(spans, 'protobuf')) } };
+      await expect(tight.run(big)).rejects.toThrow(/intake worker failed: .*memory limit/);
+      expect(failures).toHaveLength(1);
+      expect(failures[0]).toMatch(/memory limit/);
+      const after = await tight.run(tracesJob('protobuf'));
+      expect(after.received).toBe(3);
+    } finally {
+      await tight.close();
+    }
+  });
+
   it('gives up workers that cannot even start, after three tries, instead of respawning forever', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'intake-pool-'));
     const script = join(dir, 'broken-worker.mjs');
     writeFileSync(script, "throw new Error('cannot load the intake module');\n");
     const failures: string[] = [];
-    const broken = new IntakePool(1, { policy: DEFAULT_POLICY, keepsRaw: false }, (err) => failures.push(err.message), pathToFileURL(script));
+    const broken = new IntakePool(1, { policy: DEFAULT_POLICY, keepsRaw: false }, (err) => failures.push(err.message), { script: pathToFileURL(script) });
     try {
       const deadline = Date.now() + 10_000;
       while (broken.usable && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

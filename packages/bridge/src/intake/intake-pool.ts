@@ -100,6 +100,16 @@ export interface IntakeWorkerData {
 }
 
 const YOUNG_GENERATION_MB = 48;
+/**
+ * The limit of a worker's old generation. V8 lets an old generation grow between full
+ * collections by up to 4× its live size when its limit is 2 GiB or more (the default here is
+ * ~4 GiB), by 1.3–2× under it (1.6× at 1 GiB). A worker's live set is small (the events it holds,
+ * ~50–100 MiB under the bench) but all of it dies old, so its heap grew to ~290 MiB between
+ * collections, and V8 keeps the pages: bench peak RSS 1,054–1,107 MiB without a limit, 950 at
+ * 2,000 MiB, 794–866 at 1,024, same CPU per span. A worker that reaches it dies alone
+ * (ERR_WORKER_OUT_OF_MEMORY) and is replaced; the pipeline makes its events again from the log.
+ */
+const OLD_GENERATION_MB = 1024;
 /** Requests sent to one worker at a time; more wait in the pool (`pump`). */
 const JOBS_PER_WORKER = 2;
 /** Bodies from this size move to the worker (smaller ones live in Node's shared buffer pool). */
@@ -215,15 +225,22 @@ export class IntakePool {
   private brokenReason = '';
   private readonly onWorkerError: (err: Error) => void;
   private readonly script: URL;
+  private readonly oldGenerationMb: number;
   private nextSlotId = 0;
   /** Requests waiting for a worker with room (`pump`). */
   private readonly waiting: Array<{ job: IntakeJob; resolve: (r: IntakeResult) => void; reject: (e: Error) => void }> = [];
 
-  /** `script` is the worker's module (tests give another). */
-  constructor(size: number, data: IntakeWorkerData, onWorkerError: (err: Error) => void = () => {}, script = new URL(`./intake-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)) {
+  /** `script` is the worker's module and `oldGenerationMb` its heap limit (tests give others). */
+  constructor(
+    size: number,
+    data: IntakeWorkerData,
+    onWorkerError: (err: Error) => void = () => {},
+    { script = new URL(`./intake-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url), oldGenerationMb = OLD_GENERATION_MB }: { script?: URL; oldGenerationMb?: number } = {},
+  ) {
     if (size < 1) throw new Error('IntakePool: size must be at least 1 (use runIntake for none)');
     this.data = data;
     this.script = script;
+    this.oldGenerationMb = oldGenerationMb;
     this.onWorkerError = onWorkerError;
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
@@ -396,8 +413,8 @@ export class IntakePool {
       workerData: this.data,
       // Most of a worker's objects die young (decoded spans, its results leave by copy; only the
       // events it holds stay): a smaller young generation than the main thread's keeps its
-      // memory down at little cost.
-      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+      // memory down at little cost. The old generation's limit: OLD_GENERATION_MB.
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: this.oldGenerationMb },
     });
     // Idle workers must not keep the process alive (the CLI exits when the bridge stops).
     worker.unref();
