@@ -15,6 +15,8 @@ import { sendSpans, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
 const TOKEN = 'reviewer-' + 'x1y2z3'.repeat(6);
 const APP = 'app-' + 'a1b2c3'.repeat(6);
 const READER = 'reader-' + 'r1s2t3'.repeat(6);
+const GLOBEX = 'globex-' + 'g1h2i3'.repeat(6);
+const GLOBEX_APP = { 'service.name': 'globex-bot', 'audit.tenant': 'globex' };
 let work: string;
 let authFile: string;
 let policyFile: string;
@@ -47,6 +49,7 @@ beforeAll(async () => {
     { name: 'app', token: APP, roles: ['ingest'], tenants: ['acme'] },
     { name: 'reviewer-1', token: TOKEN, roles: ['content_reader', 'admin'], tenants: ['*'] },
     { name: 'reader-1', token: READER, roles: ['reader'], tenants: ['acme'] },
+    { name: 'globex-app', token: GLOBEX, roles: ['ingest'], tenants: ['globex'] },
   ]);
   policyFile = join(work, 'policy.json');
   writeFileSync(
@@ -210,6 +213,33 @@ describe('sealed content and erasure', () => {
     const root = await content(rows[1].event_id);
     expect(root.status).toBe(200);
     expect(JSON.stringify(await root.json())).toContain('after the erasure');
+  });
+
+  it('an erasure without a tenant covers a tenant with nothing stored yet: its content on the way is never sealed', async () => {
+    const trace = traceId();
+    const rootId = spanId();
+    const ann = (name: string): SpanSpec => ({
+      ...toolSpan(name, { 'audit.risk': 'high', 'audit.on_behalf_of': 'ann@example.com', 'gen_ai.tool.call.arguments': '{"note":"globex"}' }),
+      traceId: trace,
+    });
+    // The first events of tenant globex: a child waiting for its parent, nothing of globex stored.
+    await sendSpans(bridge.otlpUrl, [{ ...ann('ann child'), parentSpanId: rootId }], GLOBEX_APP, GLOBEX);
+    const [{ n }] = await sql<{ n: string }>(bridge.apiUrl, "SELECT count() AS n FROM otel_audit.events WHERE tenant = 'globex'", TOKEN);
+    expect(Number(n)).toBe(0);
+    const r = await runCli(['erase', '--subject', 'ann@example.com', '--format', 'json', '--token', TOKEN, '--api-url', bridge.apiUrl]);
+    expect(r.code).toBe(0);
+    await sendSpans(bridge.otlpUrl, [{ ...ann('ann root'), spanId: rootId }], GLOBEX_APP, GLOBEX);
+    await flush(bridge.apiUrl, TOKEN);
+    const rows = await sql<{ name: string; sealed: number; note: string }>(
+      bridge.apiUrl,
+      "SELECT name, content_sealed != '' AS sealed, attributes['otel_audit.content_sealed'] AS note FROM otel_audit.events WHERE tenant = 'globex' ORDER BY name",
+      TOKEN,
+    );
+    // The child arrived before the erasure (never sealed); the root after it (a new key).
+    expect(rows.map(({ name, sealed, note }) => ({ name, sealed: Number(sealed), note }))).toEqual([
+      { name: 'ann child', sealed: 0, note: 'erased' },
+      { name: 'ann root', sealed: 1, note: '' },
+    ]);
   });
 
   it('after a restart, keys persist and the erasure holds; --reviewer-token-file is refused with the way to migrate', async () => {

@@ -235,8 +235,8 @@ export class AuditPipeline {
     }
     // State changes now (not after the fsync) so that a concurrent compaction snapshot covers it.
     // If the write fails, the client gets an error and re-sends: the events are deduplicated.
-    this.apply(result, at, undefined, request);
-    return { durable, rejected: result.rejected, forward: result.forward };
+    const noted = this.apply(result, at, undefined, request);
+    return { durable: noted ? Promise.all([durable, noted]) : durable, rejected: result.rejected, forward: result.forward };
   }
 
   private walFailed(err: Error): void {
@@ -294,7 +294,8 @@ export class AuditPipeline {
    * are finalized with it, and nothing is counted as received again. Events a worker holds
    * (`r.worker`) are noted with their logged `request`.
    */
-  private apply(r: IntakeResult, at: number, replay?: Replay, request?: LoggedRequest): void {
+  /** Hands a request's events to the correlator; the promise: its new tenants are recorded (`SubjectVault.noteTenants`). */
+  private apply(r: IntakeResult, at: number, replay?: Replay, request?: LoggedRequest): Promise<void> | null {
     const count = !replay;
     let spans;
     if (r.signal === 'traces') {
@@ -311,7 +312,8 @@ export class AuditPipeline {
       for (const [traceId, spanId, pieces] of r.intake.content) this.correlator.addContent(traceId, spanId, pieces, at);
       spans = r.intake.spans;
     }
-    if (!spans) return;
+    if (!spans) return null;
+    const noted = this.noteTenants(spans.nodes, spans.events);
     for (const node of spans.nodes) this.correlator.addSpan(node, null, at);
     const dropped: number[] = [];
     for (const ev of spans.events) {
@@ -336,6 +338,24 @@ export class AuditPipeline {
       this.correlator.addSpan(ev.node, ev, at);
     }
     if (dropped.length > 0) this.pool?.dropHeld(r.worker!, dropped);
+    return noted;
+  }
+
+  /**
+   * Records the tenants a request's spans name, so that an erasure without a tenant covers
+   * those with nothing stored yet (their events pending, or chained and not inserted).
+   */
+  private noteTenants(nodes: readonly SpanNode[], events: ReadonlyArray<{ node: SpanNode }>): Promise<void> | null {
+    const vault = this.privacy.vault;
+    if (!vault) return null;
+    const tenants = new Set<string>();
+    let last: string | undefined;
+    const see = (t: string | undefined): void => {
+      if (t && t !== last) tenants.add((last = t));
+    };
+    for (const node of nodes) see(node.context.tenant);
+    for (const ev of events) see(ev.node.context.tenant);
+    return vault.noteTenants(tenants);
   }
 
   /**
@@ -534,6 +554,8 @@ export class AuditPipeline {
     // Pass 2: replay requests and snapshots through the correlator, in order.
     const before = this.correlator.pending + this.decided.count;
     const replay: Replay = { decisions: new Map() };
+    // Tenants replayed: listed before their requests were acknowledged, unless the log is older than the list.
+    const noted: Array<Promise<void>> = [];
     for (const { payload } of records()) {
       const { header, body } = decodeRecord(payload);
       if (header.t === 'request') {
@@ -546,9 +568,12 @@ export class AuditPipeline {
           this.log.error('a logged request no longer decodes; skipped', { error: (err as Error).name, signal: h.signal, encoding: h.encoding });
           continue;
         }
-        this.apply(result, h.at, replay);
+        const n = this.apply(result, h.at, replay);
+        if (n) noted.push(n);
       } else if (header.t === 'snapshot') {
         const snap = header as unknown as SnapshotRecord;
+        const n = this.noteTenants(snap.nodes, [...snap.pending, ...(snap.decided ?? [])]);
+        if (n) noted.push(n);
         for (const n of snap.nodes) this.correlator.addSpan(n, null, Date.now());
         for (const e of snap.pending) if (!this.chain.chained(e.event.event_id)) this.correlator.addSpan(e.node, e, e.arrivedAt);
         for (const [traceId, spanId, pieces] of snap.content) this.correlator.addContent(traceId, spanId, pieces, Date.now());
@@ -556,6 +581,7 @@ export class AuditPipeline {
         for (const [id, ancestors, pieces] of snap.heldDecided ?? []) replay.decisions.set(id, [ancestors, pieces]);
       }
     }
+    await Promise.all(noted);
     const replayed = this.correlator.pending + this.decided.count - before;
     this.m.eventsReplayed.inc(replayed + this.spool.spooledEvents);
     this.log.info('recovered from the write-ahead log', {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -162,5 +162,32 @@ describe('SubjectVault', () => {
     const blob = new SubjectVault(dir, idKey).seal('t', 's', EVENT, '{"z":3}', NOW)!;
     const r = new SubjectVault(dir, idKey).open(blob, EVENT);
     expect(r.status === 'ok' && r.plaintext.toString()).toBe('{"z":3}');
+  });
+
+  it('lists the tenants noted, durably and once each; a torn last line is skipped at start', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'vault-')), 'subjects');
+    const idKey = randomBytes(32);
+    const v = new SubjectVault(dir, idKey);
+    expect(v.tenants()).toEqual([]);
+    const first = v.noteTenants(['acme', 'globex "corp"']);
+    // Listed at once (an erasure that comes meanwhile covers them), written before the promise resolves.
+    expect(v.tenants()).toEqual(['acme', 'globex "corp"']);
+    await first;
+    expect(v.noteTenants(['acme'])).toBeNull();
+    await v.noteTenants(['acme', 'initech']);
+    expect(readFileSync(join(dir, 'tenants'), 'utf8')).toBe('"acme"\n"globex \\"corp\\""\n"initech"\n');
+    writeFileSync(join(dir, 'tenants'), '"ac', { flag: 'a' });
+    expect(new SubjectVault(dir, idKey).tenants()).toEqual(['acme', 'globex "corp"', 'initech']);
+  });
+
+  it('a tenant that could not be written is not listed: the re-sent request notes it again', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'vault-')), 'subjects');
+    const v = new SubjectVault(dir, randomBytes(32));
+    mkdirSync(join(dir, 'tenants')); // a directory where the list goes: the append fails
+    await expect(v.noteTenants(['acme'])).rejects.toThrow(/cannot record new tenants in .*tenants: EISDIR/);
+    expect(v.tenants()).toEqual([]);
+    rmSync(join(dir, 'tenants'), { recursive: true });
+    await v.noteTenants(['acme']);
+    expect(v.tenants()).toEqual(['acme']);
   });
 });

@@ -17,6 +17,10 @@
  * that arrived before that moment and was not sealed yet (held for its batch, waiting for its
  * ancestors, or replayed from the write-ahead log after a restart) is never sealed, not even
  * under a new key. Only what arrives afterwards is sealed again, under a new key.
+ *
+ * `<dir>/tenants` lists the tenants whose events reached the bridge (one JSON string per line,
+ * appended before their request is acknowledged): an erasure that names no tenant covers each
+ * of them, whether its events are stored yet or not (pseudonyms, and so key ids, are per tenant).
  */
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
@@ -64,6 +68,12 @@ export class SubjectVault {
   private readonly erasedAt = new Map<string, number>();
   /** Counts erasures: a key read before one must not be cached after it. */
   private erasures = 0;
+  /** The tenants listed in `<dir>/tenants`, and those being appended. */
+  private readonly known = new Set<string>();
+  /** Appends to `<dir>/tenants`, one after another. */
+  private tenantsWritten: Promise<void> = Promise.resolve();
+  /** Whether `<dir>/tenants` is in the directory durably (its first append syncs the directory too). */
+  private tenantsFileSynced = false;
 
   /** `idKey` names the files (an HMAC key; derived from the master key in privacy.ts). */
   constructor(dir: string, idKey: Buffer) {
@@ -75,6 +85,61 @@ export class SubjectVault {
       if (f.endsWith('.tmp')) rmSync(join(dir, f), { force: true });
       else if (f.endsWith('.erased')) this.erasedAt.set(f.slice(0, -'.erased'.length), parseErasure(join(dir, f)));
     }
+    if (existsSync(this.tenantsFile)) {
+      this.tenantsFileSynced = true;
+      for (const line of readFileSync(this.tenantsFile, 'utf8').split('\n')) {
+        // A line torn by a crash was never acknowledged: its request is replayed and notes it again.
+        try {
+          const t: unknown = JSON.parse(line);
+          if (typeof t === 'string') this.known.add(t);
+        } catch {
+          /* a torn or empty line */
+        }
+      }
+    }
+  }
+
+  /** The tenants whose events reached the bridge (`noteTenants`), since it first ran with this store. */
+  tenants(): string[] {
+    return [...this.known];
+  }
+
+  /**
+   * Records the tenants not listed yet; resolves once they are durable (null when none is new).
+   * The pipeline calls it for each request and acknowledges the request only after.
+   */
+  noteTenants(tenants: Iterable<string>): Promise<void> | null {
+    let fresh: string[] | null = null;
+    for (const t of tenants) {
+      if (this.known.has(t)) continue;
+      this.known.add(t);
+      (fresh ??= []).push(t);
+    }
+    if (!fresh) return null;
+    const lines = fresh.map((t) => JSON.stringify(t) + '\n').join('');
+    const written = this.tenantsWritten.then(async () => {
+      const fd = await open(this.tenantsFile, 'a', 0o600);
+      try {
+        await fd.write(lines);
+        await fd.sync();
+      } finally {
+        await fd.close();
+      }
+      if (!this.tenantsFileSynced) {
+        await fsyncPathAsync(this.dir);
+        this.tenantsFileSynced = true;
+      }
+    });
+    this.tenantsWritten = written.catch(() => {});
+    // Not durable: listed again by the request that is re-sent.
+    return written.catch((err: Error) => {
+      for (const t of fresh) this.known.delete(t);
+      throw new Error(`cannot record new tenants in ${this.tenantsFile}: ${err.message}`);
+    });
+  }
+
+  private get tenantsFile(): string {
+    return join(this.dir, 'tenants');
   }
 
   keyId(tenant: string, subject: string): string {

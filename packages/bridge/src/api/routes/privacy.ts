@@ -83,7 +83,7 @@ export function registerPrivacyRoutes(ctx: ApiContext): void {
         type: 'object',
         properties: {
           subject: { type: 'string', minLength: 1, maxLength: 4096, description: 'the subject id, in clear or as stored' },
-          tenant: { type: 'string', minLength: 1, description: "only in this tenant; default every tenant of the token" },
+          tenant: { type: 'string', minLength: 1, description: "only in this tenant; default: every tenant of the token (for a token of all tenants, every tenant whose events reached the bridge, stored or not)" },
         },
         required: ['subject'],
         additionalProperties: false,
@@ -107,7 +107,9 @@ export function registerPrivacyRoutes(ctx: ApiContext): void {
       if (body.tenant !== undefined && scope && !scope.includes(body.tenant)) {
         throw new AccessError('PERMISSION_DENIED', `token "${principal.name}" may not erase in tenant "${body.tenant.slice(0, 64)}"`);
       }
-      const tenants = body.tenant !== undefined ? [body.tenant] : (scope ?? (await knownTenants(store, true)));
+      // Without a tenant: every tenant whose events reached the bridge, stored or not yet (the
+      // vault lists them), so that content still on its way is never sealed either.
+      const tenants = body.tenant !== undefined ? [body.tenant] : (scope ?? [...new Set([...(await knownTenants(store, true)), ...privacy.vault.tenants()])]);
       const result = await eraseSubject(privacy, store, body.subject, tenants);
       // Counts and tenants only: the subject is personal data and stays out of the log.
       log.info('subject erased (data keys deleted)', { keys: result.keys_erased, tenants: result.tenants });

@@ -16,7 +16,8 @@ and redacted content stay, so the hash chain and otel-audit verify are unaffecte
 
 --subject ID   on_behalf_of, else actor_id, else correlation_id of the events: the clear value
                (an e-mail, a user id) or the value as stored (its pii: pseudonym)
---tenant NAME  only this tenant (default: every tenant the store holds that the token may use)
+--tenant NAME  only this tenant (default: every tenant whose events reached the bridge, stored
+               or still on their way, that the token may use)
 --token TOKEN  an admin token, when the bridge has an auth file (or OTEL_AUDIT_TOKEN)`,
   async run(values, pos) {
     if (pos.length) throw new UsageError(`erase takes no positional arguments (got "${pos[0]}"); use --subject ID`);
