@@ -26,6 +26,16 @@ const ids: Record<string, string> = {};
 const auth = { authorization: `Bearer ${TOKEN}` };
 const content = (eventId: string, headers: Record<string, string> = auth) => fetch(`${bridge.apiUrl}/api/v1/events/${eventId}/content`, { headers });
 
+/** Events matching `where`, by name: whether their content is sealed, and the note on it. */
+async function sealing(where: string): Promise<Array<{ name: string; event_id: string; sealed: number; note: string }>> {
+  const rows = await sql<{ name: string; event_id: string; sealed: number; note: string }>(
+    bridge.apiUrl,
+    `SELECT name, event_id, content_sealed != '' AS sealed, attributes['otel_audit.content_sealed'] AS note FROM otel_audit.events WHERE ${where} ORDER BY name`,
+    TOKEN,
+  );
+  return rows.map((r) => ({ ...r, sealed: Number(r.sealed) }));
+}
+
 function toolSpan(name: string, attrs: Record<string, string>): SpanSpec {
   return {
     traceId: traceId(),
@@ -198,12 +208,8 @@ describe('sealed content and erasure', () => {
     expect(JSON.parse(r.stdout)).toEqual({ keys_erased: 0, tenants: [], sealed_events: 0 });
     await sendSpans(bridge.otlpUrl, [{ ...mary('mary root', 'after the erasure'), spanId: rootId }], undefined, APP);
     await flush(bridge.apiUrl, TOKEN);
-    const rows = await sql<{ name: string; event_id: string; sealed: number; note: string }>(
-      bridge.apiUrl,
-      "SELECT name, event_id, content_sealed != '' AS sealed, attributes['otel_audit.content_sealed'] AS note FROM otel_audit.events WHERE name LIKE 'mary %' ORDER BY name",
-      TOKEN,
-    );
-    expect(rows.map(({ name, sealed, note }) => ({ name, sealed: Number(sealed), note }))).toEqual([
+    const rows = await sealing("name LIKE 'mary %'");
+    expect(rows.map(({ name, sealed, note }) => ({ name, sealed, note }))).toEqual([
       { name: 'mary child', sealed: 0, note: 'erased' },
       { name: 'mary root', sealed: 1, note: '' },
     ]);
@@ -230,13 +236,8 @@ describe('sealed content and erasure', () => {
     expect(r.code).toBe(0);
     await sendSpans(bridge.otlpUrl, [{ ...ann('ann root'), spanId: rootId }], GLOBEX_APP, GLOBEX);
     await flush(bridge.apiUrl, TOKEN);
-    const rows = await sql<{ name: string; sealed: number; note: string }>(
-      bridge.apiUrl,
-      "SELECT name, content_sealed != '' AS sealed, attributes['otel_audit.content_sealed'] AS note FROM otel_audit.events WHERE tenant = 'globex' ORDER BY name",
-      TOKEN,
-    );
     // The child arrived before the erasure (never sealed); the root after it (a new key).
-    expect(rows.map(({ name, sealed, note }) => ({ name, sealed: Number(sealed), note }))).toEqual([
+    expect((await sealing("tenant = 'globex'")).map(({ name, sealed, note }) => ({ name, sealed, note }))).toEqual([
       { name: 'ann child', sealed: 0, note: 'erased' },
       { name: 'ann root', sealed: 1, note: '' },
     ]);
