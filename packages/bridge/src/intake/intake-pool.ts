@@ -101,13 +101,10 @@ export interface IntakeWorkerData {
 
 const YOUNG_GENERATION_MB = 48;
 /**
- * The limit of a worker's old generation. V8 lets an old generation grow between full
- * collections by up to 4× its live size when its limit is 2 GiB or more (the default here is
- * ~4 GiB), by 1.3–2× under it (1.6× at 1 GiB). A worker's live set is small (the events it holds,
- * ~50–100 MiB under the bench) but all of it dies old, so its heap grew to ~290 MiB between
- * collections, and V8 keeps the pages: bench peak RSS 1,054–1,107 MiB without a limit, 950 at
- * 2,000 MiB, 794–866 at 1,024, same CPU per span. A worker that reaches it dies alone
- * (ERR_WORKER_OUT_OF_MEMORY) and is replaced; the pipeline makes its events again from the log.
+ * A worker's old-generation limit. Under 2 GiB, V8 grows an old generation by at most 1.3–2×
+ * its live size between full collections (1.6× at 1 GiB) instead of up to 4×: a worker's events
+ * all die old, and without it its heap reached ~290 MiB for 50–100 live (docs/operations.md). A
+ * worker that reaches it dies alone (ERR_WORKER_OUT_OF_MEMORY) and is replaced.
  */
 const OLD_GENERATION_MB = 1024;
 /** Requests sent to one worker at a time; more wait in the pool (`pump`). */
