@@ -12,7 +12,7 @@ import { resolveConfig, ConfigError } from '../packages/bridge/src/index.ts';
 import { IntakePool, runIntake, type IntakeJob } from '../packages/bridge/src/intake/index.ts';
 import { PrivacyFilter, SubjectVault } from '../packages/bridge/src/policy/index.ts';
 import { DEFAULT_POLICY } from '../packages/bridge/src/policy/index.ts';
-import { OtlpDecodeError } from '../packages/bridge/src/otlp/index.ts';
+import { OtlpDecodeError, type RequestBody } from '../packages/bridge/src/otlp/index.ts';
 import { appendEventHashes, consistencyProofHex, MerkleAccumulator, verifyConsistency, type MerkleAccumulatorState } from '../packages/bridge/src/chain/index.ts';
 import { encodeLogs, encodeTraces, spanId, traceId, type SpanSpec } from './helpers/otlp.ts';
 
@@ -55,20 +55,48 @@ describe('IntakePool', () => {
     const small = tracesJob('protobuf');
     const expected = runIntake(tracesJob('protobuf'), privacy);
     // Padded with a second copy of the request: a large body, owned (its own ArrayBuffer).
-    const one = small.raw.body;
+    const one = small.raw.body as Buffer;
     const large: IntakeJob = { ...small, raw: { ...small.raw, body: Buffer.concat(Array.from({ length: Math.ceil(70_000 / one.length) }, () => one)) } };
-    const largeCopy = Buffer.from(large.raw.body);
+    const largeCopy = Buffer.from(large.raw.body as Buffer);
     const expectedLarge = runIntake({ ...large, raw: { ...large.raw, body: largeCopy } }, privacy);
     const r = await pool.run(large);
-    expect(large.raw.body.length).toBe(0); // transferred
+    expect((large.raw.body as Buffer).length).toBe(0); // transferred
     expect(r.received).toBe(expectedLarge.received);
     const s = await pool.run(small);
-    expect(small.raw.body.length).toBe(one.length); // copied
+    expect((small.raw.body as Buffer).length).toBe(one.length); // copied
     expect(s.received).toBe(expected.received);
     // A view into a larger buffer is copied too: the rest of its memory is not the request's.
     const inner = Buffer.concat([Buffer.alloc(10), largeCopy]).subarray(10);
     await pool.run({ ...large, raw: { ...large.raw, body: inner } });
     expect(inner.length).toBe(largeCopy.length);
+  });
+
+  it('takes a body in chunks: chunks that own their memory move to the worker and are joined there; others are joined here first', async () => {
+    const base = tracesJob('protobuf');
+    const logged = (body: RequestBody): IntakeJob => ({ ...base, raw: { ...base.raw, body }, walHeader: { t: 'request', signal: 'traces' } as IntakeJob['walHeader'] });
+    const whole = base.raw.body as Buffer;
+    const expected = runIntake(logged(Buffer.from(whole)), privacy);
+    const cut = (b: Buffer, views: boolean): Buffer[] => {
+      const at = [0, 7, Math.floor(b.length / 2), b.length];
+      // Views into one buffer, or chunks each with its own memory (as Node's HTTP parser reads them).
+      const own = (u: Uint8Array): Buffer => Buffer.from(u.buffer, 0, u.length);
+      return at.slice(1).map((end, i) => (views ? b.subarray(at[i], end) : own(new Uint8Array(b.subarray(at[i], end)))));
+    };
+    const owned = cut(whole, false);
+    const r = await pool.run(logged(owned));
+    expect(owned.map((c) => c.length)).toEqual([0, 0, 0]); // transferred
+    expect(r.received).toBe(expected.received);
+    // The log record holds the body whole, as a body read in one piece gives it.
+    expect(Buffer.from(r.walFrame!).equals(Buffer.from(expected.walFrame!))).toBe(true);
+    const shared = Buffer.concat([whole, Buffer.alloc(10)]);
+    const views = cut(shared.subarray(0, whole.length), true);
+    const viewJob = logged(views);
+    const v = await pool.run(viewJob);
+    expect(views.map((c) => c.length)).toEqual([7, Math.floor(whole.length / 2) - 7, whole.length - Math.floor(whole.length / 2)]); // not moved
+    expect(Buffer.isBuffer(viewJob.raw.body) && viewJob.raw.body.equals(whole)).toBe(true); // joined here
+    expect(v.received).toBe(expected.received);
+    // Without workers, the calling thread joins them.
+    expect(runIntake(logged(cut(whole, false)), privacy).received).toBe(expected.received);
   });
 
   it('gives what the main thread gives, for protobuf and JSON traces and for logs', async () => {

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FinalizerSettings, PrivacyPolicy, SealingKey } from '../policy/index.ts';
 import type { PendingEvent, WaitingEvent } from '../correlate/index.ts';
-import { OtlpDecodeError, type DecodeOptions, type RejectedItem, decodeRequest, type RawRequest } from '../otlp/index.ts';
+import { OtlpDecodeError, type DecodeOptions, type RejectedItem, decodeRequest, wholeBody, type RawRequest } from '../otlp/index.ts';
 import { intakeLogs, intakeSpans, type IntakePrivacy, type LogIntake, type SpanIntake } from './intake.ts';
 import { forwardLogs, forwardSpans, type ForwardPayload } from '../forward/payload.ts';
 import { frame, recordParts } from '../spool/index.ts';
@@ -57,6 +57,8 @@ export type IntakeResult<E extends WaitingEvent = WaitingEvent> = (
 export function runIntake(job: IntakeJob, privacy: IntakePrivacy, walKey?: Buffer): IntakeResult<PendingEvent>;
 export function runIntake(job: IntakeJob, privacy: IntakePrivacy, walKey: Buffer | undefined, held: HeldEvents | undefined): IntakeResult;
 export function runIntake(job: IntakeJob, privacy: IntakePrivacy, walKey?: Buffer, held?: HeldEvents): IntakeResult {
+  const body = wholeBody(job.raw.body);
+  if (body !== job.raw.body) job = { ...job, raw: { ...job.raw, body } };
   const made = intakeOf(job, privacy);
   let result: IntakeResult = made;
   if (job.hold && held) {
@@ -66,7 +68,7 @@ export function runIntake(job: IntakeJob, privacy: IntakePrivacy, walKey?: Buffe
     result.worker = 0; // the pool's number for this worker, set when the result reaches it
   }
   // Framed from its parts: the body is not copied into a joined record first.
-  if (job.walHeader && result.received > 0) result.walFrame = frame(recordParts(job.walHeader, [job.raw.body]), walKey);
+  if (job.walHeader && result.received > 0) result.walFrame = frame(recordParts(job.walHeader, [body]), walKey);
   return result;
 }
 
@@ -107,6 +109,23 @@ const YOUNG_GENERATION_MB = 48;
  * worker that reaches it dies alone (ERR_WORKER_OUT_OF_MEMORY) and is replaced.
  */
 const OLD_GENERATION_MB = 1024;
+/**
+ * The memory of a request's body that can move to a worker instead of being copied: a large body
+ * that owns its memory, or chunks that each own theirs (as Node's HTTP parser gives them; they
+ * are joined on the worker). Other chunks are joined here first (`raw.body` becomes one Buffer):
+ * a view into a shared buffer would be copied whole.
+ */
+function transferable(raw: RawRequest): ArrayBuffer[] {
+  const owns = (b: Buffer): boolean => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
+  if (!Buffer.isBuffer(raw.body)) {
+    const chunks = raw.body as readonly Buffer[];
+    if (chunks.every(owns)) return chunks.map((c) => c.buffer as ArrayBuffer);
+    raw.body = wholeBody(chunks);
+  }
+  const body = raw.body as Buffer;
+  return body.byteLength >= TRANSFER_MIN_BYTES && owns(body) ? [body.buffer as ArrayBuffer] : [];
+}
+
 /** Requests sent to one worker at a time; more wait in the pool (`pump`). */
 const JOBS_PER_WORKER = 2;
 /** Bodies from this size move to the worker (smaller ones live in Node's shared buffer pool). */
@@ -255,8 +274,8 @@ export class IntakePool {
   }
 
   /**
-   * Runs a job on a worker. A large body that owns its memory moves there (transferred, not
-   * copied: `job.raw.body` is empty afterwards, as RawRequest allows).
+   * Runs a job on a worker. A body that owns its memory moves there (transferred, not copied:
+   * `job.raw.body` is empty afterwards, as RawRequest allows; `transferable`).
    */
   run(job: IntakeJob): Promise<IntakeResult> {
     const unusable = this.unusable();
@@ -282,10 +301,8 @@ export class IntakePool {
       for (const s of this.slots) if (s.jobs < slot.jobs) slot = s;
       if (slot.jobs >= JOBS_PER_WORKER) return;
       const { job, resolve, reject } = this.waiting.shift()!;
-      const body = job.raw.body;
-      const owned = body.byteLength >= TRANSFER_MIN_BYTES && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
       slot.jobs++;
-      this.post<IntakeResult>(slot, (id) => ({ id, job }), owned ? [body.buffer as ArrayBuffer] : [])
+      this.post<IntakeResult>(slot, (id) => ({ id, job }), transferable(job.raw))
         .then(resolve, reject)
         .finally(() => {
           slot.jobs--;

@@ -77,8 +77,9 @@ parentPort!.on('message', (message: WorkerMessage) => {
       return;
     }
     const { job } = message;
-    // The body arrives as a Uint8Array (structured clone): the decoder wants a Buffer.
-    const body = Buffer.from(job.raw.body.buffer, job.raw.body.byteOffset, job.raw.body.byteLength);
+    // The body arrives as a Uint8Array, or chunks of it (structured clone): the decoder wants a Buffer.
+    const asBuffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    const body = Array.isArray(job.raw.body) ? job.raw.body.map(asBuffer) : asBuffer(job.raw.body as Uint8Array);
     const result = runIntake({ ...job, raw: { ...job.raw, body } }, privacy, walKey, held);
     // The framed log record moves to the main thread without a copy (frame() allocates it unpooled).
     const transfer = result.walFrame && result.walFrame.byteLength === result.walFrame.buffer.byteLength ? [result.walFrame.buffer as ArrayBuffer] : [];

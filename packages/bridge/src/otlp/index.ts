@@ -37,4 +37,4 @@ export {
   otlpRoot,
   RpcStatus,
 } from './schema.ts';
-export { decodeRequest, partialSuccess, type DecodedRequest, type Encoding, type RawRequest, type RequestAccess, type Signal, type TelemetrySink } from './request.ts';
+export { decodeRequest, partialSuccess, wholeBody, type DecodedRequest, type Encoding, type RawRequest, type RequestAccess, type RequestBody, type Signal, type TelemetrySink } from './request.ts';

@@ -16,7 +16,7 @@ export interface RawRequest {
   signal: Signal;
   encoding: Encoding;
   /** The sink takes it over: it may be moved to a worker thread (then empty here) once handed over. */
-  body: Buffer;
+  body: RequestBody;
   /** Tenant every event of the request gets: the `x-otel-audit-tenant` header (among the token's tenants). */
   tenant?: string;
   /** Tenant of spans that name none (`audit.tenant`), when the token limits tenants: its first. */
@@ -25,6 +25,17 @@ export interface RawRequest {
   allowedTenants?: readonly string[];
   /** Who sent it: the ingest token's name, or `local` without an auth file (column ingest_principal). */
   principal?: string;
+}
+
+/**
+ * A request's body: whole, or the chunks it was read in, joined where it is decoded (`wholeBody`):
+ * on an intake worker when there are some, so that the main thread does not copy it.
+ */
+export type RequestBody = Buffer | readonly Buffer[];
+
+export function wholeBody(body: RequestBody): Buffer {
+  if (Buffer.isBuffer(body)) return body;
+  return body.length === 1 ? body[0]! : Buffer.concat(body);
 }
 
 /** What access control adds to a request: who sent it and the tenants it may go to. */
@@ -36,11 +47,12 @@ export type DecodedRequest =
 
 /** Decodes a request; throws OtlpDecodeError when the whole request is unusable. */
 export function decodeRequest(raw: RawRequest, options?: DecodeOptions): DecodedRequest {
+  const body = wholeBody(raw.body);
   if (raw.signal === 'traces') {
-    const d = raw.encoding === 'json' ? decodeTracesJson(raw.body, options) : decodeTracesProtobuf(raw.body, options);
+    const d = raw.encoding === 'json' ? decodeTracesJson(body, options) : decodeTracesProtobuf(body, options);
     return { signal: 'traces', spans: d.items, rejected: d.rejected };
   }
-  const d = raw.encoding === 'json' ? decodeLogsJson(raw.body, options) : decodeLogsProtobuf(raw.body, options);
+  const d = raw.encoding === 'json' ? decodeLogsJson(body, options) : decodeLogsProtobuf(body, options);
   return { signal: 'logs', logs: d.items, rejected: d.rejected };
 }
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
+import type { RequestBody } from '../../otlp/index.ts';
 import { IngestError } from '../errors.ts';
 
 export interface BodyLimits {
@@ -27,8 +28,9 @@ export interface BodyLimits {
  * decompressed size passes the limit (a gzip bomb costs at most `maxBytes` of memory), `admit`
  * refuses a chunk, or the upload is too slow (REQUEST_TIMEOUT). On such a stop the rest of the
  * body is discarded as it comes, until the caller's answer closes the connection (or drains it).
+ * Gives the chunks as read when there are several: they are joined where the request is decoded.
  */
-export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<RequestBody> {
   const { maxBytes, admit } = limits;
   const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
   let inflater: Gunzip | Inflate | null = null;
@@ -43,7 +45,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
   }
   const source: NodeJS.ReadableStream = inflater ? req.pipe(inflater) : req;
   const started = Date.now();
-  return new Promise<Buffer>((resolve, reject) => {
+  return new Promise<RequestBody>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let wire = 0;
@@ -68,7 +70,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
         // the body ends, on a connection worth keeping).
         req.resume();
         reject(err);
-      } else resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+      } else resolve(chunks.length === 1 ? chunks[0]! : chunks); // joined where it is decoded (otlp/ wholeBody)
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;

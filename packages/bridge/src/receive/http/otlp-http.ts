@@ -6,7 +6,7 @@ import type { Metrics } from '../../internal/metrics.ts';
 import type { DecodeOptions } from '../../otlp/index.ts';
 import { encodeExportResponseJson, encodeExportResponseProtobuf, encodeStatusJson, encodeStatusProtobuf } from '../../otlp/index.ts';
 import { INGEST_STATUS, IngestError, ingestErrorOf } from '../errors.ts';
-import type { Encoding, RequestAccess, Signal, TelemetrySink } from '../../otlp/index.ts';
+import type { Encoding, RequestAccess, RequestBody, Signal, TelemetrySink } from '../../otlp/index.ts';
 import { ingestRequest, requestAccess } from '../ingest.ts';
 import { readBody } from './body.ts';
 
@@ -267,7 +267,7 @@ export class OtlpHttpReceiver {
   private async process(
     signal: Signal,
     encoding: Encoding,
-    body: Buffer,
+    body: RequestBody,
     access: RequestAccess,
   ): Promise<{ rejected: number; errorMessage: string } | undefined> {
     const { rejected, partial } = await ingestRequest({ signal, encoding, body, ...access }, this.sink, this.config.decode);
