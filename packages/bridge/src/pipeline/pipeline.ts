@@ -292,9 +292,9 @@ export class AuditPipeline {
    * A request's intake → correlator (also the replay path). On replay (`replay` given) the
    * events chained already (stored, or in a chained batch of the log) are skipped, those a snapshot gave a decided context
    * are finalized with it, and nothing is counted as received again. Events a worker holds
-   * (`r.worker`) are noted with their logged `request`.
+   * (`r.worker`) are noted with their logged `request`. Returns the promise that the request's
+   * new tenants are recorded (`noteTenants`), or null when it names none new.
    */
-  /** Hands a request's events to the correlator; the promise: its new tenants are recorded (`SubjectVault.noteTenants`). */
   private apply(r: IntakeResult, at: number, replay?: Replay, request?: LoggedRequest): Promise<void> | null {
     const count = !replay;
     let spans;
@@ -568,12 +568,12 @@ export class AuditPipeline {
           this.log.error('a logged request no longer decodes; skipped', { error: (err as Error).name, signal: h.signal, encoding: h.encoding });
           continue;
         }
-        const n = this.apply(result, h.at, replay);
-        if (n) noted.push(n);
+        const listed = this.apply(result, h.at, replay);
+        if (listed) noted.push(listed);
       } else if (header.t === 'snapshot') {
         const snap = header as unknown as SnapshotRecord;
-        const n = this.noteTenants(snap.nodes, [...snap.pending, ...(snap.decided ?? [])]);
-        if (n) noted.push(n);
+        const listed = this.noteTenants(snap.nodes, [...snap.pending, ...(snap.decided ?? [])]);
+        if (listed) noted.push(listed);
         for (const n of snap.nodes) this.correlator.addSpan(n, null, Date.now());
         for (const e of snap.pending) if (!this.chain.chained(e.event.event_id)) this.correlator.addSpan(e.node, e, e.arrivedAt);
         for (const [traceId, spanId, pieces] of snap.content) this.correlator.addContent(traceId, spanId, pieces, Date.now());
