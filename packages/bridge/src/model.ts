@@ -211,9 +211,9 @@ export interface AccessRecord {
   principal: string;
   /** The tenant whose data was read; the access event is stored under it. */
   tenant: string;
-  /** `read_content` (sealed raw content opened), `export`, `evidence`. */
-  action: 'read_content' | 'export' | 'evidence';
-  /** What was read: `event:<id>`, or the export's filter. */
+  /** `read_content` (sealed raw content opened), `export`, `evidence`; `erase`: a subject's data keys deleted. */
+  action: 'read_content' | 'export' | 'evidence' | 'erase';
+  /** What was read: `event:<id>`, or the export's filter; the subject erased, as stored (`subject:<pseudonym>`). */
   target: string;
   /** The case read, so that the access shows in its timeline. */
   correlationId?: string;

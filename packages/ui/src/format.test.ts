@@ -32,6 +32,7 @@ describe('what an event did, in words', () => {
     expect(describeEvent(byType('approval'))).toBe('approved by lead-7 (team lead)');
     expect(describeEvent(byType('system_effect'))).toBe('record updated crm/CASE-123');
     expect(describeEvent(byType('outcome'))).toBe('completed');
+    expect(describeEvent(event({ event_type: 'access', purpose: 'erase', actor_id: 'dpo-1', target_id: 'subject:pii:0123456789abcdef' }))).toBe('dpo-1 erased subject:pii:0123456789abcdef');
   });
 
   it('titles steps: a proposal that needs approval, a decision, an outcome', () => {
@@ -39,6 +40,7 @@ describe('what an event did, in words', () => {
     expect(stepTitle(byType('approval'))).toBe('Approval: approved');
     expect(stepTitle(byType('outcome'))).toBe('Outcome: completed');
     expect(stepTitle(event({ event_type: 'access', purpose: 'read_content' }))).toBe('Sealed content opened (a read of the trail)');
+    expect(stepTitle(event({ event_type: 'access', purpose: 'erase' }))).toBe('Subject erased (its sealed content can no longer be read)');
   });
 
   it('says who acted, for whom, and how it started', () => {

@@ -56,6 +56,7 @@ export function stepTitle(e: AuditEvent): string {
 }
 
 function accessTitle(e: AuditEvent): string {
+  if (e.purpose === 'erase') return 'Subject erased (its sealed content can no longer be read)';
   const what = e.purpose === 'read_content' ? 'Sealed content opened' : e.purpose === 'export' ? 'Export' : e.purpose === 'evidence' ? 'Evidence pack' : 'Access';
   return `${what} (a read of the trail)`;
 }
@@ -97,7 +98,7 @@ export function describe(e: AuditEvent): string {
       parts.push(e.outcome ? humanize(e.outcome) : e.name);
       break;
     case 'access':
-      parts.push(`${e.actor_id || 'someone'} ${e.purpose === 'read_content' ? 'opened' : 'read'} ${e.target_id || 'the trail'}`);
+      parts.push(`${e.actor_id || 'someone'} ${e.purpose === 'read_content' ? 'opened' : e.purpose === 'erase' ? 'erased' : 'read'} ${e.target_id || 'the trail'}`);
       break;
     default:
       parts.push(e.name, e.purpose && humanize(e.purpose));

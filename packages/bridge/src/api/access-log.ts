@@ -31,7 +31,7 @@ export function accessRequest(r: AccessRecord, nowMs = Date.now()): RawRequest {
                   ...str('audit.event.type', 'access'),
                   ...str('audit.actor.id', r.principal),
                   ...str('audit.purpose', r.action),
-                  ...str('audit.tool.action', 'read'),
+                  ...str('audit.tool.action', r.action === 'erase' ? 'delete' : 'read'),
                   ...str('audit.target.system', 'otel-audit'),
                   ...str('audit.target.id', r.target),
                   ...str('audit.correlation_id', r.correlationId),

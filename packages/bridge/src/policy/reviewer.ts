@@ -59,6 +59,11 @@ export interface ErasureResult {
  * Deletes a subject's data keys in these tenants (crypto-shredding): the subject as given, as
  * its pseudonym and as its keyed hash, since policy rules may have stored any of them.
  */
+/** A subject as the tenant's events store it: given in clear, its pseudonym; given as stored (`pii:`, `hmac:`), as is. */
+export function storedSubject(privacy: PrivacyFilter, subject: string, tenant: string): string {
+  return /^(pii|hmac):/.test(subject) ? subject : privacy.pseudonym(subject, tenant);
+}
+
 export async function eraseSubject(privacy: PrivacyFilter, store: Store, subject: string, tenants: readonly string[]): Promise<ErasureResult> {
   const vault = privacy.vault;
   if (!vault) throw new Error('this bridge has no subject key store');

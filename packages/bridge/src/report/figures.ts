@@ -69,7 +69,7 @@ export const FIGURES: Record<FigureId, Figure> = {
   },
   access: {
     title: 'Reads of the trail',
-    meaning: 'access events: sealed content opened, exports, evidence packs, each recorded with who read',
+    meaning: 'access events: sealed content opened, exports, evidence packs, each recorded with who read; and erasures (action erase), with who erased',
     sql: FIGURE_SQL.access,
   },
   alerts: {

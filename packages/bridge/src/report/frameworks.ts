@@ -235,10 +235,9 @@ export const FRAMEWORKS: Record<FrameworkId, Framework> = {
         ref: 'Art. 17',
         title: 'Right to erasure',
         asks: 'Personal data are erased without undue delay when a data subject has the right to it.',
-        figures: ['oldest_event'],
-        gaps: () => [
-          'Erasures (otel-audit erase) destroy a subject\'s content keys but are not recorded as events in the trail yet: this report cannot count them. Keep the command\'s output as evidence.',
-        ],
+        // Erasures (otel-audit erase) are access events of action `erase`, one per tenant covered.
+        figures: ['access', 'oldest_event'],
+        gaps: () => [],
       },
     ],
   },

@@ -8,7 +8,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessError, tenantScope } from '../../auth/index.ts';
-import { eraseSubject, openSealedContent, type SealedRow } from '../../policy/reviewer.ts';
+import { eraseSubject, openSealedContent, storedSubject, type SealedRow } from '../../policy/reviewer.ts';
 import { knownTenants } from '../../policy/tenants.ts';
 import { sealedEvent } from '../../store/index.ts';
 import { errors } from '../schemas.ts';
@@ -110,6 +110,15 @@ export function registerPrivacyRoutes(ctx: ApiContext): void {
       // Without a tenant: every tenant whose events reached the bridge, stored or not yet (the
       // vault lists them), so that content still on its way is never sealed either.
       const tenants = body.tenant !== undefined ? [body.tenant] : (scope ?? [...new Set([...(await knownTenants(store, true)), ...privacy.vault.tenants()])]);
+      // The erasure is part of the trail, durably, before any key goes: one access event per
+      // tenant it covers, naming the subject as its events do (its pseudonym), never in clear.
+      try {
+        for (const tenant of tenants) {
+          await status.recordAccess({ principal: principal.name, tenant, action: 'erase', target: `subject:${storedSubject(privacy, body.subject, tenant)}` });
+        }
+      } catch (err) {
+        throw new ApiError(503, `cannot record this erasure in the audit trail, so nothing was erased: ${(err as Error).message}`);
+      }
       const result = await eraseSubject(privacy, store, body.subject, tenants);
       // Counts and tenants only: the subject is personal data and stays out of the log.
       log.info('subject erased (data keys deleted)', { keys: result.keys_erased, tenants: result.tenants });
