@@ -113,9 +113,9 @@ export function registerPrivacyRoutes(ctx: ApiContext): void {
       // The erasure is part of the trail, durably, before any key goes: one access event per
       // tenant it covers, naming the subject as its events do (its pseudonym), never in clear.
       try {
-        for (const tenant of tenants) {
-          await status.recordAccess({ principal: principal.name, tenant, action: 'erase', target: `subject:${storedSubject(privacy, body.subject, tenant)}` });
-        }
+        await Promise.all(
+          tenants.map((tenant) => status.recordAccess({ principal: principal.name, tenant, action: 'erase', target: `subject:${storedSubject(privacy, body.subject, tenant)}`.slice(0, 1000) })),
+        );
       } catch (err) {
         throw new ApiError(503, `cannot record this erasure in the audit trail, so nothing was erased: ${(err as Error).message}`);
       }
