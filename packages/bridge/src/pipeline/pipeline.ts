@@ -348,14 +348,17 @@ export class AuditPipeline {
   private noteTenants(nodes: readonly SpanNode[], events: ReadonlyArray<{ node: SpanNode }>): Promise<void> | null {
     const vault = this.privacy.vault;
     if (!vault) return null;
-    const tenants = new Set<string>();
+    // Per request, on the main thread: nothing is gathered unless a tenant is new.
+    let fresh: string[] | null = null;
     let last: string | undefined;
     const see = (t: string | undefined): void => {
-      if (t && t !== last) tenants.add((last = t));
+      if (!t || t === last) return;
+      last = t;
+      if (!vault.listsTenant(t)) (fresh ??= []).push(t);
     };
     for (const node of nodes) see(node.context.tenant);
     for (const ev of events) see(ev.node.context.tenant);
-    return vault.noteTenants(tenants);
+    return fresh && vault.noteTenants(fresh);
   }
 
   /**

@@ -99,6 +99,10 @@ export class SubjectVault {
     }
   }
 
+  listsTenant(tenant: string): boolean {
+    return this.known.has(tenant);
+  }
+
   /** The tenants whose events reached the bridge (`noteTenants`), since it first ran with this store. */
   tenants(): string[] {
     return [...this.known];
